@@ -1,0 +1,214 @@
+// Package fsal is the filesystem abstraction the NFS engine talks to. It is
+// handle based, shaped after libcephfs' ll API: every object is named by an
+// opaque, restart-stable Handle, and every call carries the caller's
+// credentials. Backends (gateway/fsal/localfs, cephfsal) implement FS; the
+// engine never sees a path.
+//
+// Errors are syscall.Errno values (ENOENT, ESTALE, EACCES, ...). The engine
+// maps them to NFS status codes in one place, so backends need no NFS
+// knowledge and CephFS's negative errnos map directly.
+package fsal
+
+import (
+	"context"
+	"syscall"
+)
+
+// MaxHandleSize bounds a backend handle: the NFS file handle adds a 5-byte
+// header and must fit NFS4_FHSIZE (128).
+const MaxHandleSize = 120
+
+// Handle names one filesystem object. It is opaque to the engine, stable
+// across restarts of the gateway, and at most MaxHandleSize bytes.
+type Handle []byte
+
+// Cred is the identity a request runs as.
+type Cred struct {
+	UID    uint32
+	GID    uint32
+	Groups []uint32 // supplementary groups, at most 16 from AUTH_SYS
+}
+
+// Root is the superuser credential, used by the gateway for its own work.
+var Root = &Cred{}
+
+// FileType is the type of an object.
+type FileType uint8
+
+// File types.
+const (
+	TypeRegular FileType = iota + 1
+	TypeDirectory
+	TypeBlock
+	TypeChar
+	TypeSymlink
+	TypeSocket
+	TypeFIFO
+)
+
+// Time is a point in time as seconds and nanoseconds since the epoch.
+type Time struct {
+	Sec  int64
+	Nsec uint32
+}
+
+// Attr is what GETATTR needs from the backend. Change must increase on every
+// modification of data or metadata (CephFS: the statx version; local: ctime
+// in nanoseconds).
+type Attr struct {
+	Type      FileType
+	Mode      uint32 // permission bits, including setuid/setgid/sticky (07777)
+	Nlink     uint32
+	UID       uint32
+	GID       uint32
+	Size      uint64
+	SpaceUsed uint64
+	RdevMajor uint32
+	RdevMinor uint32
+	Fileid    uint64
+	FsidMajor uint64
+	FsidMinor uint64
+	Change    uint64
+	Atime     Time
+	Mtime     Time
+	Ctime     Time
+	Btime     Time // zero if unknown
+}
+
+// SetAttr mask bits.
+const (
+	SetMode uint32 = 1 << iota
+	SetUID
+	SetGID
+	SetSize
+	SetAtime
+	SetMtime
+	SetAtimeNow // set atime to the server's clock
+	SetMtimeNow // set mtime to the server's clock
+)
+
+// SetAttr is a set of attribute changes; Mask says which fields apply.
+type SetAttr struct {
+	Mask  uint32
+	Mode  uint32
+	UID   uint32
+	GID   uint32
+	Size  uint64
+	Atime Time
+	Mtime Time
+}
+
+// CreateMode selects the semantics of Create.
+type CreateMode uint8
+
+// Create modes, as in OPEN's createmode4.
+const (
+	Unchecked CreateMode = iota // create or open an existing file
+	Guarded                     // fail with EEXIST if the name exists
+	Exclusive                   // create once; a retry with the same verifier succeeds
+)
+
+// DirEntry is one READDIR entry. Cookie is the position after this entry:
+// passing it to Readdir resumes with the next one.
+type DirEntry struct {
+	Name   string
+	Cookie uint64
+	Handle Handle
+	Attr   Attr
+}
+
+// Statfs describes the filesystem holding an object.
+type Statfs struct {
+	TotalBytes uint64
+	FreeBytes  uint64
+	AvailBytes uint64
+	TotalFiles uint64
+	FreeFiles  uint64
+	AvailFiles uint64
+}
+
+// Open flags for FS.Open.
+const (
+	OpenRead  = 1
+	OpenWrite = 2
+)
+
+// File is an open regular file. Its methods may be called concurrently.
+type File interface {
+	// ReadAt reads up to len(p) bytes at off; eof reports that the read
+	// reached the end of the file.
+	ReadAt(p []byte, off uint64) (n int, eof bool, err error)
+	WriteAt(p []byte, off uint64) (n int, err error)
+	// Sync makes written data stable; dataOnly allows skipping metadata.
+	Sync(dataOnly bool) error
+	Close() error
+}
+
+// FS is one exported filesystem subtree. Every method is safe for concurrent
+// use and must not hold locks across blocking backend calls that would stall
+// unrelated requests.
+type FS interface {
+	// Root returns the handle of the export's root directory.
+	Root() Handle
+	// Check validates a handle that arrived from a client: it must name an
+	// existing object inside this export (ESTALE if the object is gone,
+	// EINVAL/EBADHANDLE-like EBADF if it is malformed, EACCES if outside).
+	Check(ctx context.Context, h Handle) error
+
+	Getattr(ctx context.Context, c *Cred, h Handle) (Attr, error)
+	Setattr(ctx context.Context, c *Cred, h Handle, sa *SetAttr) (Attr, error)
+	Lookup(ctx context.Context, c *Cred, dir Handle, name string) (Handle, Attr, error)
+	// Parent returns the parent of dir; ENOENT at the export root.
+	Parent(ctx context.Context, c *Cred, dir Handle) (Handle, Attr, error)
+
+	// Create makes a regular file. With Exclusive, verf is stored with the
+	// file so that a retransmitted create with the same verifier succeeds
+	// and returns existed=true.
+	Create(ctx context.Context, c *Cred, dir Handle, name string, mode CreateMode, sa *SetAttr, verf [8]byte) (h Handle, a Attr, existed bool, err error)
+	Mkdir(ctx context.Context, c *Cred, dir Handle, name string, sa *SetAttr) (Handle, Attr, error)
+	Symlink(ctx context.Context, c *Cred, dir Handle, name, target string, sa *SetAttr) (Handle, Attr, error)
+	// Mknod makes a device, FIFO or socket.
+	Mknod(ctx context.Context, c *Cred, dir Handle, name string, t FileType, major, minor uint32, sa *SetAttr) (Handle, Attr, error)
+	Readlink(ctx context.Context, c *Cred, h Handle) (string, error)
+	// Remove unlinks a name, file or empty directory alike.
+	Remove(ctx context.Context, c *Cred, dir Handle, name string) error
+	Rename(ctx context.Context, c *Cred, srcDir Handle, srcName string, dstDir Handle, dstName string) error
+	Link(ctx context.Context, c *Cred, h Handle, dir Handle, name string) error
+
+	// Readdir calls fn for entries after cookie (0 = start), excluding "."
+	// and "..", until fn returns false or the directory ends. eof reports
+	// that the directory ended.
+	Readdir(ctx context.Context, c *Cred, dir Handle, cookie uint64, withAttrs bool, fn func(e *DirEntry) bool) (eof bool, err error)
+
+	// Open opens a regular file for I/O with the caller's permissions.
+	Open(ctx context.Context, c *Cred, h Handle, flags int) (File, error)
+	Statfs(ctx context.Context, c *Cred, h Handle) (Statfs, error)
+}
+
+// Common errors, for backends and tests.
+const (
+	ErrStale  = syscall.ESTALE
+	ErrNoEnt  = syscall.ENOENT
+	ErrAccess = syscall.EACCES
+	ErrExist  = syscall.EEXIST
+	ErrBadFH  = syscall.EBADF
+)
+
+// LockType is the type of a byte-range lock.
+type LockType uint8
+
+// Lock types.
+const (
+	ReadLock LockType = iota + 1
+	WriteLock
+)
+
+// Locker is implemented by File values of backends that can enforce
+// byte-range locks themselves (OFD locks locally, ceph_ll_setlk on CephFS),
+// so that locks taken through one gateway conflict with locks taken through
+// another or by local processes. Length 0 means "to the end of the file".
+// A conflicting lock yields EAGAIN.
+type Locker interface {
+	SetLock(ctx context.Context, owner uint64, t LockType, off, length uint64) error
+	Unlock(ctx context.Context, owner uint64, off, length uint64) error
+}
