@@ -1,0 +1,216 @@
+// Package config reads nfsgw's configuration file and the quick-start
+// flags into one validated Config. See docs/configuration.md.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"nfsgw/gateway/export"
+)
+
+// Config is the whole configuration of one gateway.
+type Config struct {
+	// Listen lists the addresses NFS is served on (host:port).
+	Listen []string `yaml:"listen"`
+	// Admin is the gRPC admin API address; empty disables it.
+	Admin string `yaml:"admin"`
+	// NodeID names this gateway in a cluster (default: the host name).
+	NodeID string `yaml:"node_id"`
+	// StateDir holds the node's recovery database.
+	StateDir string `yaml:"state_dir"`
+	// LeaseSeconds is the NFSv4 lease time (default 90).
+	LeaseSeconds int `yaml:"lease_seconds"`
+	// GraceSeconds is the grace period after a restart (default: lease).
+	GraceSeconds int `yaml:"grace_seconds"`
+	// MaxIOBytes bounds READ/WRITE sizes (default 1 MiB).
+	MaxIOBytes int `yaml:"max_io_bytes"`
+	// MaxRecordBytes bounds one RPC record (default MaxIOBytes + 64 KiB).
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// LogLevel is trace, debug, info, warn or error (default info).
+	LogLevel string `yaml:"log_level"`
+	// Exports lists what is served.
+	Exports []Export `yaml:"exports"`
+}
+
+// Export configures one export.
+type Export struct {
+	// ID is the stable export id carried in file handles (1..65535).
+	ID int `yaml:"id"`
+	// Pseudo is the path clients mount, e.g. /export.
+	Pseudo string `yaml:"pseudo"`
+	// Path is the backend path: a local directory.
+	Path string `yaml:"path"`
+	// Access is "rw" (default) or "ro".
+	Access string `yaml:"access"`
+	// Squash is "root" (default), "none" or "all".
+	Squash string `yaml:"squash"`
+	// AnonUID and AnonGID are the identity squashed callers get (default
+	// 65534, nobody/nogroup).
+	AnonUID *uint32 `yaml:"anon_uid"`
+	AnonGID *uint32 `yaml:"anon_gid"`
+	// Clients lists the networks (CIDR or address) allowed; empty allows
+	// everyone.
+	Clients []string `yaml:"clients"`
+}
+
+// Defaults applied by Validate.
+const (
+	DefaultListen = "127.0.0.1:2049"
+	DefaultLease  = 90
+	DefaultMaxIO  = 1 << 20
+	DefaultAnonID = 65534
+)
+
+// Load reads a YAML configuration file. Unknown keys are errors, so a typo
+// never silently falls back to a default.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b)
+}
+
+// Parse parses YAML configuration text.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, nil
+}
+
+// ParseExportFlag parses the quick-start form PSEUDO=DIR.
+func ParseExportFlag(s string) (Export, error) {
+	pseudo, dir, ok := strings.Cut(s, "=")
+	if !ok || pseudo == "" || dir == "" {
+		return Export{}, fmt.Errorf("--export %q: want PSEUDO=DIR", s)
+	}
+	return Export{Pseudo: pseudo, Path: dir}, nil
+}
+
+// Validate fills in defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		c.Listen = []string{DefaultListen}
+	}
+	if c.LeaseSeconds == 0 {
+		c.LeaseSeconds = DefaultLease
+	}
+	if c.LeaseSeconds < 1 || c.LeaseSeconds > 3600 {
+		return fmt.Errorf("config: lease_seconds %d out of range 1..3600", c.LeaseSeconds)
+	}
+	if c.GraceSeconds == 0 {
+		c.GraceSeconds = c.LeaseSeconds
+	}
+	if c.GraceSeconds < 0 {
+		return fmt.Errorf("config: grace_seconds must not be negative")
+	}
+	if c.MaxIOBytes == 0 {
+		c.MaxIOBytes = DefaultMaxIO
+	}
+	if c.MaxIOBytes < 4096 || c.MaxIOBytes > 16<<20 {
+		return fmt.Errorf("config: max_io_bytes %d out of range 4096..16777216", c.MaxIOBytes)
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = c.MaxIOBytes + 64<<10
+	}
+	if c.MaxRecordBytes < c.MaxIOBytes+1024 {
+		return fmt.Errorf("config: max_record_bytes must exceed max_io_bytes")
+	}
+	if c.NodeID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("config: node_id not set and no host name: %w", err)
+		}
+		c.NodeID = h
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if len(c.Exports) == 0 {
+		return fmt.Errorf("config: no exports")
+	}
+	next := 1
+	used := map[int]bool{}
+	for _, e := range c.Exports {
+		used[e.ID] = true
+	}
+	for i := range c.Exports {
+		e := &c.Exports[i]
+		if e.ID == 0 {
+			// Quick-start exports get ids in order; ids must stay stable
+			// across restarts, so give them explicitly in a config file.
+			for used[next] {
+				next++
+			}
+			e.ID = next
+			used[next] = true
+		}
+		if e.ID < 1 || e.ID > 65535 {
+			return fmt.Errorf("config: export %q: id %d out of range 1..65535", e.Pseudo, e.ID)
+		}
+		if e.Pseudo == "" || e.Path == "" {
+			return fmt.Errorf("config: export %d: pseudo and path are required", e.ID)
+		}
+		switch e.Access {
+		case "", "rw", "RW":
+			e.Access = "rw"
+		case "ro", "RO":
+			e.Access = "ro"
+		default:
+			return fmt.Errorf("config: export %q: access %q (want rw or ro)", e.Pseudo, e.Access)
+		}
+		if _, err := export.ParseSquash(e.Squash); err != nil {
+			return fmt.Errorf("config: export %q: %w", e.Pseudo, err)
+		}
+		if _, err := e.Networks(); err != nil {
+			return fmt.Errorf("config: export %q: %w", e.Pseudo, err)
+		}
+	}
+	return nil
+}
+
+// Networks parses the export's client list.
+func (e *Export) Networks() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range e.Clients {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("client %q is neither an address nor a CIDR network", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// Anon returns the anonymous uid and gid.
+func (e *Export) Anon() (uint32, uint32) {
+	uid, gid := uint32(DefaultAnonID), uint32(DefaultAnonID)
+	if e.AnonUID != nil {
+		uid = *e.AnonUID
+	}
+	if e.AnonGID != nil {
+		gid = *e.AnonGID
+	}
+	return uid, gid
+}
+
+// Lease returns the lease time.
+func (c *Config) Lease() time.Duration { return time.Duration(c.LeaseSeconds) * time.Second }
+
+// Grace returns the grace period.
+func (c *Config) Grace() time.Duration { return time.Duration(c.GraceSeconds) * time.Second }
