@@ -29,6 +29,8 @@ type Client struct {
 	inflight  atomic.Int32
 	confirmed atomic.Bool
 	destroyed atomic.Bool
+	// reclaimDone mirrors reclaimComplete for lock-free reads.
+	reclaimDone atomic.Bool
 
 	mu              sync.Mutex
 	sessions        map[SessionID]*Session
@@ -220,7 +222,7 @@ type ExchangeIDResult struct {
 func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, update bool, addr string) (ExchangeIDResult, uint32) {
 	var res ExchangeIDResult
 	status := uint32(nfs4.OK)
-	var drop *Client
+	var drop, destroyConf *Client
 	m.owners.update(owner, func(e *ownerEntry, ok bool) (*ownerEntry, bool) {
 		if !ok {
 			e = &ownerEntry{}
@@ -243,13 +245,14 @@ func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, updat
 			res = ExchangeIDResult{Client: conf, Sequence: conf.nextCSSeq(), Confirmed: true}
 			return e, true
 		}
-		if conf != nil && conf.Principal != principal && conf.hasState() {
-			status = nfs4.ErrClidInuse
-			return e, true
-		}
-		if u := e.unconfirmed; u != nil && u.Verifier == verf && u.Principal == principal {
-			res = ExchangeIDResult{Client: u, Sequence: u.nextCSSeq()}
-			return e, true
+		if conf != nil && conf.Principal != principal {
+			if conf.hasState() {
+				status = nfs4.ErrClidInuse
+				return e, true
+			}
+			// A different principal and no state: the old record is
+			// simply replaced (case 3 of RFC 8881 section 18.35.5).
+			destroyConf = conf
 		}
 		u := m.newClient(owner, verf, principal, 1, addr)
 		drop = e.unconfirmed
@@ -265,6 +268,9 @@ func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, updat
 	}
 	if !res.Confirmed {
 		m.unconfirmed().put(res.Client.ID, res.Client)
+	}
+	if destroyConf != nil {
+		m.destroyClient(destroyConf)
 	}
 	return res, nfs4.OK
 }
@@ -386,6 +392,7 @@ func (c *Client) ReclaimComplete() uint32 {
 	if c.reclaimComplete {
 		return nfs4.ErrCompleteAlready
 	}
+	c.reclaimDone.Store(true)
 	c.reclaimComplete = true
 	return nfs4.OK
 }
@@ -403,3 +410,6 @@ func (m *Manager) Evict(id uint64) bool {
 	m.destroyClient(c)
 	return true
 }
+
+// ReclaimCompleted reports whether the client sent RECLAIM_COMPLETE.
+func (c *Client) ReclaimCompleted() bool { return c.reclaimDone.Load() }

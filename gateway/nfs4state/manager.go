@@ -118,11 +118,15 @@ func (m *Manager) Reap() int {
 	now := m.now()
 	lease := int64(m.cfg.Lease)
 	var expired []*Client
-	m.clients.rangeAll(func(c *Client) {
+	check := func(c *Client) {
 		if now-c.lastRenew.Load() > lease && !c.busy() {
 			expired = append(expired, c)
 		}
-	})
+	}
+	m.clients.rangeAll(check)
+	// Unconfirmed records that are not confirmed within a lease go too
+	// (RFC 8881 section 18.35.4).
+	m.unconfirmed().rangeAll(check)
 	for _, c := range expired {
 		m.destroyClient(c)
 	}

@@ -52,7 +52,10 @@ func (m *Manager) CreateSession(clientID uint64, seq uint32, principal string, f
 	if c == nil || c.destroyed.Load() {
 		return nil, nil, nfs4.ErrStaleClientid
 	}
-	if c.Principal != principal {
+	if !c.Confirmed() && c.Principal != principal {
+		// Only the principal that created an unconfirmed record may
+		// confirm it; a confirmed one may be used by another principal
+		// (RFC 8881 section 18.36.4).
 		return nil, nil, nfs4.ErrClidInuse
 	}
 	c.mu.Lock()
@@ -175,6 +178,18 @@ func (s *Session) Finish(slotID uint32, reply []byte, cache bool) {
 	} else {
 		sl.reply = nil
 	}
+	sl.mu.Unlock()
+}
+
+// Abort releases a slot claimed by Sequence as if that SEQUENCE had failed:
+// the slot's sequence id goes back, so the client may reuse it.
+func (s *Session) Abort(slotID uint32) {
+	sl := &s.slots[slotID]
+	sl.mu.Lock()
+	sl.inUse = false
+	sl.seqid--
+	sl.hasReply = false
+	sl.reply = nil
 	sl.mu.Unlock()
 }
 

@@ -149,6 +149,8 @@ func TestCreateSessionSequencing(t *testing.T) {
 	res, _ := m.ExchangeID("cs", [8]byte{1}, "sys:0", false, "")
 	_, _, st := m.CreateSession(res.Client.ID, res.Sequence+1, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "misordered", st, nfs4.ErrSeqMisordered)
+	_, _, st = m.CreateSession(res.Client.ID, res.Sequence, "sys:9", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	mustStatus(t, "other principal on an unconfirmed record", st, nfs4.ErrClidInuse)
 	s, _, st := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "first", st, nfs4.OK)
 	res.Client.SetCreateSessionReply(res.Sequence, []byte("reply"))
@@ -157,12 +159,17 @@ func TestCreateSessionSequencing(t *testing.T) {
 	if string(replay) != "reply" {
 		t.Fatalf("replay = %q", replay)
 	}
-	_, _, st = m.CreateSession(res.Client.ID, res.Sequence, "sys:9", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
-	mustStatus(t, "other principal", st, nfs4.ErrClidInuse)
+	_, _, st = m.CreateSession(res.Client.ID, res.Sequence+1, "sys:9", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	mustStatus(t, "other principal on a confirmed record", st, nfs4.OK)
 	_, _, st = m.CreateSession(1, 1, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "stale client", st, nfs4.ErrStaleClientid)
 	mustStatus(t, "destroy clientid with session", m.DestroyClientID(res.Client.ID), nfs4.ErrClientidBusy)
 	mustStatus(t, "destroy session", m.DestroySession(s.ID), nfs4.OK)
+	for _, other := range m.Clients() {
+		for id := range other.sessions {
+			m.DestroySession(id)
+		}
+	}
 	mustStatus(t, "destroy session twice", m.DestroySession(s.ID), nfs4.ErrBadsession)
 	mustStatus(t, "destroy clientid", m.DestroyClientID(res.Client.ID), nfs4.OK)
 }

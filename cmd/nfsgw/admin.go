@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"nfsgw/gateway/admin"
+	"nfsgw/gateway/config"
+	"nfsgw/gateway/export"
+	"nfsgw/gateway/nfs4state"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// adminProvider answers the admin API from the live server.
+type adminProvider struct {
+	cfg     *config.Config
+	state   *nfs4state.Manager
+	exports *export.Registry
+	start   time.Time
+	listen  []string
+}
+
+func (p *adminProvider) Status() admin.Status {
+	st := p.state.Stats()
+	return admin.Status{NodeID: p.cfg.NodeID, Version: version, StartTime: p.start, Listen: p.listen,
+		Clients: st.Clients, Sessions: st.Sessions, States: st.States}
+}
+
+func (p *adminProvider) Exports() []admin.ExportInfo {
+	var out []admin.ExportInfo
+	for _, e := range p.exports.Load().All() {
+		access := "rw"
+		if e.ReadOnly {
+			access = "ro"
+		}
+		var nets []string
+		for _, n := range e.Clients {
+			nets = append(nets, n.String())
+		}
+		out = append(out, admin.ExportInfo{ID: e.ID, Pseudo: e.Pseudo, Path: e.Path, Access: access,
+			Squash: e.Squash.String(), Clients: nets})
+	}
+	return out
+}
+
+func (p *adminProvider) Clients() []admin.ClientInfo {
+	var out []admin.ClientInfo
+	for _, c := range p.state.Clients() {
+		out = append(out, admin.ClientInfo{ID: c.ID, Owner: admin.PrintableOwner([]byte(c.Owner)), Addr: c.Addr,
+			MinorVersion: c.Minor, Confirmed: c.Confirmed(), Sessions: c.SessionCount(), States: c.StateCount(),
+			LastRenew: c.LastRenew()})
+	}
+	return out
+}
+
+func (p *adminProvider) EvictClient(id uint64) error {
+	if !p.state.Evict(id) {
+		return fmt.Errorf("client %#x: %w", id, admin.ErrNotFound)
+	}
+	return nil
+}

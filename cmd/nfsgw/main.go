@@ -1,0 +1,222 @@
+// Command nfsgw is the NFSv4 gateway daemon. It is the one place that knows
+// every implementation (backends, state, engine, transport) and wires them
+// together from the configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nfsgw/gateway/admin"
+	"nfsgw/gateway/compound"
+	"nfsgw/gateway/config"
+	"nfsgw/gateway/export"
+	"nfsgw/gateway/fsal/localfs"
+	"nfsgw/gateway/nfs4"
+	"nfsgw/gateway/nfs4state"
+	"nfsgw/gateway/oncrpc"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fl := flag.NewFlagSet("nfsgw", flag.ContinueOnError)
+	var listens, exports multiFlag
+	cfgPath := fl.String("config", "", "configuration file (YAML); see docs/configuration.md")
+	fl.Var(&listens, "listen", "address to serve NFS on, host:port (repeatable; default 127.0.0.1:2049)")
+	fl.Var(&exports, "export", "quick-start export PSEUDO=DIR (repeatable)")
+	squash := fl.String("squash", "root", "identity squashing of the quick-start exports: root, none or all")
+	admin := fl.String("admin", "", "gRPC admin API address (host:port)")
+	lease := fl.Int("lease", 0, "lease time in seconds (default 90)")
+	grace := fl.Int("grace", -1, "grace period in seconds (default: the lease time)")
+	nodeID := fl.String("node-id", "", "this gateway's node id (default: host name)")
+	logLevel := fl.String("log-level", "", "trace, debug, info, warn or error")
+	stateDir := fl.String("state-dir", "", "directory for the node's recovery database")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+
+	cfg := &config.Config{}
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintln(os.Stderr, "nfsgw:", err)
+			return 2
+		}
+	}
+	if len(listens) > 0 {
+		cfg.Listen = listens
+	}
+	for _, s := range exports {
+		e, err := config.ParseExportFlag(s)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "nfsgw:", err)
+			return 2
+		}
+		e.Squash = *squash
+		cfg.Exports = append(cfg.Exports, e)
+	}
+	if *admin != "" {
+		cfg.Admin = *admin
+	}
+	if *lease > 0 {
+		cfg.LeaseSeconds = *lease
+	}
+	if *grace >= 0 {
+		cfg.GraceSeconds = *grace
+	}
+	if *nodeID != "" {
+		cfg.NodeID = *nodeID
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	if *stateDir != "" {
+		cfg.StateDir = *stateDir
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "nfsgw:", err)
+		return 2
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "nfsgw", Level: hclog.LevelFromString(cfg.LogLevel)})
+	if err := serve(cfg, log); err != nil {
+		log.Error("fatal", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// buildExports opens every export's backend.
+func buildExports(cfg *config.Config) (*export.Table, error) {
+	var list []*export.Export
+	for _, ec := range cfg.Exports {
+		path, err := filepath.Abs(ec.Path)
+		if err != nil {
+			return nil, err
+		}
+		fs, err := localfs.New(path, localfs.Options{ReadOnly: ec.Access == "ro"})
+		if err != nil {
+			return nil, fmt.Errorf("export %s: %w", ec.Pseudo, err)
+		}
+		sq, _ := export.ParseSquash(ec.Squash)
+		nets, _ := ec.Networks()
+		uid, gid := ec.Anon()
+		list = append(list, &export.Export{ID: uint16(ec.ID), Pseudo: ec.Pseudo, Path: path, FS: fs,
+			ReadOnly: ec.Access == "ro", Squash: sq, AnonUID: uid, AnonGID: gid, Clients: nets})
+	}
+	return export.NewTable(list)
+}
+
+func serve(cfg *config.Config, log hclog.Logger) error {
+	tbl, err := buildExports(cfg)
+	if err != nil {
+		return err
+	}
+	boot := time.Now()
+	state := nfs4state.NewManager(nfs4state.Config{
+		Lease: cfg.Lease(),
+		// Milliseconds keep two quick restarts apart; stateids and client
+		// ids of the earlier instance are then recognised as stale.
+		Boot: uint32(boot.UnixMilli()),
+	})
+	registry := export.NewRegistry(tbl)
+	engine := compound.New(compound.Config{
+		Exports:     registry,
+		State:       state,
+		Logger:      log.Named("compound"),
+		MaxIO:       uint32(cfg.MaxIOBytes),
+		ServerOwner: "nfsgw-" + cfg.NodeID,
+		Boot:        boot,
+	})
+	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc")}
+	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, engine)
+
+	var listeners []net.Listener
+	for _, addr := range cfg.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, o := range listeners {
+				o.Close()
+			}
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		log.Info("serving NFSv4", "addr", l.Addr().String())
+		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
+	}
+	for _, e := range tbl.All() {
+		log.Info("export", "id", e.ID, "pseudo", e.Pseudo, "path", e.Path, "ro", e.ReadOnly, "squash", e.Squash.String())
+	}
+
+	stop := make(chan struct{})
+	go reaper(state, cfg.Lease(), stop, log)
+
+	if cfg.Admin != "" {
+		var addrs []string
+		for _, l := range listeners {
+			addrs = append(addrs, l.Addr().String())
+		}
+		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs}
+		stopAdmin, bound, err := admin.Serve(context.Background(), cfg.Admin, p, log.Named("admin"))
+		if err != nil {
+			close(stop)
+			srv.Shutdown(context.Background())
+			return fmt.Errorf("admin API: %w", err)
+		}
+		defer stopAdmin()
+		log.Info("admin API", "addr", bound.String())
+	}
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case sig := <-sigc:
+		log.Info("shutting down", "signal", sig.String())
+	case err := <-errc:
+		if err != nil && !errors.Is(err, oncrpc.ErrServerClosed) {
+			close(stop)
+			return err
+		}
+	}
+	close(stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+// reaper expires clients whose lease ran out.
+func reaper(state *nfs4state.Manager, lease time.Duration, stop <-chan struct{}, log hclog.Logger) {
+	t := time.NewTicker(lease / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if n := state.Reap(); n > 0 {
+				log.Info("expired clients", "count", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,351 @@
+// Command nfsgwctl is the operator's client for a running nfsgw gateway's
+// admin API:
+//
+//	nfsgwctl [--addr 127.0.0.1:2050] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID
+//
+// It prints aligned tables, or JSON with --json. Exit status is 0 on
+// success, 1 when the gateway cannot be reached or refuses the request, and
+// 2 on bad usage.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"nfsgw/gateway/admin"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// defaultAddr is where nfsgw's admin API listens in the documented setup;
+// loopback because the API is unauthenticated.
+const defaultAddr = "127.0.0.1:2050"
+
+// clock is the reference for relative times ("up 2h", "30s ago"); tests
+// replace it so that their expected output does not depend on how fast
+// they run.
+var clock = time.Now
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the parsed command line.
+type options struct {
+	addr    string
+	json    bool
+	timeout time.Duration
+	cmd     string
+	args    []string
+}
+
+const usageText = `usage: nfsgwctl [flags] COMMAND
+
+Commands:
+  status            show the gateway's status
+  exports           list the exports
+  clients           list the NFSv4 clients
+  evict CLIENTID    destroy a client and all its state (id in decimal or 0x hex)
+
+Flags:
+`
+
+// usageError is a command line mistake; it exits with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// parseArgs parses the command line. Flags may come before or after the
+// command, since "nfsgwctl clients --json" is as natural to type as
+// "nfsgwctl --json clients".
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fl := flag.NewFlagSet("nfsgwctl", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&o.addr, "addr", defaultAddr, "admin API address (host:port)")
+	fl.BoolVar(&o.json, "json", false, "print JSON instead of tables")
+	fl.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up after this long")
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), usageText)
+		fl.PrintDefaults()
+	}
+
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err // flag has printed the problem and the usage
+		}
+		rest := fl.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...) // everything after "--" is positional
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+
+	if o.timeout <= 0 {
+		return nil, &usageError{"--timeout must be positive"}
+	}
+	if len(pos) == 0 {
+		return nil, &usageError{"missing command (status, exports, clients or evict)"}
+	}
+	o.cmd, o.args = pos[0], pos[1:]
+	want := 0
+	switch o.cmd {
+	case "status", "exports", "clients":
+	case "evict":
+		want = 1
+	default:
+		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients or evict)", o.cmd)}
+	}
+	if len(o.args) != want {
+		if want == 0 {
+			return nil, &usageError{fmt.Sprintf("%s takes no arguments", o.cmd)}
+		}
+		return nil, &usageError{"usage: nfsgwctl evict CLIENTID"}
+	}
+	if o.cmd == "evict" {
+		if _, err := parseClientID(o.args[0]); err != nil {
+			return nil, &usageError{err.Error()}
+		}
+	}
+	return o, nil
+}
+
+// parseClientID accepts decimal and 0x-prefixed hex, because the clients
+// table prints ids in hex and JSON output carries them in decimal.
+func parseClientID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid client id %q (want a decimal or 0x-prefixed hex number)", s)
+	}
+	return id, nil
+}
+
+// run is main without the process: it returns the exit status, so tests
+// can drive it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "nfsgwctl: %s\nRun 'nfsgwctl -h' for usage.\n", ue.msg)
+		return exitUsage
+	}
+	if err != nil {
+		return exitUsage // a flag error, already reported by the flag package
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	c, err := admin.Dial(ctx, o.addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "nfsgwctl: cannot reach nfsgw admin API at %s: %v\n", o.addr, err)
+		return exitFail
+	}
+	defer c.Close()
+
+	if err := execute(ctx, c, o, stdout, clock()); err != nil {
+		fmt.Fprintf(stderr, "nfsgwctl: %s\n", describeError(o, err))
+		return exitFail
+	}
+	return exitOK
+}
+
+// describeError turns an RPC failure into a message for the operator.
+func describeError(o *options, err error) string {
+	switch {
+	case errors.Is(err, admin.ErrNotFound):
+		return fmt.Sprintf("%s: no client with id %s", o.cmd, o.args[0])
+	case status.Code(err) == codes.Unavailable:
+		// The server never returns Unavailable itself, so this is the
+		// connection dropping between Dial and the call.
+		return fmt.Sprintf("cannot reach nfsgw admin API at %s: %s", o.addr, status.Convert(err).Message())
+	case status.Code(err) == codes.DeadlineExceeded:
+		return fmt.Sprintf("%s: no answer from %s within %v", o.cmd, o.addr, o.timeout)
+	}
+	if st, ok := status.FromError(err); ok {
+		return fmt.Sprintf("%s: %s (%s)", o.cmd, st.Message(), st.Code())
+	}
+	return fmt.Sprintf("%s: %v", o.cmd, err)
+}
+
+// execute runs the command o.cmd against c and writes its output to w.
+// now is the reference for relative times, passed in for tests.
+func execute(ctx context.Context, c *admin.Client, o *options, w io.Writer, now time.Time) error {
+	switch o.cmd {
+	case "status":
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			st.Listen = nonNil(st.Listen)
+			return writeJSON(w, st)
+		}
+		return printStatus(w, st, now)
+	case "exports":
+		ex, err := c.ListExports(ctx)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			ex = nonNil(ex)
+			for i := range ex {
+				ex[i].Clients = nonNil(ex[i].Clients)
+			}
+			return writeJSON(w, ex)
+		}
+		return printExports(w, ex)
+	case "clients":
+		cl, err := c.ListClients(ctx)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			return writeJSON(w, nonNil(cl))
+		}
+		return printClients(w, cl, now)
+	case "evict":
+		id, err := parseClientID(o.args[0])
+		if err != nil {
+			return err
+		}
+		if err := c.EvictClient(ctx, id); err != nil {
+			return err
+		}
+		if o.json {
+			return writeJSON(w, struct {
+				Evicted uint64 `json:"evicted,string"`
+			}{id})
+		}
+		_, err = fmt.Fprintf(w, "evicted client %s\n", clientID(id))
+		return err
+	}
+	return fmt.Errorf("unknown command %q", o.cmd)
+}
+
+// nonNil makes empty lists print as [] rather than null in JSON output, so
+// scripts can iterate over them without a null check.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// printStatus writes the status as an aligned key/value list.
+func printStatus(w io.Writer, st admin.Status, now time.Time) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "Node ID:\t%s\n", cell(st.NodeID))
+	fmt.Fprintf(tw, "Version:\t%s\n", cell(st.Version))
+	started := "-"
+	if !st.StartTime.IsZero() {
+		started = fmt.Sprintf("%s (up %s)", st.StartTime.Format(time.RFC3339), age(now.Sub(st.StartTime)))
+	}
+	fmt.Fprintf(tw, "Started:\t%s\n", started)
+	fmt.Fprintf(tw, "Listen:\t%s\n", cell(strings.Join(st.Listen, ", ")))
+	fmt.Fprintf(tw, "Grace period:\t%s\n", yesNo(st.InGrace))
+	fmt.Fprintf(tw, "Clients:\t%d\n", st.Clients)
+	fmt.Fprintf(tw, "Sessions:\t%d\n", st.Sessions)
+	fmt.Fprintf(tw, "States:\t%d\n", st.States)
+	return tw.Flush()
+}
+
+// printExports writes one row per export.
+func printExports(w io.Writer, ex []admin.ExportInfo) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tPSEUDO\tPATH\tACCESS\tSQUASH\tCLIENTS")
+	for _, e := range ex {
+		clients := "*" // no list means any client may mount
+		if len(e.Clients) > 0 {
+			clients = strings.Join(e.Clients, ",")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, cell(e.Pseudo), cell(e.Path), cell(e.Access), cell(e.Squash), cell(clients))
+	}
+	return tw.Flush()
+}
+
+// printClients writes one row per client. The owner goes last because it
+// is the longest and least predictable column.
+func printClients(w io.Writer, cl []admin.ClientInfo, now time.Time) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tADDR\tMINOR\tCONFIRMED\tSESSIONS\tSTATES\tLAST RENEW\tOWNER")
+	for _, c := range cl {
+		renew := "-"
+		if !c.LastRenew.IsZero() {
+			renew = age(now.Sub(c.LastRenew)) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t4.%d\t%s\t%d\t%d\t%s\t%s\n", clientID(c.ID), cell(c.Addr), c.MinorVersion,
+			yesNo(c.Confirmed), c.Sessions, c.States, renew, cell(c.Owner))
+	}
+	return tw.Flush()
+}
+
+// clientID formats a clientid in fixed-width hex: the high half is the
+// server's boot verifier and the low half a counter, which hex shows.
+func clientID(id uint64) string { return fmt.Sprintf("0x%016x", id) }
+
+// age renders a duration to the second; sub-second precision is noise in
+// a table.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0 // clock skew between the gateway and this host
+	}
+	return d.Round(time.Second).String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// cell makes a string safe for a table cell: "-" when empty, and quoted
+// when it holds tabs, newlines or other non-printable characters, which
+// would break the alignment or the terminal.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}

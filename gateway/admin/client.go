@@ -1,0 +1,157 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// Client is a connection to a gateway's admin API. It is safe for
+// concurrent use.
+type Client struct {
+	conn *grpc.ClientConn
+}
+
+// Dial connects to the admin API at addr (host:port) and waits until the
+// connection is up, so that an unreachable gateway is reported here, with
+// the underlying network error, rather than by the first call. It fails as
+// soon as the first connection attempt fails instead of retrying until ctx
+// expires: the admin API is a loopback service used interactively, where
+// "connection refused" now is more useful than a timeout later.
+//
+// The connection is plaintext: the admin API is meant to listen on
+// loopback only, and access control is whoever can reach that port.
+func Dial(ctx context.Context, addr string) (*Client, error) {
+	rec := &dialRecorder{}
+	conn, err := grpc.NewClient(
+		// passthrough hands addr to the dialer as is, so host names are
+		// resolved by the system resolver at dial time, like any other
+		// local tool, instead of by gRPC's asynchronous DNS resolver.
+		"passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(rec.dial),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(jsonCodec{})),
+	)
+	if err != nil {
+		return nil, err
+	}
+	conn.Connect()
+	for {
+		s := conn.GetState()
+		switch s {
+		case connectivity.Ready:
+			return &Client{conn: conn}, nil
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			conn.Close()
+			if _, err := rec.last(); err != nil {
+				return nil, err
+			}
+			// The TCP connection was made but the gRPC handshake failed:
+			// something other than the admin API is listening there.
+			return nil, fmt.Errorf("connected to %s, but it did not answer as a gRPC server", addr)
+		}
+		if !conn.WaitForStateChange(ctx, s) {
+			conn.Close()
+			connected, err := rec.last()
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+			case connected:
+				// Typically a port serving another protocol, such as
+				// the NFS port, which waits for an RPC record.
+				return nil, fmt.Errorf("%w: %s accepted the connection but did not answer as a gRPC server", ctx.Err(), addr)
+			}
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// dialRecorder dials TCP connections and remembers how the last attempt
+// went, which gRPC's connectivity states do not carry.
+type dialRecorder struct {
+	mu        sync.Mutex
+	err       error // of the last attempt
+	connected bool  // whether any attempt reached the peer
+}
+
+func (d *dialRecorder) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	c, err := nd.DialContext(ctx, "tcp", addr)
+	d.mu.Lock()
+	d.err = err
+	d.connected = d.connected || err == nil
+	d.mu.Unlock()
+	return c, err
+}
+
+func (d *dialRecorder) last() (connected bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connected, d.err
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Status returns the gateway's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var resp StatusResponse
+	if err := c.conn.Invoke(ctx, MethodStatus, &StatusRequest{}, &resp); err != nil {
+		return Status{}, clientError(err)
+	}
+	return resp.Status, nil
+}
+
+// ListExports returns the gateway's exports.
+func (c *Client) ListExports(ctx context.Context) ([]ExportInfo, error) {
+	var resp ListExportsResponse
+	if err := c.conn.Invoke(ctx, MethodListExports, &ListExportsRequest{}, &resp); err != nil {
+		return nil, clientError(err)
+	}
+	return resp.Exports, nil
+}
+
+// ListClients returns the gateway's NFSv4 clients.
+func (c *Client) ListClients(ctx context.Context) ([]ClientInfo, error) {
+	var resp ListClientsResponse
+	if err := c.conn.Invoke(ctx, MethodListClients, &ListClientsRequest{}, &resp); err != nil {
+		return nil, clientError(err)
+	}
+	return resp.Clients, nil
+}
+
+// EvictClient destroys the client with the given id and all its state.
+// When there is no such client the error satisfies
+// errors.Is(err, ErrNotFound) and carries the gRPC NotFound status.
+func (c *Client) EvictClient(ctx context.Context, id uint64) error {
+	if err := c.conn.Invoke(ctx, MethodEvictClient, &EvictClientRequest{ID: id}, &EvictClientResponse{}); err != nil {
+		return clientError(err)
+	}
+	return nil
+}
+
+// clientError maps NotFound back to ErrNotFound so callers need not import
+// gRPC's status package; the status stays reachable through Unwrap.
+func clientError(err error) error {
+	if status.Code(err) == codes.NotFound {
+		return &notFoundError{err: err}
+	}
+	return err
+}
+
+// notFoundError is a NotFound status that also matches ErrNotFound.
+type notFoundError struct{ err error }
+
+func (e *notFoundError) Error() string   { return status.Convert(e.err).Message() }
+func (e *notFoundError) Unwrap() []error { return []error{ErrNotFound, e.err} }
+
+// GRPCStatus keeps status.FromError and status.Code working on the mapped
+// error without them rewriting its message.
+func (e *notFoundError) GRPCStatus() *status.Status { return status.Convert(e.err) }

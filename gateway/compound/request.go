@@ -1,0 +1,237 @@
+package compound
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+
+	"nfsgw/gateway/export"
+	"nfsgw/gateway/fh"
+	"nfsgw/gateway/fsal"
+	"nfsgw/gateway/nfs4"
+	"nfsgw/gateway/nfs4state"
+	"nfsgw/gateway/oncrpc"
+	"nfsgw/gateway/xdr"
+)
+
+// fileRef is a current or saved file handle, resolved.
+type fileRef struct {
+	raw    []byte // the NFS file handle
+	exp    *export.Export
+	key    fsal.Handle
+	pseudo *export.PseudoNode // set for pseudo-filesystem directories
+}
+
+func (f *fileRef) set() bool { return f.raw != nil }
+
+// request is the state of one COMPOUND.
+type request struct {
+	s       *Server
+	ctx     context.Context
+	call    *oncrpc.Call
+	minor   uint32
+	tbl     *export.Table
+	remote  netip.Addr
+	numOps  uint32
+	opIndex uint32
+
+	cred      fsal.Cred
+	principal string
+
+	cur, saved                fileRef
+	curStateid, savedStateid  nfs4.Stateid
+	hasCurStateid, hasSavedSt bool
+
+	// 4.1 session state.
+	session  *nfs4state.Session
+	slotID   uint32
+	slotHeld bool
+	client   *nfs4state.Client // client of the session, while begun
+	replay   []byte
+
+	// 4.0 seqid-bearing operation in progress: its owner's Mu is held
+	// until the result is encoded and recorded.
+	seqOwner *nfs4state.OpenOwner
+	seqid    uint32
+	opReplay []byte
+
+	cacheThis bool
+	abortSlot bool
+}
+
+func (r *request) setCred(call *oncrpc.Call) {
+	if call.Flavor == oncrpc.FlavorSys {
+		r.cred = fsal.Cred{UID: call.Sys.UID, GID: call.Sys.GID, Groups: call.Sys.GIDs}
+		r.principal = "sys:" + strconv.FormatUint(uint64(call.Sys.UID), 10)
+		return
+	}
+	// AUTH_NONE callers are anonymous: they get the export's anonymous
+	// identity through squashing of an all-squash-like mapping below.
+	r.cred = fsal.Cred{UID: 65534, GID: 65534}
+	r.principal = "none"
+}
+
+// finish releases what the COMPOUND still holds.
+func (r *request) finish() {
+	if r.seqOwner != nil {
+		r.seqOwner.Mu.Unlock()
+		r.seqOwner = nil
+	}
+	if r.slotHeld {
+		// Only reached if the COMPOUND loop panicked; never cache.
+		r.session.Finish(r.slotID, nil, false)
+	}
+	if r.client != nil {
+		r.client.End()
+		r.client = nil
+	}
+}
+
+// credFor returns the caller's identity as mapped by the export.
+func (r *request) credFor(exp *export.Export) *fsal.Cred {
+	return exp.MapCred(&r.cred)
+}
+
+// encodeFH builds the NFS handle of a backend object of export exp.
+func encodeFH(exp *export.Export, key fsal.Handle) []byte {
+	return fh.Encode(exp.ID, key)
+}
+
+// setCurExport makes a backend object of exp the current file handle.
+func (r *request) setCurExport(exp *export.Export, key fsal.Handle) {
+	raw := encodeFH(exp, key)
+	r.cur = fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[fh.HeaderSize:])}
+	r.clearCurStateid()
+}
+
+// setCurPseudo makes a pseudo-filesystem node current; a junction leads
+// into its export's root.
+func (r *request) setCurPseudo(n *export.PseudoNode) uint32 {
+	if n.Export != nil {
+		if !n.Export.Allowed(r.remote) {
+			return nfs4.ErrAccess
+		}
+		r.setCurExport(n.Export, n.Export.FS.Root())
+		return nfs4.OK
+	}
+	r.cur = fileRef{raw: fh.Encode(fh.PseudoExportID, n.Key()), pseudo: n}
+	r.clearCurStateid()
+	return nfs4.OK
+}
+
+func (r *request) clearCurStateid() { r.hasCurStateid = false }
+
+// resolveFH turns a client-supplied handle into a fileRef.
+func (r *request) resolveFH(raw []byte) (fileRef, uint32) {
+	id, key, err := fh.Decode(raw)
+	if err != nil {
+		return fileRef{}, nfs4.ErrBadhandle
+	}
+	own := append([]byte(nil), raw...)
+	if id == fh.PseudoExportID {
+		n := r.tbl.PseudoByKey(key)
+		if n == nil {
+			return fileRef{}, nfs4.ErrStale
+		}
+		return fileRef{raw: own, pseudo: n}, nfs4.OK
+	}
+	exp := r.tbl.ByID(id)
+	if exp == nil {
+		return fileRef{}, nfs4.ErrStale
+	}
+	if !exp.Allowed(r.remote) {
+		return fileRef{}, nfs4.ErrAccess
+	}
+	if err := exp.FS.Check(r.ctx, key); err != nil {
+		return fileRef{}, statusOf(err)
+	}
+	return fileRef{raw: own, exp: exp, key: fsal.Handle(own[fh.HeaderSize:])}, nfs4.OK
+}
+
+// needFH checks that there is a current file handle.
+func (r *request) needFH() uint32 {
+	if !r.cur.set() {
+		return nfs4.ErrNofilehandle
+	}
+	return nfs4.OK
+}
+
+// needExportFH checks for a current handle inside an export (not the
+// pseudo-filesystem, which is read-only).
+func (r *request) needExportFH(pseudoErr uint32) uint32 {
+	if !r.cur.set() {
+		return nfs4.ErrNofilehandle
+	}
+	if r.cur.exp == nil {
+		return pseudoErr
+	}
+	return nfs4.OK
+}
+
+// writable checks that the current handle's export accepts modifications.
+func (r *request) writable() uint32 {
+	if st := r.needExportFH(nfs4.ErrRofs); st != nfs4.OK {
+		return st
+	}
+	if r.cur.exp.ReadOnly {
+		return nfs4.ErrRofs
+	}
+	return nfs4.OK
+}
+
+// fileKey names the current file in the state model.
+func (r *request) fileKey() string { return string(r.cur.raw) }
+
+// resolveStateid substitutes the 4.1 current stateid (RFC 8881 section
+// 16.2.3.1.2).
+func (r *request) resolveStateid(sid nfs4.Stateid) (nfs4.Stateid, uint32) {
+	if r.minor > 0 && sid == nfs4.CurrentStateid {
+		if !r.hasCurStateid {
+			return sid, nfs4.ErrBadStateid
+		}
+		return r.curStateid, nfs4.OK
+	}
+	return sid, nfs4.OK
+}
+
+func (r *request) setCurStateid(sid nfs4.Stateid) {
+	r.curStateid, r.hasCurStateid = sid, true
+}
+
+// checkName validates a component name (RFC 7530 section 12.7).
+func checkName(name []byte) uint32 {
+	switch {
+	case len(name) == 0:
+		return nfs4.ErrInval
+	case len(name) > nfs4.MaxNameLen:
+		return nfs4.ErrNametoolong
+	case string(name) == "." || string(name) == "..":
+		return nfs4.ErrBadname
+	}
+	for _, c := range name {
+		if c == '/' || c == 0 {
+			return nfs4.ErrBadchar
+		}
+	}
+	if !validUTF8(name) {
+		return nfs4.ErrInval
+	}
+	return nfs4.OK
+}
+
+// decodeName reads a component name, checking it.
+func decodeName(d *xdr.Decoder) (string, uint32) {
+	b := d.Opaque(nfs4.MaxPathLen)
+	if d.Err() != nil {
+		return "", nfs4.ErrBadxdr
+	}
+	if st := checkName(b); st != nfs4.OK {
+		return "", st
+	}
+	return string(b), nfs4.OK
+}
+
+// fsalPseudoRef returns the handle of a pseudo directory (never a junction).
+func fsalPseudoRef(n *export.PseudoNode) fileRef {
+	return fileRef{raw: fh.Encode(fh.PseudoExportID, n.Key()), pseudo: n}
+}

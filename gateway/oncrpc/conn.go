@@ -1,0 +1,81 @@
+package oncrpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"time"
+)
+
+// Conn is one client connection of a Server. Handlers see it as Call.Conn
+// and may keep it, for example as the back channel of an NFSv4.1 session.
+type Conn struct {
+	ep  endpoint
+	id  uint64
+	srv *Server
+}
+
+// ID returns the connection's number, unique within the process.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ep.nc.RemoteAddr() }
+
+// LocalAddr returns the server's address of the connection.
+func (c *Conn) LocalAddr() net.Addr { return c.ep.nc.LocalAddr() }
+
+// Done returns a channel that is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.ep.ctx.Done() }
+
+// Close closes the connection. Calls being served see their context
+// cancelled and their replies are dropped.
+func (c *Conn) Close() error { return c.ep.close() }
+
+// Call sends a call from the server to the peer over this connection (the
+// NFSv4.1 back channel) and waits for its reply: REPLY messages arriving on
+// a server connection are matched by xid. It returns the result bytes of an
+// accepted SUCCESS reply, an *Error for any other reply, ErrConnClosed if
+// the connection ends first, or ctx's error.
+func (c *Conn) Call(ctx context.Context, prog, vers, proc uint32, cred Cred, args []byte) ([]byte, error) {
+	return c.ep.call(ctx, prog, vers, proc, cred, args)
+}
+
+// aLongTimeAgo is a read deadline in the past, used to wake a reader
+// blocked in Read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// stopReading makes the reader give up its current Read, for a graceful
+// shutdown: calls already read are still answered.
+func (c *Conn) stopReading() { c.ep.nc.SetReadDeadline(aLongTimeAgo) }
+
+// serve runs the connection until it ends.
+func (c *Conn) serve() {
+	s := c.srv
+	s.setState(c, StateNew)
+	err := c.ep.readLoop()
+
+	// A peer that half-closes after its last call, and a server that is
+	// shutting down, still get the replies of calls already read. Anything
+	// else (a broken stream, an oversized record) ends the connection now.
+	graceful := err == io.EOF || errors.Is(err, errStopping) || s.stopping()
+	switch {
+	case graceful:
+	case errors.Is(err, errRecordTooLarge):
+		s.log.Warn("RPC record exceeds size limit; closing connection",
+			"conn", c.id, "remote", c.RemoteAddr().String(), "limit", s.maxRecord)
+	case errors.Is(err, errNotCall):
+		s.log.Warn("not an RPC message; closing connection", "conn", c.id, "remote", c.RemoteAddr().String())
+	case !errors.Is(err, ErrConnClosed) && !errors.Is(err, net.ErrClosed):
+		s.log.Debug("RPC connection read failed", "conn", c.id, "error", err)
+	}
+	// No more replies can arrive for back-channel calls.
+	c.ep.failPending()
+	if graceful {
+		c.ep.calls.Wait()
+	}
+	c.ep.close()
+	c.ep.calls.Wait()
+	s.forget(c)
+	s.setState(c, StateClosed)
+}

@@ -1,0 +1,361 @@
+package oncrpc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nfsgw/gateway/xdr"
+)
+
+// endpoint is what both ends of a connection share. Either side may send
+// CALLs and either may serve them: the server's connections carry the
+// NFSv4.1 back channel, and a client serves those callbacks. So one reader
+// goroutine per connection reads every record, hands REPLYs to the waiting
+// caller by xid, and starts a goroutine per CALL.
+type endpoint struct {
+	nc net.Conn
+	rr *recordReader
+
+	// wmu serialises writes; each record goes out in one Write under it so
+	// that replies of concurrent calls never interleave.
+	wmu sync.Mutex
+
+	// ctx is the context handlers run under; it is cancelled when the
+	// connection closes, and its Done channel is the connection's.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// Calls this side has sent, awaiting their replies.
+	pmu     sync.Mutex
+	pending map[uint32]*pendingCall
+	pclosed bool // no reply can arrive any more: the reader has stopped
+	nextXID uint32
+
+	// slots bounds the calls served at once on this connection: the reader
+	// puts a token in before starting a call and the call takes it out when
+	// its reply is written, so a full channel stops the reader.
+	slots chan struct{}
+	calls sync.WaitGroup // calls being served
+
+	budget *budget         // server-wide request bytes; nil on a client
+	stop   <-chan struct{} // closed when the server shuts down; nil on a client
+	route  func(*Call) (h Handler, stat AcceptStat, low, high uint32)
+	conn   *Conn // Call.Conn for calls served here
+	log    hclog.Logger
+
+	// lastName is the machine name of the last AUTH_SYS call; only the
+	// reader goroutine touches it.
+	lastName string
+}
+
+// pendingCall is where the reader delivers the reply record of one call; a
+// nil record means the connection closed first. The channel has room for
+// the one value ever sent, so delivery never blocks the reader.
+type pendingCall struct {
+	ch chan *[]byte
+}
+
+var pendingPool = sync.Pool{New: func() any {
+	return &pendingCall{ch: make(chan *[]byte, 1)}
+}}
+
+// inCall is a call read off the wire on its way to a handler goroutine:
+// one allocation carries everything the goroutine needs.
+type inCall struct {
+	call     Call
+	rec      *[]byte
+	weight   int64
+	verdict  verdict
+	authStat uint32
+}
+
+// errNotCall reports a record that is neither a call nor a reply, or too
+// short to hold an xid: there is nothing sensible to answer.
+var errNotCall = errors.New("oncrpc: record is not an RPC message")
+
+// errStopping ends a server connection's reader at shutdown.
+var errStopping = errors.New("oncrpc: server shutting down")
+
+// handOverMin is the result size from which Call returns results aliasing
+// the reply buffer instead of copying them out: copying a READ's megabyte
+// costs more than allocating a fresh pooled buffer later.
+const handOverMin = 32 << 10
+
+func (ep *endpoint) init(nc net.Conn, maxRecord, maxInflight int) {
+	ep.nc = nc
+	ep.rr = newRecordReader(nc, maxRecord)
+	ep.ctx, ep.cancel = context.WithCancel(context.Background())
+	ep.slots = make(chan struct{}, maxInflight)
+	// A random first xid keeps a reconnecting caller from reusing xids a
+	// server's duplicate request cache may still remember.
+	ep.nextXID = rand.Uint32()
+}
+
+// close ends the connection: handlers' contexts are cancelled and calls
+// waiting for replies fail. It returns the error of closing the socket.
+func (ep *endpoint) close() error {
+	ep.closeOnce.Do(func() {
+		// The socket goes first: a handler that gives up when its context
+		// is cancelled must not get its (failure) reply out before it.
+		ep.closeErr = ep.nc.Close()
+		ep.cancel()
+		ep.failPending()
+	})
+	return ep.closeErr
+}
+
+// failPending fails every call awaiting a reply and refuses new ones; it is
+// called once the reader can no longer deliver replies.
+func (ep *endpoint) failPending() {
+	ep.pmu.Lock()
+	ep.pclosed = true
+	for xid, p := range ep.pending {
+		delete(ep.pending, xid)
+		p.ch <- nil
+	}
+	ep.pmu.Unlock()
+}
+
+// writeRecord sends the record built in e (see getEncoder) in one Write. A
+// failed write leaves the stream in an unknown state, so it closes the
+// connection.
+func (ep *endpoint) writeRecord(e *xdr.Encoder) error {
+	if err := finishRecord(e); err != nil {
+		return err
+	}
+	ep.wmu.Lock()
+	_, err := ep.nc.Write(e.Buf)
+	ep.wmu.Unlock()
+	if err != nil {
+		ep.close()
+	}
+	return err
+}
+
+// readLoop reads records until the connection fails and returns why.
+func (ep *endpoint) readLoop() error {
+	for {
+		bufp := getRecordBuf()
+		rec, err := ep.rr.readRecord(*bufp)
+		*bufp = rec
+		if err != nil {
+			putRecordBuf(bufp)
+			return err
+		}
+		if len(rec) >= 8 && binary.BigEndian.Uint32(rec[4:]) == msgReply {
+			ep.deliver(binary.BigEndian.Uint32(rec), bufp)
+			continue
+		}
+		// Headers are decoded here rather than in the call's goroutine so
+		// that a stream that is not RPC stops the reader at once, and so
+		// that lastName needs no lock.
+		ic := &inCall{rec: bufp}
+		ic.verdict, ic.authStat = decodeCallHeader(rec, ep.lastName, &ic.call)
+		if ic.verdict == verdictDrop {
+			putRecordBuf(bufp)
+			return errNotCall
+		}
+		if ic.verdict == verdictOK && ic.call.Flavor == FlavorSys {
+			ep.lastName = ic.call.Sys.MachineName
+		}
+		ic.call.Conn = ep.conn
+		if err := ep.admit(ic, len(rec)); err != nil {
+			putRecordBuf(bufp)
+			return err
+		}
+		ep.calls.Add(1)
+		go ep.serveCall(ic)
+	}
+}
+
+// admit waits for a slot on this connection and for the call's share of
+// the server's byte budget. While it waits nothing more is read from the
+// connection, which is what pushes back on a client that sends too much.
+func (ep *endpoint) admit(ic *inCall, size int) error {
+	select {
+	case ep.slots <- struct{}{}:
+	case <-ep.ctx.Done():
+		return ErrConnClosed
+	case <-ep.stop:
+		return errStopping
+	}
+	if ep.budget != nil {
+		ic.weight = ep.budget.weight(size)
+		if !ep.budget.acquire(ic.weight, ep.ctx.Done(), ep.stop) {
+			<-ep.slots
+			if ep.ctx.Err() != nil {
+				return ErrConnClosed
+			}
+			return errStopping
+		}
+	}
+	return nil
+}
+
+// serveCall runs one call and writes its reply.
+func (ep *endpoint) serveCall(ic *inCall) {
+	e := getEncoder()
+	defer func() {
+		if r := recover(); r != nil {
+			// A panicking handler may have left shared state of this
+			// connection (or its own) inconsistent; dropping the
+			// connection is the safe way out, and it leaves every other
+			// connection untouched.
+			ep.log.Error("panic serving RPC call; closing connection",
+				"prog", ic.call.Prog, "vers", ic.call.Vers, "proc", ic.call.Proc,
+				"panic", r, "stack", string(debug.Stack()))
+			ep.close()
+		}
+		putEncoder(e)
+		putRecordBuf(ic.rec)
+		if ic.weight != 0 {
+			ep.budget.release(ic.weight)
+		}
+		<-ep.slots
+		ep.calls.Done()
+	}()
+
+	xid := ic.call.XID
+	switch ic.verdict {
+	case verdictRPCMismatch:
+		putRPCMismatch(e, xid)
+	case verdictAuth:
+		putAuthError(e, xid, ic.authStat)
+	case verdictGarbage:
+		off := putAcceptedHeader(e, xid)
+		e.PutUint32At(off, uint32(GarbageArgs))
+	default:
+		off := putAcceptedHeader(e, xid)
+		h, stat, low, high := ep.route(&ic.call)
+		if h != nil {
+			stat = h.HandleCall(ep.ctx, &ic.call, e)
+			switch {
+			case stat > SystemErr:
+				// Only defined statuses may go on the wire.
+				stat = SystemErr
+			case stat == Success && len(e.Buf)-markLen > maxFragmentLen:
+				// Unsendable as one fragment; the caller must hear
+				// something rather than wait forever.
+				ep.log.Error("RPC reply too large", "prog", ic.call.Prog, "proc", ic.call.Proc, "bytes", len(e.Buf))
+				stat = SystemErr
+			}
+		}
+		if stat != Success {
+			e.Buf = e.Buf[:off+4]
+			e.PutUint32At(off, uint32(stat))
+			if stat == ProgMismatch {
+				e.Uint32(low)
+				e.Uint32(high)
+			}
+		}
+	}
+	if err := ep.writeRecord(e); err != nil && ep.ctx.Err() == nil {
+		ep.log.Debug("writing RPC reply failed", "xid", xid, "error", err)
+	}
+}
+
+// deliver hands a reply record to the call waiting for it. Replies nobody
+// waits for (the caller gave up, or the peer is confused) are dropped.
+func (ep *endpoint) deliver(xid uint32, bufp *[]byte) {
+	ep.pmu.Lock()
+	p := ep.pending[xid]
+	delete(ep.pending, xid)
+	ep.pmu.Unlock()
+	if p == nil {
+		putRecordBuf(bufp)
+		return
+	}
+	p.ch <- bufp
+}
+
+// call sends a call to the peer and waits for its reply or for ctx.
+// Cancellation is honoured while waiting for the reply; a Write that blocks
+// because the peer stopped reading ends only when the connection closes.
+func (ep *endpoint) call(ctx context.Context, prog, vers, proc uint32, cred Cred, args []byte) ([]byte, error) {
+	if len(cred.Body) > MaxAuthBytes {
+		return nil, errors.New("oncrpc: credential body exceeds 400 bytes")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := pendingPool.Get().(*pendingCall)
+	ep.pmu.Lock()
+	if ep.pclosed {
+		ep.pmu.Unlock()
+		pendingPool.Put(p)
+		return nil, ErrConnClosed
+	}
+	if ep.pending == nil {
+		ep.pending = make(map[uint32]*pendingCall)
+	}
+	xid := ep.nextXID
+	for ep.pending[xid] != nil {
+		xid++ // after wrapping around, skip xids still in use
+	}
+	ep.nextXID = xid + 1
+	ep.pending[xid] = p
+	ep.pmu.Unlock()
+
+	e := getEncoder()
+	putCall(e, xid, prog, vers, proc, cred, args)
+	err := ep.writeRecord(e)
+	putEncoder(e)
+	if err != nil {
+		ep.withdraw(xid, p)
+		if ep.ctx.Err() != nil {
+			return nil, ErrConnClosed
+		}
+		return nil, err
+	}
+
+	select {
+	case bufp := <-p.ch:
+		pendingPool.Put(p)
+		if bufp == nil {
+			return nil, ErrConnClosed
+		}
+		res, err := decodeReply(*bufp)
+		switch {
+		case err != nil || len(res) == 0:
+			putRecordBuf(bufp)
+			return nil, err
+		case len(res) >= handOverMin:
+			return res, nil
+		}
+		out := make([]byte, len(res))
+		copy(out, res)
+		putRecordBuf(bufp)
+		return out, nil
+	case <-ctx.Done():
+		ep.withdraw(xid, p)
+		return nil, ctx.Err()
+	}
+}
+
+// withdraw removes a call that no longer waits for its reply. If the reader
+// (or failPending) has already taken it out of the table, a value is on its
+// way to p.ch and is drained so that p can be reused.
+func (ep *endpoint) withdraw(xid uint32, p *pendingCall) {
+	ep.pmu.Lock()
+	mine := ep.pending[xid] == p
+	if mine {
+		delete(ep.pending, xid)
+	}
+	ep.pmu.Unlock()
+	if !mine {
+		if bufp := <-p.ch; bufp != nil {
+			putRecordBuf(bufp)
+		}
+	}
+	pendingPool.Put(p)
+}
