@@ -53,14 +53,15 @@ func opRenew(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 
 func opReleaseLockOwner(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	id := d.Uint64()
-	d.Opaque(nfs4.OpaqueLimit)
+	owner := d.Opaque(nfs4.OpaqueLimit)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
-	// No byte-range locks are held through this server yet, so there is
-	// nothing to release beyond validating the client.
-	_, st := r.clientFor40(id)
-	return st
+	c, st := r.clientFor40(id)
+	if st != nfs4.OK {
+		return st
+	}
+	return r.s.cfg.State.ReleaseLockOwner(c, string(owner))
 }
 
 // Limits negotiated in CREATE_SESSION.
@@ -345,7 +346,12 @@ func opReclaimComplete(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		// us: grace is server-wide.
 		return nfs4.OK
 	}
-	return r.session.Client.ReclaimComplete()
+	c := r.session.Client
+	if st := c.ReclaimComplete(); st != nfs4.OK {
+		return st
+	}
+	r.s.cfg.Grace.ReclaimDone([]byte(c.Owner))
+	return nfs4.OK
 }
 
 func opDestroyClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {

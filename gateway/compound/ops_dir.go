@@ -101,6 +101,10 @@ func opRemove(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st != nfs4.OK {
 		return st
 	}
+	if r.s.cfg.Grace.InGrace() {
+		// The file may be one a client is about to reclaim.
+		return nfs4.ErrGrace
+	}
 	exp := r.cur.exp
 	before := r.dirChange(&r.cur)
 	if err := exp.FS.Remove(r.ctx, r.credFor(exp), r.cur.key, name); err != nil {
@@ -144,6 +148,9 @@ func opRename(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	if st2 != nfs4.OK {
 		return st2
+	}
+	if r.s.cfg.Grace.InGrace() {
+		return nfs4.ErrGrace
 	}
 	exp := r.cur.exp
 	sb, tb := r.dirChange(&src), r.dirChange(&r.cur)

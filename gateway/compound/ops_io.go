@@ -21,6 +21,14 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 		want = nfs4.ShareAccessWrite
 	}
 	if sid == nfs4.AnonStateid || sid == nfs4.BypassStateid {
+		if st := r.regularFile(); st != nfs4.OK {
+			return nil, nil, st
+		}
+		if write && r.s.cfg.Grace.InGrace() {
+			// A write without an open could collide with a share
+			// reservation still to be reclaimed.
+			return nil, nil, nfs4.ErrGrace
+		}
 		if sid == nfs4.AnonStateid && sm.DenyConflict(r.fileKey(), want) {
 			return nil, nil, nfs4.ErrLocked
 		}
@@ -40,8 +48,14 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 	}
 	s, st := sm.LookupState(sid, r.fileKey(), r.minor)
 	if st != nfs4.OK {
+		// A wrong object type is the better diagnosis than the stateid.
+		if tst := r.regularFile(); tst != nfs4.OK {
+			return nil, nil, tst
+		}
 		return nil, nil, st
 	}
+	// Opens exist only on regular files, so a valid open stateid for this
+	// handle proves the type without asking the backend.
 	if r.minor == 0 && s.Owner != nil && !s.Owner.Confirmed() {
 		return nil, nil, nfs4.ErrBadStateid
 	}
@@ -92,7 +106,7 @@ func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
-	if st := r.regularFile(); st != nfs4.OK {
+	if st := r.needExportFH(nfs4.ErrIsdir); st != nfs4.OK {
 		return st
 	}
 	f, done, st := r.ioState(sid, false)
@@ -145,7 +159,7 @@ func opWrite(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if stable > nfs4.FileSync {
 		return nfs4.ErrInval
 	}
-	if st := r.regularFile(); st != nfs4.OK {
+	if st := r.needExportFH(nfs4.ErrIsdir); st != nfs4.OK {
 		return st
 	}
 	if r.cur.exp.ReadOnly {

@@ -101,7 +101,7 @@ func (r *request) clientFor40(id uint64) (*nfs4state.Client, uint32) {
 // beginSeqid takes an open owner's seqid lock for a 4.0 seqid-bearing
 // operation. On a retransmission it arranges for the recorded reply to be
 // sent and returns replay=true.
-func (r *request) beginSeqid(o *nfs4state.OpenOwner, seqid, op uint32) (replay bool, st uint32) {
+func (r *request) beginSeqid(o *nfs4state.Sequencer, seqid, op uint32) (replay bool, st uint32) {
 	if r.minor > 0 {
 		return false, nfs4.OK
 	}
@@ -137,17 +137,21 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		}
 		client = r.session.Client
 	}
-	if r.minor > 0 && !client.ReclaimCompleted() && a.claim != nfs4.ClaimPrevious && a.claim != nfs4.ClaimDelegatePrev && a.claim != nfs4.ClaimDelegPrevFH {
-		// A 4.1 client must finish reclaiming before it takes new state
-		// (RFC 8881 section 18.51.3).
-		return nfs4.ErrGrace
-	}
 	owner := client.OpenOwner(string(a.owner))
-	if replay, st := r.beginSeqid(owner, a.seqid, nfs4.OpOpen); replay || st != nfs4.OK {
+	if replay, st := r.beginSeqid(&owner.Sequencer, a.seqid, nfs4.OpOpen); replay || st != nfs4.OK {
 		return st
 	}
 	if st := r.needFH(); st != nfs4.OK {
 		return st
+	}
+	reclaim := a.claim == nfs4.ClaimPrevious || a.claim == nfs4.ClaimDelegatePrev || a.claim == nfs4.ClaimDelegPrevFH
+	if st := r.graceCheck(client, reclaim); st != nfs4.OK {
+		return st
+	}
+	if r.minor > 0 && !reclaim && !client.ReclaimCompleted() {
+		// A 4.1 client must finish reclaiming before it takes new state
+		// (RFC 8881 section 18.51.3).
+		return nfs4.ErrGrace
 	}
 	access := a.access &^ nfs4.ShareWantMask
 	if access == 0 || access > nfs4.ShareAccessBoth || a.deny > nfs4.ShareDenyBoth ||
@@ -239,9 +243,23 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		if attr, st = r.getattrRef(&ref); st != nfs4.OK {
 			return st
 		}
-	case nfs4.ClaimPrevious, nfs4.ClaimDelegatePrev, nfs4.ClaimDelegPrevFH:
-		// No grace period is in force: nothing may be reclaimed.
-		return nfs4.ErrNoGrace
+	case nfs4.ClaimPrevious:
+		// Reclaim of an open held before the restart: the current
+		// handle is the file itself (RFC 7530 section 16.16.5).
+		if a.delegType != nfs4.DelegNone {
+			// We never grant delegations, so none can be reclaimed.
+			return nfs4.ErrReclaimBad
+		}
+		if r.cur.pseudo != nil {
+			return nfs4.ErrIsdir
+		}
+		ref = r.cur
+		var st uint32
+		if attr, st = r.getattrRef(&ref); st != nfs4.OK {
+			return st
+		}
+	case nfs4.ClaimDelegatePrev, nfs4.ClaimDelegPrevFH:
+		return nfs4.ErrReclaimBad
 	case nfs4.ClaimDelegateCur, nfs4.ClaimDelegCurFH:
 		// We never granted a delegation, so none can be presented.
 		return nfs4.ErrBadStateid
@@ -277,6 +295,9 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	cred := r.credFor(ref.exp)
 	if created {
 		cred = fsal.Root
+	}
+	if st := r.recordClient(client); st != nfs4.OK {
+		return st
 	}
 	f, err := openBackend(r, ref, cred, union)
 	if err != nil {
@@ -357,7 +378,7 @@ func (r *request) stateForSeqidOp(sid nfs4.Stateid, seqid, op uint32) (s *nfs4st
 	if s.Kind != nfs4state.KindOpen {
 		return nil, false, nfs4.ErrBadStateid
 	}
-	if replay, st2 := r.beginSeqid(s.Owner, seqid, op); replay || st2 != nfs4.OK {
+	if replay, st2 := r.beginSeqid(&s.Owner.Sequencer, seqid, op); replay || st2 != nfs4.OK {
 		return nil, replay, st2
 	}
 	if st != nfs4.OK {

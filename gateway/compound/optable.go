@@ -39,9 +39,11 @@ func init() {
 	def(nfs4.OpGetattr, "GETATTR", opGetattr, v0, any)
 	def(nfs4.OpGetFH, "GETFH", opGetFH, v0, any)
 	def(nfs4.OpLink, "LINK", opLink, v0, any)
-	def(nfs4.OpLock, "LOCK", opNotSupp, v0, any)
-	def(nfs4.OpLockT, "LOCKT", opNotSupp, v0, any)
-	def(nfs4.OpLockU, "LOCKU", opNotSupp, v0, any)
+	def(nfs4.OpLock, "LOCK", opLock, v0, any)
+	ops[nfs4.OpLock].errBody = true
+	def(nfs4.OpLockT, "LOCKT", opLockT, v0, any)
+	ops[nfs4.OpLockT].errBody = true
+	def(nfs4.OpLockU, "LOCKU", opLockU, v0, any)
 	def(nfs4.OpLookup, "LOOKUP", opLookup, v0, any)
 	def(nfs4.OpLookupP, "LOOKUPP", opLookupP, v0, any)
 	def(nfs4.OpNVerify, "NVERIFY", opNVerify, v0, any)

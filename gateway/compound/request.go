@@ -51,7 +51,7 @@ type request struct {
 
 	// 4.0 seqid-bearing operation in progress: its owner's Mu is held
 	// until the result is encoded and recorded.
-	seqOwner *nfs4state.OpenOwner
+	seqOwner *nfs4state.Sequencer
 	seqid    uint32
 	opReplay []byte
 

@@ -18,6 +18,7 @@ import (
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
 	"nfsgw/gateway/xdr"
+	"nfsgw/grace"
 )
 
 // Config configures the engine. Zero values select the defaults.
@@ -35,6 +36,18 @@ type Config struct {
 	// Boot is the server's start time; it seeds the write verifier, which
 	// must change when the server restarts (RFC 7530 section 16.36.4).
 	Boot time.Time
+	// Grace says whether the server is in its grace period and who may
+	// reclaim (default: never in grace).
+	Grace grace.Gate
+	// Recorder durably records clients that get state, so that they may
+	// reclaim after a restart (default: none).
+	Recorder Recorder
+}
+
+// Recorder remembers, durably, the clients that hold state (the recovery
+// store). Add must not return before the record is stable.
+type Recorder interface {
+	Add(ctx context.Context, owner []byte, principal string, minor uint32) error
 }
 
 // Server serves the NFSv4 program.
@@ -61,6 +74,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Boot.IsZero() {
 		cfg.Boot = time.Now()
+	}
+	if cfg.Grace == nil {
+		cfg.Grace = grace.None{}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, maxIO: cfg.MaxIO}
 	binary.BigEndian.PutUint64(s.writeVerf[:], uint64(cfg.Boot.UnixNano()))
@@ -204,4 +220,44 @@ func (r *request) checkReplySize(e *xdr.Encoder, start, opStart int, op uint32) 
 		r.abortSlot = true
 	}
 	return st
+}
+
+// recordClient makes sure a client that is about to hold state is in the
+// recovery store: it is written once per client and epoch, before the
+// state is granted, so that a crash right after the reply still lets the
+// client reclaim.
+func (r *request) recordClient(c *nfs4state.Client) uint32 {
+	if r.s.cfg.Recorder == nil || c.Recorded() {
+		return nfs4.OK
+	}
+	if err := r.s.cfg.Recorder.Add(r.ctx, []byte(c.Owner), c.Principal, c.Minor); err != nil {
+		r.s.log.Error("recovery store: cannot record client", "client", c.ID, "error", err)
+		return nfs4.ErrServerfault
+	}
+	c.SetRecorded()
+	return nfs4.OK
+}
+
+// graceCheck applies the grace rules to a state-creating request of client
+// c: reclaims only during grace and only by clients of the reclaim set;
+// anything else waits until grace is over (RFC 8881 section 8.4.2.1).
+func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) uint32 {
+	g := r.s.cfg.Grace
+	if reclaim {
+		if !g.InGrace() || !g.MayReclaim([]byte(c.Owner)) || (r.minor > 0 && c.ReclaimCompleted()) {
+			return nfs4.ErrNoGrace
+		}
+		return nfs4.OK
+	}
+	if g.InGrace() {
+		if r.minor == 0 {
+			// A 4.0 client has no RECLAIM_COMPLETE: its first new
+			// request says it is done reclaiming.
+			g.ReclaimDone([]byte(c.Owner))
+		}
+		if g.InGrace() {
+			return nfs4.ErrGrace
+		}
+	}
+	return nfs4.OK
 }

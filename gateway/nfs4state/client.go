@@ -31,10 +31,12 @@ type Client struct {
 	destroyed atomic.Bool
 	// reclaimDone mirrors reclaimComplete for lock-free reads.
 	reclaimDone atomic.Bool
+	recorded    atomic.Bool
 
 	mu              sync.Mutex
 	sessions        map[SessionID]*Session
 	openOwners      map[string]*OpenOwner
+	lockOwners      map[string]*LockOwner
 	states          map[[nfs4.OtherSize]byte]*State
 	csSeq           uint32
 	csReply         []byte
@@ -353,6 +355,9 @@ func (m *Manager) destroyClient(c *Client) {
 	})
 	m.clients.delIf(c.ID, func(x *Client) bool { return x == c })
 	m.unconfirmed().delIf(c.ID, func(x *Client) bool { return x == c })
+	if c.recorded.Load() && m.cfg.OnForget != nil {
+		m.cfg.OnForget(c)
+	}
 	c.mu.Lock()
 	sessions := c.sessions
 	states := make([]*State, 0, len(c.states))
@@ -413,3 +418,9 @@ func (m *Manager) Evict(id uint64) bool {
 
 // ReclaimCompleted reports whether the client sent RECLAIM_COMPLETE.
 func (c *Client) ReclaimCompleted() bool { return c.reclaimDone.Load() }
+
+// Recorded reports whether the client is in the recovery store.
+func (c *Client) Recorded() bool { return c.recorded.Load() }
+
+// SetRecorded notes that the client is in the recovery store.
+func (c *Client) SetRecorded() { c.recorded.Store(true) }

@@ -24,11 +24,17 @@ type Config struct {
 	// MaxStatesPerClient bounds opens (and later locks) held by one client;
 	// beyond it requests get NFS4ERR_RESOURCE (default 65536).
 	MaxStatesPerClient int
+	// MaxLocksPerFile bounds the byte-range locks one client holds on one
+	// file; beyond it LOCK gets NFS4ERR_RESOURCE (default 4096).
+	MaxLocksPerFile int
 	// MaxSessionsPerClient bounds sessions of one client (default 16).
 	MaxSessionsPerClient int
 	// Boot identifies this server instance; stateids and client ids carry it
 	// so that ones from an earlier instance are recognised as stale.
 	Boot uint32
+	// OnForget is called, outside any lock, when a client that was
+	// recorded in the recovery store is destroyed or expires.
+	OnForget func(c *Client)
 	// OnClose is called, outside any lock, with backend files whose last
 	// state went away (on CLOSE, expiry or client destruction).
 	OnClose func(files []Closer)
@@ -61,6 +67,9 @@ func NewManager(cfg Config) *Manager {
 	}
 	if cfg.MaxStatesPerClient <= 0 {
 		cfg.MaxStatesPerClient = 65536
+	}
+	if cfg.MaxLocksPerFile <= 0 {
+		cfg.MaxLocksPerFile = 4096
 	}
 	if cfg.MaxSessionsPerClient <= 0 {
 		cfg.MaxSessionsPerClient = 16

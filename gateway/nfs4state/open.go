@@ -1,6 +1,7 @@
 package nfs4state
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -12,14 +13,19 @@ import (
 // OPEN/CLOSE/OPEN_CONFIRM/OPEN_DOWNGRADE requests and its last reply is
 // kept to answer a retransmission (RFC 7530 section 9.1.7).
 type OpenOwner struct {
-	Client *Client
-	Key    string
+	Sequencer
+	Client    *Client
+	Key       string
+	confirmed bool
+}
 
+// Sequencer orders the seqid-bearing requests of one NFSv4.0 open or lock
+// owner and remembers the last reply for retransmissions.
+type Sequencer struct {
 	// Mu serialises the seqid-bearing operations of this owner.
 	Mu        sync.Mutex
 	seqid     uint32
 	seqSet    bool
-	confirmed bool
 	lastReply []byte
 	lastOp    uint32
 }
@@ -46,7 +52,7 @@ func (c *Client) FindOpenOwner(key string) *OpenOwner {
 // SeqCheck classifies a 4.0 seqid for the owner (caller holds Mu): OK for
 // the next one (or any for a new owner), a replay of the last request with
 // its cached reply, or NFS4ERR_BAD_SEQID.
-func (o *OpenOwner) SeqCheck(seqid, op uint32) (replay []byte, status uint32) {
+func (o *Sequencer) SeqCheck(seqid, op uint32) (replay []byte, status uint32) {
 	if !o.seqSet {
 		return nil, nfs4.OK
 	}
@@ -63,7 +69,7 @@ func (o *OpenOwner) SeqCheck(seqid, op uint32) (replay []byte, status uint32) {
 
 // SeqAdvance records the outcome of a seqid-bearing request (caller holds
 // Mu). Errors that RFC 7530 section 9.1.7 exempts do not advance the seqid.
-func (o *OpenOwner) SeqAdvance(seqid, op, status uint32, reply []byte) {
+func (o *Sequencer) SeqAdvance(seqid, op, status uint32, reply []byte) {
 	switch status {
 	case nfs4.ErrStaleClientid, nfs4.ErrStaleStateid, nfs4.ErrBadStateid, nfs4.ErrBadSeqid,
 		nfs4.ErrBadxdr, nfs4.ErrResource, nfs4.ErrNofilehandle, nfs4.ErrMoved:
@@ -82,10 +88,12 @@ func (o *OpenOwner) SetConfirmed() { o.confirmed = true }
 // FileState is the shared state of one file: its opens, for share
 // reservation checks.
 type FileState struct {
-	Key   string
-	mu    sync.Mutex
-	opens []*State
-	gone  bool
+	Key        string
+	mu         sync.Mutex
+	opens      []*State
+	lockStates []*State
+	locks      []*lockRange
+	gone       bool
 }
 
 // Kind is the kind of a stateid.
@@ -104,7 +112,10 @@ type State struct {
 	Kind   Kind
 	Client *Client
 	Owner  *OpenOwner
-	File   *FileState
+	// LockOwner and Open are set for lock stateids.
+	LockOwner *LockOwner
+	Open      *State
+	File      *FileState
 	// FH is the NFS file handle the state was created on; a stateid used
 	// with another current file handle is rejected.
 	FH string
@@ -331,19 +342,28 @@ func (m *Manager) release(s *State) []Closer {
 		fs.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	for i, o := range fs.opens {
-		if o == s {
-			fs.opens = append(fs.opens[:i], fs.opens[i+1:]...)
-			break
+	var files []Closer
+	var deps []*State
+	if s.Kind == KindOpen {
+		// An open's lock states (and their locks) go with it.
+		for _, ls := range fs.lockStates {
+			if ls.Open == s {
+				deps = append(deps, ls)
+			}
 		}
 	}
-	var files []Closer
-	if s.file != nil {
-		files = append(files, s.file)
-		s.file = nil
+	deps = append(deps, s)
+	for _, d := range deps {
+		d.closed = true
+		fs.opens = removeState(fs.opens, d)
+		fs.lockStates = removeState(fs.lockStates, d)
+		fs.locks = carve(fs.locks, d, 0, math.MaxUint64)
+		if d.file != nil {
+			files = append(files, d.file)
+			d.file = nil
+		}
 	}
-	empty := len(fs.opens) == 0
+	empty := len(fs.opens) == 0 && len(fs.lockStates) == 0
 	if empty {
 		fs.gone = true
 	}
@@ -351,12 +371,25 @@ func (m *Manager) release(s *State) []Closer {
 	if empty {
 		m.files.delIf(fs.Key, func(v *FileState) bool { return v == fs })
 	}
-	m.states.del(s.Other)
 	c := s.Client
+	for _, d := range deps {
+		m.states.del(d.Other)
+	}
 	c.mu.Lock()
-	delete(c.states, s.Other)
+	for _, d := range deps {
+		delete(c.states, d.Other)
+	}
 	c.mu.Unlock()
 	return files
+}
+
+func removeState(list []*State, s *State) []*State {
+	for i, o := range list {
+		if o == s {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
 }
 
 // Downgrade implements OPEN_DOWNGRADE: the new bits must be a subset of
@@ -392,7 +425,7 @@ func (m *Manager) FreeStateid(c *Client, sid nfs4.Stateid) uint32 {
 	if !ok || s.Client != c {
 		return nfs4.ErrBadStateid
 	}
-	if s.Kind == KindOpen {
+	if s.Kind == KindOpen || s.HoldsLocks() {
 		return nfs4.ErrLocksHeld
 	}
 	m.closeFiles(m.release(s))

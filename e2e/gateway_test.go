@@ -1,0 +1,217 @@
+// Package e2e holds end-to-end tests: they start the real nfsgw binary
+// (NFSGW_BIN, or one built on the fly) on a loopback address and drive it
+// with our own client and with Debian's libnfs-utils.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"nfsgw/gateway/nfsclient"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// nfsgwBin returns the binary under test.
+func nfsgwBin(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("NFSGW_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nfsgw-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "nfsgw")
+		out, err := exec.Command("go", "build", "-o", binPath, "nfsgw/cmd/nfsgw").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// gateway is a running nfsgw process.
+type gateway struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	Addr string
+	Dir  string // the exported directory of the first export
+	args []string
+	log  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startGateway starts nfsgw exporting a fresh directory at /export, plus
+// any extra arguments. It is stopped when the test ends.
+func startGateway(t testing.TB, extra ...string) *gateway {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0777); err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{t: t, Addr: freeAddr(t), Dir: dir}
+	g.args = append([]string{"--listen", g.Addr, "--export", "/export=" + dir, "--squash", "none", "--lease", "5"}, extra...)
+	g.start()
+	t.Cleanup(g.stop)
+	return g
+}
+
+func (g *gateway) start() {
+	g.t.Helper()
+	g.cmd = exec.Command(nfsgwBin(g.t), g.args...)
+	g.log = &syncBuffer{}
+	g.cmd.Stdout = g.log
+	g.cmd.Stderr = g.log
+	if err := g.cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.done = make(chan struct{})
+	go func() { g.cmd.Wait(); close(g.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", g.Addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-g.done:
+			g.t.Fatalf("nfsgw exited during start:\n%s", g.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("nfsgw did not start listening on %s:\n%s", g.Addr, g.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends the gateway with SIGTERM and checks it exits cleanly.
+func (g *gateway) stop() {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(15 * time.Second):
+		g.cmd.Process.Kill()
+		<-g.done
+		g.t.Errorf("nfsgw did not stop on SIGTERM:\n%s", g.log.String())
+	}
+	if g.t.Failed() {
+		g.t.Logf("nfsgw log:\n%s", tail(g.log.String(), 40))
+	}
+}
+
+// kill ends the gateway with SIGKILL, as a crash would.
+func (g *gateway) kill() {
+	g.cmd.Process.Kill()
+	<-g.done
+}
+
+// restart kills and starts the gateway again with the same arguments.
+func (g *gateway) restart() {
+	g.kill()
+	g.start()
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// libnfsURL builds a libnfs URL for a path below /export.
+func (g *gateway) libnfsURL(path string) string {
+	host, port, _ := net.SplitHostPort(g.Addr)
+	return fmt.Sprintf("nfs://%s/export%s?version=4&nfsport=%s", host, path, port)
+}
+
+// runTool runs a libnfs-utils command with a deadline.
+func runTool(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not installed (make deps installs libnfs-utils): %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// dial connects our client to the gateway as uid/gid (4.1 unless minor
+// says otherwise) and closes it when the test ends.
+func (g *gateway) dial(t testing.TB, uid, gid uint32, minor *uint32) *nfsclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := nfsclient.Dial(ctx, g.Addr, nfsclient.Options{UID: uid, GID: gid, MinorVersion: minor,
+		ClientOwner: fmt.Sprintf("%s-%d-%d", t.Name(), uid, time.Now().UnixNano())})
+	if err != nil {
+		t.Fatalf("dial %s: %v\n%s", g.Addr, err, tail(g.log.String(), 20))
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,252 @@
+package compound
+
+import (
+	"errors"
+	"syscall"
+
+	"nfsgw/gateway/fsal"
+	"nfsgw/gateway/nfs4"
+	"nfsgw/gateway/nfs4state"
+	"nfsgw/gateway/xdr"
+)
+
+func encodeDenied(e *xdr.Encoder, d *nfs4state.Denied) {
+	e.Uint64(d.Offset)
+	e.Uint64(d.Length)
+	if d.Write {
+		e.Uint32(nfs4.WriteLT)
+	} else {
+		e.Uint32(nfs4.ReadLT)
+	}
+	e.Uint64(d.ClientID)
+	e.String(d.Owner)
+}
+
+// lockArgs checks a lock type and range common to LOCK, LOCKT and LOCKU.
+func lockRange(typ uint32, off, length uint64) (end uint64, write bool, st uint32) {
+	if typ < nfs4.ReadLT || typ > nfs4.WriteWLT {
+		return 0, false, nfs4.ErrInval
+	}
+	end, st = nfs4state.RangeEnd(off, length)
+	return end, typ == nfs4.WriteLT || typ == nfs4.WriteWLT, st
+}
+
+func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+	typ := d.Uint32()
+	reclaim := d.Bool()
+	off := d.Uint64()
+	length := d.Uint64()
+	newOwner := d.Bool()
+	var openSeqid, lockSeqid, seqid uint32
+	var sid nfs4.Stateid
+	var ownerClient uint64
+	var ownerKey []byte
+	if newOwner {
+		openSeqid = d.Uint32()
+		sid = nfs4.DecodeStateid(d)
+		lockSeqid = d.Uint32()
+		ownerClient = d.Uint64()
+		ownerKey = d.Opaque(nfs4.OpaqueLimit)
+		seqid = openSeqid
+	} else {
+		sid = nfs4.DecodeStateid(d)
+		lockSeqid = d.Uint32()
+		seqid = lockSeqid
+	}
+	if d.Err() != nil {
+		return nfs4.ErrBadxdr
+	}
+	if st := r.regularFile(); st != nfs4.OK {
+		return st
+	}
+	sid, st := r.resolveStateid(sid)
+	if st != nfs4.OK {
+		return st
+	}
+	if sid.IsSpecial() {
+		return nfs4.ErrBadStateid
+	}
+	sm := r.s.cfg.State
+	s, st := sm.LookupState(sid, r.fileKey(), r.minor)
+	if st != nfs4.OK {
+		return st
+	}
+	var open, ls *nfs4state.State
+	var seq *nfs4state.Sequencer
+	if newOwner {
+		if s.Kind != nfs4state.KindOpen {
+			return nfs4.ErrBadStateid
+		}
+		open, seq = s, &s.Owner.Sequencer
+	} else {
+		if s.Kind != nfs4state.KindLock {
+			return nfs4.ErrBadStateid
+		}
+		open, ls, seq = s.Open, s, &s.LockOwner.Sequencer
+	}
+	if replay, st := r.beginSeqid(seq, seqid, nfs4.OpLock); replay || st != nfs4.OK {
+		return st
+	}
+	if r.minor == 0 && !open.Owner.Confirmed() {
+		return nfs4.ErrBadStateid
+	}
+	client := open.Client
+	client.Renew()
+	if newOwner && r.minor == 0 && ownerClient != client.ID {
+		return nfs4.ErrStaleClientid
+	}
+	end, write, st := lockRange(typ, off, length)
+	if st != nfs4.OK {
+		return st
+	}
+	if st := r.graceCheck(client, reclaim); st != nfs4.OK {
+		return st
+	}
+	access, _ := open.Access()
+	if (write && access&nfs4.ShareAccessWrite == 0) || (!write && access&nfs4.ShareAccessRead == 0) {
+		return nfs4.ErrOpenmode
+	}
+	if newOwner {
+		lo := client.LockOwner(string(ownerKey))
+		lo.InitSeqid(lockSeqid)
+		if ls, st = sm.LockStateFor(open, lo); st != nfs4.OK {
+			return st
+		}
+	}
+	backend := r.backendLock(ls, access, write, off, length)
+	nsid, denied, st := sm.Lock(ls, off, end, write, backend)
+	if st == nfs4.ErrDenied {
+		encodeDenied(e, denied)
+		return st
+	}
+	if st != nfs4.OK {
+		return st
+	}
+	r.setCurStateid(nsid)
+	nsid.Encode(e)
+	return nfs4.OK
+}
+
+// backendLock returns the function that takes a lock in the backend too, so
+// that it conflicts with locks taken through other gateways or locally; nil
+// if the backend cannot lock. Each lock owner gets its own backend file,
+// since backend locks (OFD, CephFS) belong to an open file. The file is
+// opened here, before the state model's file lock is taken: the returned
+// function runs under that lock and must not call back into the state.
+func (r *request) backendLock(ls *nfs4state.State, access uint32, write bool, off, length uint64) func() error {
+	f := ls.LockFile()
+	if f == nil {
+		nf, err := openBackend(r, r.cur, fsal.Root, access)
+		if err != nil {
+			return nil
+		}
+		if _, ok := nf.(fsal.Locker); !ok || !ls.SetLockFile(nf) {
+			nf.Close()
+		}
+		if f = ls.LockFile(); f == nil {
+			return nil
+		}
+	}
+	lk, ok := f.(fsal.Locker)
+	if !ok {
+		return nil
+	}
+	t := fsal.ReadLock
+	if write {
+		t = fsal.WriteLock
+	}
+	if length == ^uint64(0) {
+		length = 0 // to end of file, in fsal's terms
+	}
+	return func() error {
+		err := lk.SetLock(r.ctx, 0, t, off, length)
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
+			return nfs4state.ErrWouldBlock
+		}
+		return err
+	}
+}
+
+func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+	typ := d.Uint32()
+	off := d.Uint64()
+	length := d.Uint64()
+	clientID := d.Uint64()
+	ownerKey := d.Opaque(nfs4.OpaqueLimit)
+	if d.Err() != nil {
+		return nfs4.ErrBadxdr
+	}
+	if st := r.regularFile(); st != nfs4.OK {
+		return st
+	}
+	end, write, st := lockRange(typ, off, length)
+	if st != nfs4.OK {
+		return st
+	}
+	var client *nfs4state.Client
+	if r.minor == 0 {
+		if client, st = r.clientFor40(clientID); st != nfs4.OK {
+			return st
+		}
+	} else {
+		client = r.session.Client
+	}
+	owner := client.FindLockOwner(string(ownerKey))
+	if denied := r.s.cfg.State.Test(r.fileKey(), owner, off, end, write); denied != nil {
+		encodeDenied(e, denied)
+		return nfs4.ErrDenied
+	}
+	return nfs4.OK
+}
+
+func opLockU(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+	typ := d.Uint32()
+	seqid := d.Uint32()
+	sid := nfs4.DecodeStateid(d)
+	off := d.Uint64()
+	length := d.Uint64()
+	if d.Err() != nil {
+		return nfs4.ErrBadxdr
+	}
+	if st := r.regularFile(); st != nfs4.OK {
+		return st
+	}
+	sid, st := r.resolveStateid(sid)
+	if st != nfs4.OK {
+		return st
+	}
+	if sid.IsSpecial() {
+		return nfs4.ErrBadStateid
+	}
+	sm := r.s.cfg.State
+	s, st := sm.LookupState(sid, r.fileKey(), r.minor)
+	if st != nfs4.OK {
+		return st
+	}
+	if s.Kind != nfs4state.KindLock {
+		return nfs4.ErrBadStateid
+	}
+	if replay, st := r.beginSeqid(&s.LockOwner.Sequencer, seqid, nfs4.OpLockU); replay || st != nfs4.OK {
+		return st
+	}
+	end, _, st := lockRange(typ, off, length)
+	if st != nfs4.OK {
+		return st
+	}
+	s.Client.Renew()
+	var backend func() error
+	if f, ok := s.LockFile().(fsal.Locker); ok {
+		bl := length
+		if bl == ^uint64(0) {
+			bl = 0
+		}
+		backend = func() error { return f.Unlock(r.ctx, 0, off, bl) }
+	}
+	nsid, st := sm.Unlock(s, off, end, backend)
+	if st != nfs4.OK {
+		return st
+	}
+	r.setCurStateid(nsid)
+	nsid.Encode(e)
+	return nfs4.OK
+}

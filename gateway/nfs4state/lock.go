@@ -1,0 +1,298 @@
+package nfs4state
+
+import (
+	"math"
+
+	"nfsgw/gateway/fsal"
+	"nfsgw/gateway/nfs4"
+)
+
+// LockOwner is a lock_owner4.
+type LockOwner struct {
+	Sequencer
+	Client *Client
+	Key    string
+}
+
+// LockOwner returns the client's lock owner with key, creating it.
+func (c *Client) LockOwner(key string) *LockOwner {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lockOwners == nil {
+		c.lockOwners = map[string]*LockOwner{}
+	}
+	o := c.lockOwners[key]
+	if o == nil {
+		o = &LockOwner{Client: c, Key: key}
+		c.lockOwners[key] = o
+	}
+	return o
+}
+
+// FindLockOwner returns the client's lock owner with key, or nil.
+func (c *Client) FindLockOwner(key string) *LockOwner {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lockOwners[key]
+}
+
+// lockRange is one held byte-range lock: [start, end] inclusive.
+type lockRange struct {
+	state *State
+	start uint64
+	end   uint64
+	write bool
+}
+
+func (l *lockRange) overlaps(start, end uint64) bool { return l.start <= end && start <= l.end }
+
+// Denied describes the lock that conflicts with a request (LOCK4denied).
+type Denied struct {
+	Offset   uint64
+	Length   uint64
+	Write    bool
+	ClientID uint64
+	Owner    string
+}
+
+// RangeEnd converts an NFS offset and length to an inclusive end. Length 0
+// is invalid and ranges past 2^64 - 1 are invalid unless the length is
+// all ones, meaning "to the end of file" (RFC 7530 section 16.10.4).
+func RangeEnd(off, length uint64) (uint64, uint32) {
+	if length == 0 {
+		return 0, nfs4.ErrInval
+	}
+	if length == math.MaxUint64 {
+		return math.MaxUint64, nfs4.OK
+	}
+	if off+length-1 < off {
+		return 0, nfs4.ErrInval
+	}
+	return off + length - 1, nfs4.OK
+}
+
+func (l *lockRange) denied() *Denied {
+	length := uint64(math.MaxUint64)
+	if l.end != math.MaxUint64 {
+		length = l.end - l.start + 1
+	}
+	return &Denied{Offset: l.start, Length: length, Write: l.write, ClientID: l.state.Client.ID, Owner: l.state.LockOwner.Key}
+}
+
+// conflict returns the first lock of another owner that conflicts with a
+// request for [start, end] (caller holds fs.mu).
+func (fs *FileState) conflict(owner *LockOwner, start, end uint64, write bool) *lockRange {
+	for _, l := range fs.locks {
+		if l.state.LockOwner == owner || !l.overlaps(start, end) {
+			continue
+		}
+		if write || l.write {
+			return l
+		}
+	}
+	return nil
+}
+
+// LockStateFor returns the lock stateid of owner on the file of open,
+// creating it (for LOCK with a new lock owner, RFC 7530 section 16.10.5).
+func (m *Manager) LockStateFor(open *State, owner *LockOwner) (*State, uint32) {
+	fs := open.File
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if open.closed {
+		return nil, nfs4.ErrBadStateid
+	}
+	for _, s := range fs.lockStates {
+		if s.LockOwner == owner {
+			return s, nfs4.OK
+		}
+	}
+	c := owner.Client
+	c.mu.Lock()
+	if len(c.states) >= m.cfg.MaxStatesPerClient {
+		c.mu.Unlock()
+		return nil, nfs4.ErrResource
+	}
+	s := &State{Other: m.newOther(), Kind: KindLock, Client: c, Owner: open.Owner, LockOwner: owner,
+		Open: open, File: fs, FH: open.FH}
+	c.states[s.Other] = s
+	c.mu.Unlock()
+	fs.lockStates = append(fs.lockStates, s)
+	m.states.put(s.Other, s)
+	return s, nfs4.OK
+}
+
+// Lock grants a byte-range lock to a lock state, merging it with the
+// owner's own locks (upgrades and downgrades included), or reports the
+// conflicting lock. backend, if not nil, is called under the file's lock to
+// take the lock in the backend too; its failure refuses the lock.
+func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32) {
+	fs := s.File
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if s.closed {
+		return nfs4.Stateid{}, nil, nfs4.ErrBadStateid
+	}
+	if l := fs.conflict(s.LockOwner, start, end, write); l != nil {
+		return nfs4.Stateid{}, l.denied(), nfs4.ErrDenied
+	}
+	var owned int
+	for _, l := range fs.locks {
+		if l.state.Client == s.Client {
+			owned++
+		}
+	}
+	if owned >= m.cfg.MaxLocksPerFile {
+		return nfs4.Stateid{}, nil, nfs4.ErrResource
+	}
+	if backend != nil {
+		if err := backend(); err != nil {
+			if err == ErrWouldBlock {
+				return nfs4.Stateid{}, &Denied{Offset: start, Length: end - start + 1, Write: true}, nfs4.ErrDenied
+			}
+			return nfs4.Stateid{}, nil, nfs4.ErrServerfault
+		}
+	}
+	fs.locks = carve(fs.locks, s, start, end)
+	fs.locks = append(fs.locks, &lockRange{state: s, start: start, end: end, write: write})
+	s.seqid++
+	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nil, nfs4.OK
+}
+
+// carve removes [start, end] from the locks of s, splitting ranges that
+// straddle it, as POSIX locks do.
+func carve(locks []*lockRange, s *State, start, end uint64) []*lockRange {
+	out := locks[:0:0]
+	for _, l := range locks {
+		if l.state != s || !l.overlaps(start, end) {
+			out = append(out, l)
+			continue
+		}
+		if l.start < start {
+			out = append(out, &lockRange{state: s, start: l.start, end: start - 1, write: l.write})
+		}
+		if l.end > end {
+			out = append(out, &lockRange{state: s, start: end + 1, end: l.end, write: l.write})
+		}
+	}
+	return out
+}
+
+// Unlock releases [start, end] of a lock state's locks (LOCKU).
+func (m *Manager) Unlock(s *State, start, end uint64, backend func() error) (nfs4.Stateid, uint32) {
+	fs := s.File
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if s.closed {
+		return nfs4.Stateid{}, nfs4.ErrBadStateid
+	}
+	if backend != nil {
+		backend()
+	}
+	fs.locks = carve(fs.locks, s, start, end)
+	s.seqid++
+	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nfs4.OK
+}
+
+// Test checks whether a lock could be granted to owner (LOCKT) without
+// taking it.
+func (m *Manager) Test(fileKey string, owner *LockOwner, start, end uint64, write bool) *Denied {
+	fs, ok := m.files.get(fileKey)
+	if !ok {
+		return nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if l := fs.conflict(owner, start, end, write); l != nil {
+		return l.denied()
+	}
+	return nil
+}
+
+// HoldsLocks reports whether a lock state holds any lock.
+func (s *State) HoldsLocks() bool {
+	s.File.mu.Lock()
+	defer s.File.mu.Unlock()
+	return s.holdsLocksLocked()
+}
+
+func (s *State) holdsLocksLocked() bool {
+	for _, l := range s.File.locks {
+		if l.state == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ReleaseLockOwner implements RELEASE_LOCKOWNER: an owner still holding
+// locks gets NFS4ERR_LOCKS_HELD; otherwise its lock states are freed.
+func (m *Manager) ReleaseLockOwner(c *Client, key string) uint32 {
+	o := c.FindLockOwner(key)
+	if o == nil {
+		return nfs4.OK
+	}
+	var mine []*State
+	c.mu.Lock()
+	for _, s := range c.states {
+		if s.LockOwner == o {
+			mine = append(mine, s)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range mine {
+		if s.HoldsLocks() {
+			return nfs4.ErrLocksHeld
+		}
+	}
+	var files []Closer
+	for _, s := range mine {
+		files = append(files, m.release(s)...)
+	}
+	c.mu.Lock()
+	delete(c.lockOwners, key)
+	c.mu.Unlock()
+	m.closeFiles(files)
+	return nfs4.OK
+}
+
+// SetLockFile attaches a backend file to a lock state: each lock owner gets
+// its own open file so that backend locks (OFD locks, CephFS locks) of
+// different owners conflict with each other. Returns false if one is set.
+func (s *State) SetLockFile(f fsal.File) bool {
+	s.File.mu.Lock()
+	defer s.File.mu.Unlock()
+	if s.file != nil || s.closed {
+		return false
+	}
+	s.file = newShared(f)
+	return true
+}
+
+// LockFile returns the lock state's backend file, or nil.
+func (s *State) LockFile() fsal.File {
+	s.File.mu.Lock()
+	defer s.File.mu.Unlock()
+	if s.file == nil {
+		return nil
+	}
+	return s.file.f
+}
+
+// ErrWouldBlock reports that the backend refused a lock because another
+// holder (another gateway, a local process) has a conflicting one.
+var ErrWouldBlock = errorString("lock held in the backend")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// InitSeqid starts a new lock owner's seqid sequence at seqid (the
+// lock_seqid of the LOCK that created it).
+func (o *Sequencer) InitSeqid(seqid uint32) {
+	o.Mu.Lock()
+	if !o.seqSet {
+		o.seqid, o.seqSet = seqid, true
+	}
+	o.Mu.Unlock()
+}
