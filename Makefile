@@ -5,6 +5,7 @@ BIN       := bin
 PKGS      := ./...
 LISTEN    ?= 127.0.0.1:2049
 DATA      ?= ./data
+STATE     ?= ./state
 
 .PHONY: all build run test test-unit test-e2e deps lint fuzz bench pynfs clean
 
@@ -17,7 +18,7 @@ build:
 ## run: serve ./data at /export on 127.0.0.1:2049 (local directory backend).
 run: build
 	mkdir -p $(DATA)
-	$(BIN)/nfsgw --listen $(LISTEN) --export /export=$(DATA)
+	$(BIN)/nfsgw --listen $(LISTEN) --export /export=$(DATA) --state-dir $(STATE)
 
 ## deps: install what the tests need from Debian's packages.
 deps:

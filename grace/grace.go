@@ -95,7 +95,8 @@ type Local struct {
 	inGrace atomic.Bool
 }
 
-// NewLocal starts grace for the reclaim set, lasting at most d.
+// NewLocal starts grace for the reclaim set, lasting at most d. With an
+// empty set there is no grace and onLift runs before NewLocal returns.
 func NewLocal(set [][]byte, d time.Duration, onLift func()) *Local {
 	l := &Local{OnLift: onLift}
 	l.m.Start(set, time.Now().Add(d))
@@ -103,7 +104,7 @@ func NewLocal(set [][]byte, d time.Duration, onLift func()) *Local {
 	if l.m.InGrace() {
 		l.timer = time.AfterFunc(d, func() { l.tick(time.Now()) })
 	} else if onLift != nil {
-		go onLift()
+		onLift()
 	}
 	return l
 }
@@ -111,11 +112,20 @@ func NewLocal(set [][]byte, d time.Duration, onLift func()) *Local {
 func (l *Local) tick(now time.Time) {
 	l.mu.Lock()
 	lifted := l.m.Tick(now)
-	l.inGrace.Store(l.m.InGrace())
 	l.mu.Unlock()
-	if lifted && l.OnLift != nil {
+	if lifted {
+		l.lift()
+	}
+}
+
+// lift runs OnLift and only then lets new state in: the recovery store
+// must have forgotten the clients that did not reclaim before anything
+// that could conflict with their old state is granted.
+func (l *Local) lift() {
+	if l.OnLift != nil {
 		l.OnLift()
 	}
+	l.inGrace.Store(false)
 }
 
 // InGrace implements Gate.
@@ -135,15 +145,12 @@ func (l *Local) ReclaimDone(owner []byte) {
 	}
 	l.mu.Lock()
 	lifted := l.m.Done(owner)
-	l.inGrace.Store(l.m.InGrace())
 	l.mu.Unlock()
 	if lifted {
 		if l.timer != nil {
 			l.timer.Stop()
 		}
-		if l.OnLift != nil {
-			l.OnLift()
-		}
+		l.lift()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"nfsgw/gateway/config"
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/nfs4state"
+	"nfsgw/grace"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -20,12 +21,13 @@ type adminProvider struct {
 	exports *export.Registry
 	start   time.Time
 	listen  []string
+	grace   grace.Gate
 }
 
 func (p *adminProvider) Status() admin.Status {
 	st := p.state.Stats()
 	return admin.Status{NodeID: p.cfg.NodeID, Version: version, StartTime: p.start, Listen: p.listen,
-		Clients: st.Clients, Sessions: st.Sessions, States: st.States}
+		Clients: st.Clients, Sessions: st.Sessions, States: st.States, InGrace: p.grace.InGrace()}
 }
 
 func (p *adminProvider) Exports() []admin.ExportInfo {

@@ -131,11 +131,17 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		return err
 	}
 	boot := time.Now()
+	rec, err := openRecovery(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rec.close()
 	state := nfs4state.NewManager(nfs4state.Config{
 		Lease: cfg.Lease(),
 		// Milliseconds keep two quick restarts apart; stateids and client
 		// ids of the earlier instance are then recognised as stale.
-		Boot: uint32(boot.UnixMilli()),
+		Boot:     uint32(boot.UnixMilli()),
+		OnForget: rec.forget,
 	})
 	registry := export.NewRegistry(tbl)
 	engine := compound.New(compound.Config{
@@ -145,6 +151,8 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		MaxIO:       uint32(cfg.MaxIOBytes),
 		ServerOwner: "nfsgw-" + cfg.NodeID,
 		Boot:        boot,
+		Grace:       rec.gate,
+		Recorder:    rec.recorder(),
 	})
 	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc")}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, engine)
@@ -177,7 +185,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		for _, l := range listeners {
 			addrs = append(addrs, l.Addr().String())
 		}
-		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs}
+		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate}
 		stopAdmin, bound, err := admin.Serve(context.Background(), cfg.Admin, p, log.Named("admin"))
 		if err != nil {
 			close(stop)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"nfsgw/gateway/export"
 	"nfsgw/gateway/fsal"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/xdr"
@@ -61,7 +62,10 @@ type attrTarget struct {
 	fh        []byte
 	fsid      [2]uint64
 	mountedOn uint64
-	statfs    func() (fsal.Statfs, error)
+	// exp and key locate the object for space and file counts, which
+	// need a statfs; nil for the pseudo-filesystem (all zero).
+	exp *export.Export
+	key fsal.Handle
 }
 
 func ftype(t fsal.FileType) uint32 {
@@ -100,9 +104,9 @@ func (r *request) encodeFattr(e *xdr.Encoder, req *nfs4.Bitmap, t *attrTarget) u
 	var sf fsal.Statfs
 	needStatfs := out.Has(nfs4.AttrFilesAvail) || out.Has(nfs4.AttrFilesFree) || out.Has(nfs4.AttrFilesTotal) ||
 		out.Has(nfs4.AttrSpaceAvail) || out.Has(nfs4.AttrSpaceFree) || out.Has(nfs4.AttrSpaceTotal)
-	if needStatfs && t.statfs != nil {
+	if needStatfs && t.exp != nil {
 		var err error
-		if sf, err = t.statfs(); err != nil {
+		if sf, err = t.exp.FS.Statfs(r.ctx, r.credFor(t.exp), t.key); err != nil {
 			return statusOf(err)
 		}
 	}
@@ -214,22 +218,20 @@ func trailingZeros(w uint32) int {
 	return n
 }
 
-// target builds the attribute source for the current file.
+// target builds the attribute source for a file. It is a value, so that
+// GETATTR allocates nothing for it.
 func (r *request) target(ref *fileRef, a *fsal.Attr) *attrTarget {
-	t := &attrTarget{a: a, fh: ref.raw, mountedOn: a.Fileid}
-	if ref.exp != nil {
-		exp, key := ref.exp, ref.key
+	t := attrTarget{a: a, fh: ref.raw, mountedOn: a.Fileid}
+	if exp := ref.exp; exp != nil {
+		t.exp, t.key = exp, ref.key
 		t.fsid = [2]uint64{uint64(exp.ID), 0}
-		t.statfs = func() (fsal.Statfs, error) { return exp.FS.Statfs(r.ctx, r.credFor(exp), key) }
-		if bytes.Equal(key, exp.FS.Root()) {
+		if a.Type == fsal.TypeDirectory && bytes.Equal(ref.key, exp.FS.Root()) {
 			if n := r.tbl.PseudoNodeOf(exp); n != nil && n.Parent != nil {
 				t.mountedOn = n.ID
 			}
 		}
-	} else {
-		t.statfs = func() (fsal.Statfs, error) { return fsal.Statfs{}, nil }
 	}
-	return t
+	return &t
 }
 
 // getattrRef returns the attributes of a resolved handle.

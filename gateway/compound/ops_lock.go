@@ -136,9 +136,14 @@ func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 func (r *request) backendLock(ls *nfs4state.State, access uint32, write bool, off, length uint64) func() error {
 	f := ls.LockFile()
 	if f == nil {
-		nf, err := openBackend(r, r.cur, fsal.Root, access)
+		// Read-write, so that the open's later upgrades and downgrades
+		// never leave the lock file unable to take a write lock (POSIX
+		// locks need a descriptor open for the lock's type).
+		nf, err := r.cur.exp.FS.Open(r.ctx, fsal.Root, r.cur.key, fsal.OpenRead|fsal.OpenWrite)
 		if err != nil {
-			return nil
+			if nf, err = openBackend(r, r.cur, fsal.Root, access); err != nil {
+				return nil
+			}
 		}
 		if _, ok := nf.(fsal.Locker); !ok || !ls.SetLockFile(nf) {
 			nf.Close()
@@ -162,6 +167,9 @@ func (r *request) backendLock(ls *nfs4state.State, access uint32, write bool, of
 		err := lk.SetLock(r.ctx, 0, t, off, length)
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
 			return nfs4state.ErrWouldBlock
+		}
+		if err != nil {
+			r.s.log.Error("backend lock failed", "error", err)
 		}
 		return err
 	}

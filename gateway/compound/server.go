@@ -146,6 +146,11 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 
 	var status uint32 = nfs4.OK
 	var n uint32
+	trace := s.log.IsTrace()
+	var opsSeen []string
+	if trace {
+		defer func() { s.log.Trace("compound", "xid", call.XID, "minor", minor, "ops", opsSeen, "status", status) }()
+	}
 	for i := uint32(0); i < numOps; i++ {
 		if d.Remaining() < 4 {
 			// The client promised more operations than it sent.
@@ -158,6 +163,9 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 			break
 		}
 		op := d.Uint32()
+		if trace {
+			opsSeen = append(opsSeen, OpName(op))
+		}
 		r.opIndex = i
 		opStart := e.Len()
 		status = r.runOp(op, d, e)

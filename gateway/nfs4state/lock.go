@@ -154,7 +154,7 @@ func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() e
 		}
 	}
 	fs.locks = carve(fs.locks, s, start, end)
-	fs.locks = append(fs.locks, &lockRange{state: s, start: start, end: end, write: write})
+	fs.locks = merge(append(fs.locks, &lockRange{state: s, start: start, end: end, write: write}), s)
 	s.seqid++
 	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nil, nfs4.OK
 }
@@ -176,6 +176,40 @@ func carve(locks []*lockRange, s *State, start, end uint64) []*lockRange {
 		}
 	}
 	return out
+}
+
+// merge coalesces the locks of s that overlap or touch and have the same
+// type, as POSIX does, so that LOCKT reports a merged range.
+func merge(locks []*lockRange, s *State) []*lockRange {
+	for {
+		merged := false
+		for i, a := range locks {
+			if a.state != s {
+				continue
+			}
+			for j := i + 1; j < len(locks); j++ {
+				b := locks[j]
+				if b.state != s || b.write != a.write {
+					continue
+				}
+				touch := (a.end == math.MaxUint64 || a.end+1 >= b.start) && (b.end == math.MaxUint64 || b.end+1 >= a.start)
+				if !touch {
+					continue
+				}
+				a.start = min(a.start, b.start)
+				a.end = max(a.end, b.end)
+				locks = append(locks[:j], locks[j+1:]...)
+				merged = true
+				break
+			}
+			if merged {
+				break
+			}
+		}
+		if !merged {
+			return locks
+		}
+	}
 }
 
 // Unlock releases [start, end] of a lock state's locks (LOCKU).

@@ -1,0 +1,163 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"os"
+
+	"nfsgw/recovery"
+)
+
+// bbolt's on-disk format (version 2, unchanged since 2014), as far as
+// preflight needs it. Structures are written in the host's byte order.
+const (
+	boltMagic        = 0xED0CDAED
+	boltVersion      = 2
+	pageHeaderSize   = 16 // id uint64, flags uint16, count uint16, overflow uint32
+	freelistPageFlag = 0x10
+	noFreelist       = ^uint64(0)
+	// meta, after the page header: magic, version, pageSize, flags
+	// (uint32 each), root bucket (root, sequence), freelist, pgid, txid,
+	// checksum (uint64 each); the checksum is FNV-64a of what precedes it.
+	metaSize        = 64
+	metaChecksumOff = 56
+)
+
+// boltMeta is the part of a meta page preflight uses.
+type boltMeta struct {
+	pageSize uint32
+	root     uint64
+	freelist uint64
+	pgid     uint64 // high water mark: pages [0, pgid) are in use or free
+	txid     uint64
+}
+
+// preflight checks what bolt.Open trusts without checking: that f,
+// if it has any content, has a valid meta page, is as long as that meta
+// says, and that its freelist page is a freelist page that fits. bbolt
+// panics (or faults on a page beyond the end of the file) when these do
+// not hold, and a panic inside bolt.Open leaves the file mapped, hence
+// locked, until the process exits. Damage anywhere else is found by the
+// validation walk in a transaction, which can recover and close cleanly.
+// The caller holds the file lock, so no other process is writing.
+func preflight(f *os.File) error {
+	path := f.Name()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("recovery: %s: %w", path, err)
+	}
+	size := fi.Size()
+	if size == 0 {
+		return nil // bolt.Open initializes empty files
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: "+format, append([]any{recovery.ErrCorrupt, path}, args...)...)
+	}
+
+	// Meta page 0 is at offset 0; meta page 1 is one page later, so its
+	// position depends on the page size recorded in meta 0, or failing
+	// that on any of the page sizes bbolt supports.
+	read := func(off int64) (boltMeta, bool) {
+		var buf [pageHeaderSize + metaSize]byte
+		if _, err := f.ReadAt(buf[:], off); err != nil {
+			return boltMeta{}, false
+		}
+		return parseMeta(buf[pageHeaderSize:])
+	}
+	var metas []boltMeta
+	if m, ok := read(0); ok {
+		metas = append(metas, m)
+		if m1, ok := read(int64(m.pageSize)); ok {
+			metas = append(metas, m1)
+		}
+	} else {
+		for ps := int64(1024); ps <= 16<<20 && ps < size; ps <<= 1 {
+			if m1, ok := read(ps); ok && int64(m1.pageSize) == ps {
+				metas = append(metas, m1)
+				break
+			}
+		}
+	}
+	if len(metas) == 0 {
+		return bad("not a bbolt database (no valid meta page)")
+	}
+	// bbolt uses the valid meta with the highest transaction id.
+	m := metas[0]
+	for _, o := range metas[1:] {
+		if o.txid > m.txid {
+			m = o
+		}
+	}
+	ps := int64(m.pageSize)
+	if ps < 1024 || ps&(ps-1) != 0 {
+		return bad("page size %d", ps)
+	}
+	if m.pgid < 3 || m.pgid > uint64(size/ps) {
+		return bad("%d pages in use but the file holds %d (truncated?)", m.pgid, size/ps)
+	}
+	if m.root < 2 || m.root >= m.pgid {
+		return bad("root page %d outside [2, %d)", m.root, m.pgid)
+	}
+	if m.freelist == noFreelist {
+		// bbolt would rebuild the freelist by walking the tree in a
+		// goroutine of its own, where a damaged page panics the process.
+		// This package never writes such files.
+		return bad("no freelist page")
+	}
+	if m.freelist < 2 || m.freelist >= m.pgid {
+		return bad("freelist page %d outside [2, %d)", m.freelist, m.pgid)
+	}
+	var hdr [pageHeaderSize + 8]byte
+	if _, err := f.ReadAt(hdr[:], int64(m.freelist)*ps); err != nil {
+		return bad("reading freelist page: %v", err)
+	}
+	ne := binary.NativeEndian
+	id, flags, count, overflow := ne.Uint64(hdr[0:]), ne.Uint16(hdr[8:]), uint64(ne.Uint16(hdr[10:])), uint64(ne.Uint32(hdr[12:]))
+	if id != m.freelist || flags != freelistPageFlag {
+		return bad("page %d is not a freelist page (id %d, flags %#x)", m.freelist, id, flags)
+	}
+	if m.freelist+overflow >= m.pgid {
+		return bad("freelist pages %d+%d beyond %d pages in use", m.freelist, overflow, m.pgid)
+	}
+	first := uint64(0) // index of the first page id
+	if count == 0xFFFF {
+		// The real count is the first element.
+		count, first = ne.Uint64(hdr[pageHeaderSize:]), 1
+	}
+	if room := ((overflow+1)*uint64(ps) - pageHeaderSize) / 8; count > room || first+count > room {
+		return bad("freelist of %d entries does not fit in %d pages", count, overflow+1)
+	}
+	// bbolt hands free pages out without checking them: a page id past
+	// the high water mark makes its next commit panic.
+	ids := make([]byte, (first+count)*8)
+	if _, err := f.ReadAt(ids, int64(m.freelist)*ps+pageHeaderSize); err != nil {
+		return bad("reading freelist: %v", err)
+	}
+	for i := first; i < first+count; i++ {
+		if id := ne.Uint64(ids[i*8:]); id < 2 || id >= m.pgid {
+			return bad("free page %d outside [2, %d)", id, m.pgid)
+		}
+	}
+	return nil
+}
+
+// parseMeta decodes and validates a meta page body as bbolt does.
+func parseMeta(b []byte) (boltMeta, bool) {
+	ne := binary.NativeEndian
+	if ne.Uint32(b[0:]) != boltMagic || ne.Uint32(b[4:]) != boltVersion {
+		return boltMeta{}, false
+	}
+	h := fnv.New64a()
+	h.Write(b[:metaChecksumOff])
+	if h.Sum64() != ne.Uint64(b[metaChecksumOff:]) {
+		return boltMeta{}, false
+	}
+	return boltMeta{
+		pageSize: ne.Uint32(b[8:]),
+		root:     ne.Uint64(b[16:]),
+		freelist: ne.Uint64(b[32:]),
+		pgid:     ne.Uint64(b[40:]),
+		txid:     ne.Uint64(b[48:]),
+	}, true
+}
