@@ -36,6 +36,7 @@ func Dial(ctx context.Context, network, addr string) (*Client, error) {
 func NewClient(conn net.Conn) *Client {
 	c := &Client{}
 	c.ep.init(conn, clientMaxRecordSize, DefaultMaxInflightPerConn)
+	c.ep.rr.eager = true
 	c.ep.route = c.route
 	c.ep.log = hclog.NewNullLogger()
 	go func() {

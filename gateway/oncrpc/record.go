@@ -102,6 +102,12 @@ func finishRecord(e *xdr.Encoder) error {
 
 // recordReader reads records from a stream.
 type recordReader struct {
+	// eager grows the buffer to a whole fragment at once. Clients set it:
+	// their peer is the server they chose, and a 1 MiB READ reply grown
+	// by doubling from a small buffer costs eight copies. Servers keep
+	// growing only as bytes arrive, so a peer that announces a large
+	// record and stalls costs at most what it sent.
+	eager bool
 	r   *bufio.Reader
 	max int
 	hdr [markLen]byte
@@ -152,7 +158,11 @@ func (rr *recordReader) readFragment(buf []byte, n int) ([]byte, error) {
 			// Grow by hand rather than with append: append may round up
 			// past what the record can still need, and the total here
 			// must stay within the limit already checked.
-			nb := make([]byte, len(buf), len(buf)+min(max(cap(buf), minGrow), n))
+			step := min(max(cap(buf), minGrow), n)
+			if rr.eager {
+				step = max(n, minGrow)
+			}
+			nb := make([]byte, len(buf), len(buf)+step)
 			copy(nb, buf)
 			buf = nb
 		}
