@@ -108,9 +108,9 @@ type recordReader struct {
 	// growing only as bytes arrive, so a peer that announces a large
 	// record and stalls costs at most what it sent.
 	eager bool
-	r   *bufio.Reader
-	max int
-	hdr [markLen]byte
+	r     *bufio.Reader
+	max   int
+	hdr   [markLen]byte
 }
 
 func newRecordReader(r io.Reader, max int) *recordReader {

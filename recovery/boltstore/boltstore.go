@@ -212,10 +212,15 @@ func (s *Store) init() error {
 		// bbolt's own check finds what reading every record cannot: pages
 		// both free and in use, or lost. It walks the same pages the
 		// validation just read without panicking.
+		// The channel must be drained: its sender is a goroutine reading
+		// this transaction's pages.
+		var first error
 		for err := range tx.Check() {
-			return fmt.Errorf("%w: %w", recovery.ErrCorrupt, err)
+			if first == nil {
+				first = fmt.Errorf("%w: %w", recovery.ErrCorrupt, err)
+			}
 		}
-		return nil
+		return first
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.path, err)
