@@ -150,9 +150,11 @@ type File interface {
 type FS interface {
 	// Root returns the handle of the export's root directory.
 	Root() Handle
-	// Check validates a handle that arrived from a client: it must name an
-	// existing object inside this export (ESTALE if the object is gone,
-	// EINVAL/EBADHANDLE-like EBADF if it is malformed, EACCES if outside).
+	// Check validates a handle that arrived from a client: EBADF if it is
+	// malformed, EACCES if it is not one this export handed out or names
+	// an object outside the export, ESTALE if the object is gone. It may
+	// leave ESTALE to the next call that uses the handle, to keep PUTFH
+	// cheap.
 	Check(ctx context.Context, h Handle) error
 
 	Getattr(ctx context.Context, c *Cred, h Handle) (Attr, error)
