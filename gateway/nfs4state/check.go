@@ -1,0 +1,122 @@
+package nfs4state
+
+import (
+	"fmt"
+)
+
+// CheckConsistency verifies the model's invariants: every index agrees
+// with every other, share reservations and byte-range locks of different
+// owners never conflict, and nothing is left behind by a destroyed client
+// or a closed state. It takes every lock in turn and is meant for tests
+// (the randomized model test runs it after each step) and for debugging.
+func (m *Manager) CheckConsistency() error {
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	states := map[[12]byte]*State{}
+	m.states.rangeAll(func(s *State) { states[s.Other] = s })
+	clients := map[uint64]*Client{}
+	m.clients.rangeAll(func(c *Client) { clients[c.ID] = c })
+
+	for other, s := range states {
+		if s.Other != other {
+			fail("state indexed under the wrong id")
+		}
+		if s.Client.destroyed.Load() {
+			fail("state %x of destroyed client %d", other, s.Client.ID)
+		}
+		s.Client.mu.Lock()
+		if s.Client.states[other] != s {
+			fail("state %x missing from its client", other)
+		}
+		s.Client.mu.Unlock()
+		fs, ok := m.files.get(s.File.Key)
+		if !ok || fs != s.File {
+			fail("state %x: file %q not indexed", other, s.File.Key)
+		}
+		s.File.mu.Lock()
+		if s.closed {
+			fail("closed state %x still indexed", other)
+		}
+		list := s.File.opens
+		if s.Kind == KindLock {
+			list = s.File.lockStates
+			if s.Open == nil || s.Open.closed {
+				fail("lock state %x outlived its open", other)
+			}
+		}
+		found := false
+		for _, o := range list {
+			found = found || o == s
+		}
+		if !found {
+			fail("state %x missing from its file", other)
+		}
+		s.File.mu.Unlock()
+	}
+	m.clients.rangeAll(func(c *Client) {
+		c.mu.Lock()
+		for other, s := range c.states {
+			if states[other] != s {
+				fail("client %d holds state %x that is not indexed", c.ID, other)
+			}
+		}
+		for id := range c.sessions {
+			if s, ok := m.sessions.get(id); !ok || s.Client != c {
+				fail("client %d session not indexed", c.ID)
+			}
+		}
+		c.mu.Unlock()
+	})
+	m.sessions.rangeAll(func(s *Session) {
+		if clients[s.Client.ID] != s.Client {
+			fail("session of a client that is not indexed")
+		}
+	})
+	m.files.rangeAll(func(fs *FileState) {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		if fs.gone {
+			fail("file %q indexed after its last state went", fs.Key)
+		}
+		if len(fs.opens) == 0 && len(fs.lockStates) == 0 {
+			fail("file %q indexed with no state", fs.Key)
+		}
+		for i, a := range fs.opens {
+			if states[a.Other] != a {
+				fail("file %q holds an unindexed open", fs.Key)
+			}
+			for _, b := range fs.opens[i+1:] {
+				if a.Owner == b.Owner {
+					fail("file %q: two opens of one owner", fs.Key)
+				}
+				if a.access&b.deny != 0 || b.access&a.deny != 0 {
+					fail("file %q: share reservations conflict", fs.Key)
+				}
+			}
+		}
+		for i, a := range fs.locks {
+			if a.start > a.end {
+				fail("file %q: empty lock range", fs.Key)
+			}
+			if states[a.state.Other] != a.state {
+				fail("file %q: lock of an unindexed state", fs.Key)
+			}
+			for _, b := range fs.locks[i+1:] {
+				if !a.overlaps(b.start, b.end) {
+					continue
+				}
+				if a.state == b.state {
+					fail("file %q: overlapping ranges of one owner", fs.Key)
+				} else if a.write || b.write {
+					fail("file %q: conflicting locks [%d,%d] and [%d,%d]", fs.Key, a.start, a.end, b.start, b.end)
+				}
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("%d inconsistencies, first: %w", len(errs), errs[0])
+	}
+	return nil
+}
+
