@@ -119,4 +119,3 @@ func (m *Manager) CheckConsistency() error {
 	}
 	return nil
 }
-
