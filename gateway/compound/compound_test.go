@@ -222,3 +222,23 @@ func FuzzCompound(f *testing.F) {
 		s.HandleCall(context.Background(), c, &e)
 	})
 }
+
+func TestLongCompound40(t *testing.T) {
+	s := newTestServer(t)
+	st, res, _ := call(t, s, compoundArgs(0, maxOps40+1, func(e *xdr.Encoder) {
+		for i := 0; i <= maxOps40; i++ {
+			e.Uint32(nfs4.OpPutRootFH)
+		}
+	}))
+	if st != nfs4.ErrResource || len(res) != 0 {
+		t.Fatalf("status %d, %d results", st, len(res))
+	}
+	st, _, _ = call(t, s, compoundArgs(0, maxOps40, func(e *xdr.Encoder) {
+		for i := 0; i < maxOps40; i++ {
+			e.Uint32(nfs4.OpPutRootFH)
+		}
+	}))
+	if st != nfs4.OK {
+		t.Fatalf("a COMPOUND at the limit: %d", st)
+	}
+}

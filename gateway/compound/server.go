@@ -50,6 +50,10 @@ type Recorder interface {
 	Add(ctx context.Context, owner []byte, principal string, minor uint32) error
 }
 
+// maxOps40 bounds the operations of an NFSv4.0 COMPOUND; a Linux client
+// sends at most a few dozen.
+const maxOps40 = 256
+
 // Server serves the NFSv4 program.
 type Server struct {
 	cfg       Config
@@ -131,6 +135,14 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		return oncrpc.Success
 	}
 	countOff := e.Reserve(4)
+	if minor == 0 && numOps > maxOps40 {
+		// NFSv4.0 has no session to negotiate a limit: refuse absurdly
+		// long COMPOUNDs outright (RFC 7530 section 15.2.4), before they
+		// can make the reply grow without bound.
+		e.PutUint32At(statusOff, nfs4.ErrResource)
+		e.PutUint32At(countOff, 0)
+		return oncrpc.Success
+	}
 
 	r := &request{
 		s:      s,
