@@ -3,6 +3,7 @@ package compound
 import (
 	"nfsgw/gateway/fsal"
 	"nfsgw/gateway/nfs4"
+	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/xdr"
 )
 
@@ -58,6 +59,11 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 	// handle proves the type without asking the backend.
 	if r.minor == 0 && s.Owner != nil && !s.Owner.Confirmed() {
 		return nil, nil, nfs4.ErrBadStateid
+	}
+	if s.Kind == nfs4state.KindLock {
+		// I/O under a lock stateid uses its open's access and file
+		// (RFC 8881 section 8.2.2).
+		s = s.Open
 	}
 	access, _ := s.Access()
 	// Reads are allowed through write-only opens, as knfsd does: clients
