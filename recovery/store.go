@@ -4,7 +4,8 @@
 // RFC 8881 section 8.4.2.1). Without it the server could either refuse every
 // reclaim (clients lose their locks) or accept every reclaim (a client that
 // lost its state to another client while the server was up could "reclaim" a
-// conflicting lock: the edge conditions of RFC 8881 section 8.4.3).
+// conflicting lock: the edge conditions of RFC 8881 section 8.4.3 and
+// RFC 7530 section 9.6.3.4).
 //
 // # Epochs
 //
@@ -27,6 +28,11 @@
 //     grace period, recovery epoch R = 0) and before any non-reclaim state is
 //     granted in this epoch. A server that skips the grace period because
 //     the reclaim set is empty still calls EndGrace first.
+//
+// A running cluster node that must move to a new epoch (a peer started a
+// cluster-wide grace period) calls Begin with it on the same store and Adds
+// its live clients again; until it has, they are in the reclaim set, so a
+// crash in between loses none of them.
 //
 // # The reclaim rule
 //
@@ -52,11 +58,12 @@
 // # Cost
 //
 // Add and Remove are durable before they return, so each new client costs
-// one synchronous write to stable storage (for the bbolt store, one commit:
-// two fdatasync calls; for RADOS, one replicated omap write). Callers record
-// a client once, when it first gets state, not on every OPEN; stores make a
-// repeated Add of an unchanged record and a Remove of an absent one cheap,
-// but a caller that remembers what it recorded avoids even the read.
+// a synchronous write to stable storage (for the bbolt store, a commit of
+// two fdatasync calls, shared among concurrent calls; for RADOS, a
+// replicated omap write). Callers record a client once, when it first gets
+// state, not on every OPEN. Stores answer a repeated Add of an unchanged
+// record and a Remove of an absent owner without writing, but a caller
+// that remembers what it recorded avoids even the read.
 package recovery
 
 import (

@@ -120,7 +120,8 @@ func buildExports(cfg *config.Config) (*export.Table, error) {
 		nets, _ := ec.Networks()
 		uid, gid := ec.Anon()
 		list = append(list, &export.Export{ID: uint16(ec.ID), Pseudo: ec.Pseudo, Path: path, FS: fs,
-			ReadOnly: ec.Access == "ro", Squash: sq, AnonUID: uid, AnonGID: gid, Clients: nets})
+			ReadOnly: ec.Access == "ro", Squash: sq, AnonUID: uid, AnonGID: gid, Clients: nets,
+			Delegations: ec.DelegationsEnabled()})
 	}
 	return export.NewTable(list)
 }

@@ -340,7 +340,7 @@ func (r *request) decodeFattr(d *xdr.Decoder) (decodedAttrs, uint32) {
 // resolved through the local user database.
 func parseOwner(s string, group bool) (uint32, uint32) {
 	if s == "" {
-		return 0, nfs4.ErrBadowner
+		return 0, nfs4.ErrInval
 	}
 	name := s
 	if i := strings.IndexByte(s, '@'); i >= 0 {

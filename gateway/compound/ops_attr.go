@@ -16,6 +16,13 @@ func opGetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
+	for i := 0; i < req.N; i++ {
+		if req.W[i]&writeOnly.W[i] != 0 {
+			// time_access_set and time_modify_set cannot be read
+			// (RFC 7530 section 16.7.5).
+			return nfs4.ErrInval
+		}
+	}
 	a, st := r.getattrRef(&r.cur)
 	if st != nfs4.OK {
 		return st
@@ -59,6 +66,9 @@ func opSetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		// A size change is a write: it needs a stateid allowing writes
 		// unless it is a special one (RFC 7530 section 16.32.4).
 		if _, _, st := r.ioState(sid, true); st != nfs4.OK {
+			return fail(st)
+		}
+		if st := r.breakDelegs(r.cur.raw); st != nfs4.OK {
 			return fail(st)
 		}
 	}

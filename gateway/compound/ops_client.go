@@ -39,7 +39,11 @@ func opSetClientIDConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
-	return r.s.cfg.State.SetClientIDConfirm(id, confirm, r.principal)
+	st := r.s.cfg.State.SetClientIDConfirm(id, confirm, r.principal)
+	if st == nfs4.OK {
+		r.probeCallback40(id)
+	}
+	return st
 }
 
 func opRenew(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
@@ -159,29 +163,6 @@ func minU32(a, b uint32) uint32 {
 	return b
 }
 
-func decodeCallbackSec(d *xdr.Decoder) {
-	n := d.Count(16, 4)
-	for i := 0; i < n && d.Err() == nil; i++ {
-		switch d.Uint32() {
-		case nfs4.AuthNone:
-		case nfs4.AuthSys:
-			d.Uint32()
-			d.String(255)
-			d.Uint32()
-			d.Uint32()
-			for j, m := 0, d.Count(16, 4); j < m; j++ {
-				d.Uint32()
-			}
-		case nfs4.RPCSecGSS:
-			d.Uint32()
-			d.Opaque(nfs4.OpaqueLimit)
-			d.Opaque(nfs4.OpaqueLimit)
-		default:
-			d.SetErr(xdr.ErrShort)
-		}
-	}
-}
-
 func opCreateSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	bodyStart := e.Len()
 	id := d.Uint64()
@@ -190,7 +171,7 @@ func opCreateSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	fore := decodeChannelAttrs(d)
 	back := decodeChannelAttrs(d)
 	cbProg := d.Uint32()
-	decodeCallbackSec(d)
+	cbFlavor, cbBody, _ := decodeCallbackSecCred(d)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
@@ -228,6 +209,7 @@ func opCreateSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		e.Buf = append(e.Buf, replay...)
 		return nfs4.OK
 	}
+	s.SetCallback(cbProg, cbFlavor, cbBody)
 	if r.call.Conn != nil {
 		s.BindConn(r.call.Conn.ID(), flags&nfs4.CreateSessionFlagConnBackChan != 0, r.call.Conn)
 	}
@@ -286,10 +268,13 @@ func opBindConnToSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 }
 
 func opBackchannelCtl(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
-	d.Uint32()
-	decodeCallbackSec(d)
+	prog := d.Uint32()
+	flavor, body, _ := decodeCallbackSecCred(d)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
+	}
+	if r.session != nil {
+		r.session.SetCallback(prog, flavor, body)
 	}
 	return nfs4.OK
 }
@@ -332,7 +317,7 @@ func opSequence(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	e.Uint32(slotID)
 	e.Uint32(res.HighestSlot)
 	e.Uint32(res.HighestSlot)
-	e.Uint32(0) // status flags
+	e.Uint32(seqStatusFlags(s.Client))
 	return nfs4.OK
 }
 

@@ -105,6 +105,9 @@ func opRemove(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		// The file may be one a client is about to reclaim.
 		return nfs4.ErrGrace
 	}
+	if st := r.breakDelegsNamed(r.cur, name); st != nfs4.OK {
+		return st
+	}
 	exp := r.cur.exp
 	before := r.dirChange(&r.cur)
 	if err := exp.FS.Remove(r.ctx, r.credFor(exp), r.cur.key, name); err != nil {
@@ -151,6 +154,12 @@ func opRename(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	if r.s.cfg.Grace.InGrace() {
 		return nfs4.ErrGrace
+	}
+	if st := r.breakDelegsNamed(src, oldName); st != nfs4.OK {
+		return st
+	}
+	if st := r.breakDelegsNamed(r.cur, newName); st != nfs4.OK {
+		return st
 	}
 	exp := r.cur.exp
 	sb, tb := r.dirChange(&src), r.dirChange(&r.cur)
@@ -212,9 +221,6 @@ func opReadlink(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		return st
 	}
 	if a.Type != fsal.TypeSymlink {
-		if a.Type == fsal.TypeDirectory {
-			return nfs4.ErrIsdir
-		}
 		return nfs4.ErrInval
 	}
 	target, err := r.cur.exp.FS.Readlink(r.ctx, r.credFor(r.cur.exp), r.cur.key)
@@ -249,6 +255,10 @@ func opReaddir(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	if cookie == 1 || cookie == 2 {
 		return nfs4.ErrBadCookie
+	}
+	if maxcount < 16 {
+		// Not even the verifier, an empty list and eof fit.
+		return nfs4.ErrToosmall
 	}
 	if cookie != 0 && string(verf) != string(cookieVerf[:]) {
 		return nfs4.ErrNotSame

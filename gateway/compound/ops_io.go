@@ -33,6 +33,13 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 		if sid == nfs4.AnonStateid && sm.DenyConflict(r.fileKey(), want) {
 			return nil, nil, nfs4.ErrLocked
 		}
+		if write {
+			// A write without an open conflicts with others' read
+			// delegations.
+			if st := r.breakDelegs(r.cur.raw); st != nfs4.OK {
+				return nil, nil, st
+			}
+		}
 		exp := r.cur.exp
 		flags := fsal.OpenRead
 		if write {
@@ -60,6 +67,9 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 	if r.minor == 0 && s.Owner != nil && !s.Owner.Confirmed() {
 		return nil, nil, nfs4.ErrBadStateid
 	}
+	if s.Kind == nfs4state.KindDeleg {
+		return r.delegIO(s, write)
+	}
 	if s.Kind == nfs4state.KindLock {
 		// I/O under a lock stateid uses its open's access and file
 		// (RFC 8881 section 8.2.2).
@@ -70,6 +80,22 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 	// read to fill partial pages of files they only opened for writing.
 	if write && access&nfs4.ShareAccessWrite == 0 {
 		return nil, nil, nfs4.ErrOpenmode
+	}
+	if s.Client.Principal != r.principal {
+		// Someone else's stateid: the open proves nothing about this
+		// caller, so check the caller's own permission (knfsd does the
+		// same on every READ and WRITE).
+		a, st := r.getattrRef(&r.cur)
+		if st != nfs4.OK {
+			return nil, nil, st
+		}
+		need := uint32(4)
+		if write {
+			need = 2
+		}
+		if modeBits(&a, r.credFor(r.cur.exp))&need == 0 && a.UID != r.credFor(r.cur.exp).UID {
+			return nil, nil, nfs4.ErrAccess
+		}
 	}
 	s.Client.Renew()
 	f, done = s.AcquireFile()
@@ -122,6 +148,12 @@ func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	defer done()
 	if count > r.s.maxIO {
 		count = r.s.maxIO
+	}
+	if off >= maxFileSize {
+		// Nothing can be stored there: an empty read at end of file.
+		e.Bool(true)
+		e.Uint32(0)
+		return nfs4.OK
 	}
 	eofOff := e.Reserve(4)
 	lenOff := e.Reserve(4)

@@ -67,9 +67,12 @@ func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		return nfs4.ErrBadStateid
 	}
 	sm := r.s.cfg.State
-	s, st := sm.LookupState(sid, r.fileKey(), r.minor)
-	if st != nfs4.OK {
-		return st
+	// An old or closed stateid still names its owner, whose seqid may
+	// show the request is a retransmission to answer from the replay
+	// cache (RFC 7530 section 9.1.7); the stateid's error comes after.
+	s, lst := sm.LookupState(sid, r.fileKey(), r.minor)
+	if s == nil {
+		return lst
 	}
 	var open, ls *nfs4state.State
 	var seq *nfs4state.Sequencer
@@ -86,6 +89,9 @@ func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	if replay, st := r.beginSeqid(seq, seqid, nfs4.OpLock); replay || st != nfs4.OK {
 		return st
+	}
+	if lst != nfs4.OK {
+		return lst
 	}
 	if r.minor == 0 && !open.Owner.Confirmed() {
 		return nfs4.ErrBadStateid
@@ -227,15 +233,18 @@ func opLockU(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		return nfs4.ErrBadStateid
 	}
 	sm := r.s.cfg.State
-	s, st := sm.LookupState(sid, r.fileKey(), r.minor)
-	if st != nfs4.OK {
-		return st
+	s, lst := sm.LookupState(sid, r.fileKey(), r.minor)
+	if s == nil {
+		return lst
 	}
 	if s.Kind != nfs4state.KindLock {
 		return nfs4.ErrBadStateid
 	}
 	if replay, st := r.beginSeqid(&s.LockOwner.Sequencer, seqid, nfs4.OpLockU); replay || st != nfs4.OK {
 		return st
+	}
+	if lst != nfs4.OK {
+		return lst
 	}
 	end, _, st := lockRange(typ, off, length)
 	if st != nfs4.OK {

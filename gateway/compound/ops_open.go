@@ -30,6 +30,7 @@ type openArgs struct {
 	name       string
 	nameSt     uint32
 	delegType  uint32
+	delegSid   nfs4.Stateid // CLAIM_DELEGATE_CUR, CLAIM_DELEG_CUR_FH
 }
 
 func decodeOpen(r *request, d *xdr.Decoder) (a openArgs, st uint32) {
@@ -69,14 +70,14 @@ func decodeOpen(r *request, d *xdr.Decoder) (a openArgs, st uint32) {
 	case nfs4.ClaimPrevious:
 		a.delegType = d.Uint32()
 	case nfs4.ClaimDelegateCur:
-		nfs4.DecodeStateid(d)
+		a.delegSid = nfs4.DecodeStateid(d)
 		a.name, a.nameSt = decodeName(d)
 		if a.nameSt == nfs4.ErrBadxdr {
 			return a, nfs4.ErrBadxdr
 		}
 	case nfs4.ClaimFH, nfs4.ClaimDelegPrevFH:
 	case nfs4.ClaimDelegCurFH:
-		nfs4.DecodeStateid(d)
+		a.delegSid = nfs4.DecodeStateid(d)
 	default:
 		if d.Err() == nil {
 			return a, nfs4.ErrInval
@@ -217,7 +218,10 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			}
 			if existed && a.createMode == nfs4.CreateUnchecked && a.attrs.sa.Mask&fsal.SetSize != 0 && a.attrs.sa.Size == 0 && access&nfs4.ShareAccessWrite != 0 {
 				// UNCHECKED on an existing file applies the size (a
-				// truncating open).
+				// truncating open), which others' delegations forbid.
+				if st := r.breakDelegs(ref.raw); st != nfs4.OK {
+					return st
+				}
 				if _, err := exp.FS.Setattr(r.ctx, r.credFor(exp), ref.key, &fsal.SetAttr{Mask: fsal.SetSize}); err != nil {
 					return statusOf(err)
 				}
@@ -246,8 +250,10 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	case nfs4.ClaimPrevious:
 		// Reclaim of an open held before the restart: the current
 		// handle is the file itself (RFC 7530 section 16.16.5).
-		if a.delegType != nfs4.DelegNone {
-			// We never grant delegations, so none can be reclaimed.
+		if a.delegType != nfs4.DelegNone && a.delegType != nfs4.DelegRead {
+			// Write delegations are never granted, so none can be
+			// reclaimed. A read delegation is not kept across a
+			// restart: the open is reclaimed without it.
 			return nfs4.ErrReclaimBad
 		}
 		if r.cur.pseudo != nil {
@@ -261,8 +267,40 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	case nfs4.ClaimDelegatePrev, nfs4.ClaimDelegPrevFH:
 		return nfs4.ErrReclaimBad
 	case nfs4.ClaimDelegateCur, nfs4.ClaimDelegCurFH:
-		// We never granted a delegation, so none can be presented.
-		return nfs4.ErrBadStateid
+		// An open under a delegation the client holds (RFC 8881
+		// section 10.4.1): the file is named or is the current handle.
+		dl, st := r.delegClaim(client, a.delegSid)
+		if st != nfs4.OK {
+			return st
+		}
+		if a.claim == nfs4.ClaimDelegCurFH {
+			if r.minor == 0 {
+				return nfs4.ErrInval
+			}
+			if r.cur.pseudo != nil {
+				return nfs4.ErrIsdir
+			}
+			ref = r.cur
+		} else {
+			if st := r.requireDir(); st != nfs4.OK {
+				return st
+			}
+			if a.nameSt != nfs4.OK {
+				return a.nameSt
+			}
+			if r.cur.pseudo != nil {
+				return nfs4.ErrBadStateid
+			}
+			if ref, _, st = r.lookupIn(a.name); st != nfs4.OK {
+				return st
+			}
+		}
+		if string(ref.raw) != dl.FH {
+			return nfs4.ErrBadStateid
+		}
+		if attr, st = r.getattrRef(&ref); st != nfs4.OK {
+			return st
+		}
 	}
 	if ref.pseudo != nil {
 		return nfs4.ErrIsdir
@@ -277,7 +315,9 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		if r.minor > 0 {
 			return nfs4.ErrWrongType
 		}
-		return nfs4.ErrInval
+		// NFSv4.0 has no WRONG_TYPE; pynfs and knfsd use SYMLINK for
+		// every non-regular, non-directory object.
+		return nfs4.ErrSymlink
 	}
 	if access&nfs4.ShareAccessWrite != 0 && ref.exp.ReadOnly {
 		return nfs4.ErrRofs
@@ -320,17 +360,7 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	e.Uint32(rflags)
 	attrset.Encode(e)
-	switch want := a.access & nfs4.ShareWantMask; {
-	case r.minor == 0 || want == 0:
-		e.Uint32(nfs4.DelegNone)
-	case want == shareWantNoDeleg || want == shareWantCancel:
-		e.Uint32(nfs4.DelegNoneExt)
-		e.Uint32(nfs4.WNDTNotWanted)
-	default:
-		e.Uint32(nfs4.DelegNoneExt)
-		e.Uint32(nfs4.WNDTResource)
-		e.Bool(false) // ond_server_will_signal_avail
-	}
+	r.encodeOpenDeleg(e, client, owner, ref, access, a.deny, a.access&nfs4.ShareWantMask, a.claim)
 	return nfs4.OK
 }
 
@@ -452,19 +482,4 @@ func opClose(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	r.clearCurStateid()
 	nsid.Encode(e)
 	return nfs4.OK
-}
-
-func opDelegReturn(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
-	sid := nfs4.DecodeStateid(d)
-	if d.Err() != nil {
-		return nfs4.ErrBadxdr
-	}
-	if st := r.needFH(); st != nfs4.OK {
-		return st
-	}
-	if _, st := r.resolveStateid(sid); st != nfs4.OK {
-		return st
-	}
-	// No delegations are granted yet, so no stateid can name one.
-	return nfs4.ErrBadStateid
 }

@@ -60,6 +60,7 @@ type Server struct {
 	log       hclog.Logger
 	writeVerf [8]byte
 	maxIO     uint32
+	drc       *drc
 }
 
 // New returns an engine.
@@ -82,7 +83,11 @@ func New(cfg Config) *Server {
 	if cfg.Grace == nil {
 		cfg.Grace = grace.None{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, maxIO: cfg.MaxIO}
+	s := &Server{cfg: cfg, log: cfg.Logger, maxIO: cfg.MaxIO, drc: newDRC()}
+	if cfg.State != nil {
+		cfg.State.SetRecaller(s.startRecall)
+		cfg.State.SetClientCleanup(s.clientGone)
+	}
 	binary.BigEndian.PutUint64(s.writeVerf[:], uint64(cfg.Boot.UnixNano()))
 	return s
 }
@@ -134,6 +139,16 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		e.Uint32(0)
 		return oncrpc.Success
 	}
+	var dkey drcKey
+	useDRC := minor == 0 && call.Conn != nil
+	if useDRC {
+		dkey = drcKeyOf(call.Conn.RemoteAddr().String(), call.XID, call.Args)
+		if cached := s.drc.get(dkey, time.Now()); cached != nil {
+			e.Buf = append(e.Buf[:start], cached...)
+			return oncrpc.Success
+		}
+	}
+	cacheReply := false
 	countOff := e.Reserve(4)
 	if minor == 0 && numOps > maxOps40 {
 		// NFSv4.0 has no session to negotiate a limit: refuse absurdly
@@ -175,6 +190,9 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 			break
 		}
 		op := d.Uint32()
+		if useDRC && nonIdempotent(op) {
+			cacheReply = true
+		}
 		if trace {
 			opsSeen = append(opsSeen, OpName(op))
 		}
@@ -202,6 +220,9 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 	}
 	e.PutUint32At(statusOff, status)
 	e.PutUint32At(countOff, n)
+	if cacheReply {
+		s.drc.put(dkey, e.Buf[start:], time.Now())
+	}
 	if r.slotHeld {
 		cache := uint32(e.Len()-start) <= r.session.Fore.MaxResponseSizeCached
 		if r.abortSlot {

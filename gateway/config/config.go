@@ -58,7 +58,12 @@ type Export struct {
 	// Clients lists the networks (CIDR or address) allowed; empty allows
 	// everyone.
 	Clients []string `yaml:"clients"`
+	// Delegations enables read delegations (default true).
+	Delegations *bool `yaml:"delegations"`
 }
+
+// DelegationsEnabled reports whether the export grants delegations.
+func (e *Export) DelegationsEnabled() bool { return e.Delegations == nil || *e.Delegations }
 
 // Defaults applied by Validate.
 const (

@@ -17,6 +17,7 @@ exports:
     squash: all
     anon_uid: 1000
     clients: ["10.0.0.0/8", "192.168.1.5"]
+    delegations: false
   - pseudo: /b
     path: /srv/b
 `))
@@ -31,6 +32,9 @@ exports:
 	}
 	if c.Exports[1].ID != 1 || c.Exports[1].Access != "rw" {
 		t.Fatalf("quick-start export defaults: %+v", c.Exports[1])
+	}
+	if c.Exports[0].DelegationsEnabled() || !c.Exports[1].DelegationsEnabled() {
+		t.Fatalf("delegations: %v %v", c.Exports[0].DelegationsEnabled(), c.Exports[1].DelegationsEnabled())
 	}
 	nets, err := c.Exports[0].Networks()
 	if err != nil || len(nets) != 2 || nets[1].Bits() != 32 {

@@ -59,6 +59,8 @@ type Export struct {
 	AnonGID  uint32
 	// Clients lists the networks allowed to use the export; empty allows all.
 	Clients []netip.Prefix
+	// Delegations allows NFSv4.1 read delegations on the export's files.
+	Delegations bool
 }
 
 // Allowed reports whether a client at addr may use the export.

@@ -2,6 +2,8 @@ package nfs4state
 
 import (
 	"fmt"
+
+	"nfsgw/gateway/nfs4"
 )
 
 // CheckConsistency verifies the model's invariants: every index agrees
@@ -22,6 +24,14 @@ func (m *Manager) CheckConsistency() error {
 		if s.Other != other {
 			fail("state indexed under the wrong id")
 		}
+		if s.Owner != nil && s.Kind == KindOpen {
+			s.Client.mu.Lock()
+			kept := s.Owner.lastClosed == s
+			s.Client.mu.Unlock()
+			if kept {
+				continue // a 4.0 owner's last CLOSE, kept for replays
+			}
+		}
 		if s.Client.destroyed.Load() {
 			fail("state %x of destroyed client %d", other, s.Client.ID)
 		}
@@ -30,6 +40,11 @@ func (m *Manager) CheckConsistency() error {
 			fail("state %x missing from its client", other)
 		}
 		s.Client.mu.Unlock()
+		if s.IsRevoked() {
+			// A revoked delegation has left its file; only its
+			// client still knows it, until FREE_STATEID.
+			continue
+		}
 		fs, ok := m.files.get(s.File.Key)
 		if !ok || fs != s.File {
 			fail("state %x: file %q not indexed", other, s.File.Key)
@@ -39,6 +54,9 @@ func (m *Manager) CheckConsistency() error {
 			fail("closed state %x still indexed", other)
 		}
 		list := s.File.opens
+		if s.Kind == KindDeleg {
+			list = s.File.delegs
+		}
 		if s.Kind == KindLock {
 			list = s.File.lockStates
 			if s.Open == nil || s.Open.closed {
@@ -79,8 +97,26 @@ func (m *Manager) CheckConsistency() error {
 		if fs.gone {
 			fail("file %q indexed after its last state went", fs.Key)
 		}
-		if len(fs.opens) == 0 && len(fs.lockStates) == 0 {
+		if fs.emptyLocked() {
 			fail("file %q indexed with no state", fs.Key)
+		}
+		for i, d := range fs.delegs {
+			if states[d.Other] != d || d.Kind != KindDeleg {
+				fail("file %q holds an unindexed delegation", fs.Key)
+			}
+			if d.dl == nil || d.dl.revoked {
+				fail("file %q lists a revoked delegation", fs.Key)
+			}
+			for _, o := range fs.delegs[i+1:] {
+				if o.Client == d.Client {
+					fail("file %q: two delegations of one client", fs.Key)
+				}
+			}
+			for _, o := range fs.opens {
+				if o.Client != d.Client && o.access&nfs4.ShareAccessWrite != 0 {
+					fail("file %q: read delegation while another client has it open for write", fs.Key)
+				}
+			}
 		}
 		for i, a := range fs.opens {
 			if states[a.Other] != a {

@@ -32,6 +32,7 @@ type Client struct {
 	// reclaimDone mirrors reclaimComplete for lock-free reads.
 	reclaimDone atomic.Bool
 	recorded    atomic.Bool
+	dc          delegClient // delegation bookkeeping (deleg.go)
 
 	mu              sync.Mutex
 	sessions        map[SessionID]*Session
@@ -204,6 +205,9 @@ func (m *Manager) Client(id uint64) (*Client, uint32) {
 	}
 	c, ok := m.clients.get(id)
 	if !ok {
+		if m.buried(uint32(id)) {
+			return nil, nfs4.ErrExpired
+		}
 		return nil, nfs4.ErrStaleClientid
 	}
 	if c.destroyed.Load() {
@@ -341,6 +345,9 @@ func (m *Manager) destroyClient(c *Client) {
 	if c.destroyed.Swap(true) {
 		return
 	}
+	if c.confirmed.Load() {
+		m.bury(c)
+	}
 	m.owners.update(c.Owner, func(e *ownerEntry, ok bool) (*ownerEntry, bool) {
 		if !ok {
 			return e, false
@@ -359,6 +366,11 @@ func (m *Manager) destroyClient(c *Client) {
 		m.cfg.OnForget(c)
 	}
 	c.mu.Lock()
+	for _, o := range c.openOwners {
+		if o.lastClosed != nil {
+			m.states.delIf(o.lastClosed.Other, func(x *State) bool { return x == o.lastClosed })
+		}
+	}
 	sessions := c.sessions
 	states := make([]*State, 0, len(c.states))
 	for _, s := range c.states {
@@ -374,6 +386,7 @@ func (m *Manager) destroyClient(c *Client) {
 		files = append(files, m.release(s)...)
 	}
 	m.closeFiles(files)
+	m.clientGone(c)
 }
 
 func (m *Manager) closeFiles(files []Closer) {

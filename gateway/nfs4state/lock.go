@@ -113,7 +113,7 @@ func (m *Manager) LockStateFor(open *State, owner *LockOwner) (*State, uint32) {
 		c.mu.Unlock()
 		return nil, nfs4.ErrResource
 	}
-	s := &State{Other: m.newOther(), Kind: KindLock, Client: c, Owner: open.Owner, LockOwner: owner,
+	s := &State{Other: m.newOtherFor(c), Kind: KindLock, Client: c, Owner: open.Owner, LockOwner: owner,
 		Open: open, File: fs, FH: open.FH}
 	c.states[s.Other] = s
 	c.mu.Unlock()
@@ -132,6 +132,10 @@ func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() e
 	defer fs.mu.Unlock()
 	if s.closed {
 		return nfs4.Stateid{}, nil, nfs4.ErrBadStateid
+	}
+	if len(fs.delegs) > 0 && m.conflictLocked(fs, s.Client) {
+		// Another client's delegation is being recalled.
+		return nfs4.Stateid{}, nil, nfs4.ErrDelay
 	}
 	if l := fs.conflict(s.LockOwner, start, end, write); l != nil {
 		return nfs4.Stateid{}, l.denied(), nfs4.ErrDenied

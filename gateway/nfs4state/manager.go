@@ -53,8 +53,12 @@ type Manager struct {
 	states   *shardMap[[nfs4.OtherSize]byte, *State]
 	files    *shardMap[string, *FileState]
 
+	tombs *shardMap[uint32, int64]
+
 	uncOnce sync.Once
 	unc     *shardMap[uint64, *Client]
+
+	dm delegMgr // delegations (deleg.go)
 }
 
 // NewManager returns an empty state model.
@@ -84,6 +88,7 @@ func NewManager(cfg Config) *Manager {
 		sessions: newShardMap[SessionID, *Session](),
 		states:   newShardMap[[nfs4.OtherSize]byte, *State](),
 		files:    newShardMap[string, *FileState](),
+		tombs:    newShardMap[uint32, int64](),
 	}
 }
 
@@ -99,6 +104,30 @@ func (m *Manager) now() int64 { return m.cfg.Now().UnixNano() }
 // from an earlier instance are recognisably stale (NFS4ERR_STALE_CLIENTID).
 func (m *Manager) newClientID() uint64 {
 	return uint64(m.cfg.Boot)<<32 | (m.nextID.Add(1) & 0xffffffff)
+}
+
+// newOtherFor returns a stateid "other" that also carries the low half of
+// the client id, so that a stateid of an expired client can be answered
+// with NFS4ERR_EXPIRED rather than NFS4ERR_BAD_STATEID.
+func (m *Manager) newOtherFor(c *Client) [nfs4.OtherSize]byte {
+	var o [nfs4.OtherSize]byte
+	binary.BigEndian.PutUint32(o[0:4], m.cfg.Boot)
+	binary.BigEndian.PutUint32(o[4:8], uint32(c.ID))
+	binary.BigEndian.PutUint32(o[8:12], uint32(m.nextID.Add(1)))
+	return o
+}
+
+// bury remembers that a client's state was purged, for two leases, so that
+// its client id and stateids answer NFS4ERR_EXPIRED (RFC 7530 section
+// 8.6.3) instead of looking like garbage.
+func (m *Manager) bury(c *Client) {
+	m.tombs.put(uint32(c.ID), m.now())
+}
+
+// buried reports whether the client with this id (low half) expired lately.
+func (m *Manager) buried(idLow uint32) bool {
+	_, ok := m.tombs.get(idLow)
+	return ok
 }
 
 func (m *Manager) newOther() [nfs4.OtherSize]byte {
@@ -126,6 +155,7 @@ func (m *Manager) Stats() Stats {
 func (m *Manager) Reap() int {
 	now := m.now()
 	lease := int64(m.cfg.Lease)
+	m.revokeLate(now)
 	var expired []*Client
 	check := func(c *Client) {
 		if now-c.lastRenew.Load() > lease && !c.busy() {
@@ -138,6 +168,20 @@ func (m *Manager) Reap() int {
 	m.unconfirmed().rangeAll(check)
 	for _, c := range expired {
 		m.destroyClient(c)
+	}
+	var old []uint32
+	for i := range m.tombs.shards {
+		sh := &m.tombs.shards[i]
+		sh.mu.RLock()
+		for id, t := range sh.m {
+			if now-t > 2*lease {
+				old = append(old, id)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	for _, id := range old {
+		m.tombs.del(id)
 	}
 	return len(expired)
 }

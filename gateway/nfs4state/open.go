@@ -1,6 +1,7 @@
 package nfs4state
 
 import (
+	"encoding/binary"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,9 @@ type OpenOwner struct {
 	Client    *Client
 	Key       string
 	confirmed bool
+	// lastClosed is the owner's last closed open (4.0), guarded by
+	// Client.mu.
+	lastClosed *State
 }
 
 // Sequencer orders the seqid-bearing requests of one NFSv4.0 open or lock
@@ -93,6 +97,7 @@ type FileState struct {
 	opens      []*State
 	lockStates []*State
 	locks      []*lockRange
+	delegs     []*State // read delegations (deleg.go)
 	gone       bool
 }
 
@@ -126,6 +131,11 @@ type State struct {
 	deny   uint32
 	file   *sharedFile
 	closed bool
+	dl     *delegInfo // delegations only
+	// accessSeen and denySeen have bit n set when an OPEN asked for
+	// share access (deny) n: OPEN_DOWNGRADE may only go back to one of
+	// those (RFC 7530 section 16.19.4).
+	accessSeen, denySeen uint8
 }
 
 // sharedFile counts the users of a backend file so that a CLOSE racing
@@ -224,19 +234,28 @@ func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
 		for _, s := range fs.opens {
 			if s.Owner == req.Owner {
 				mine = s
-				continue
 			}
+			// The owner's own open counts too: an owner that denied
+			// reads cannot open for reading (RFC 7530 section 16.16.5).
 			if s.access&req.Deny != 0 || s.deny&req.Access != 0 {
 				fs.mu.Unlock()
 				m.closeFiles([]Closer{req.File})
 				return nil, nfs4.Stateid{}, nfs4.ErrShareDenied
 			}
 		}
+		if m.openConflictLocked(fs, c, req.Access, req.Deny) {
+			// Another client's delegation is being recalled.
+			fs.mu.Unlock()
+			m.closeFiles([]Closer{req.File})
+			return nil, nfs4.Stateid{}, nfs4.ErrDelay
+		}
 		if mine != nil {
 			old := mine.file
 			mine.file = newShared(req.File)
 			mine.access |= req.Access
 			mine.deny |= req.Deny
+			mine.accessSeen |= 1 << req.Access
+			mine.denySeen |= 1 << req.Deny
 			mine.seqid++
 			sid := nfs4.Stateid{Seqid: mine.seqid, Other: mine.Other}
 			fs.mu.Unlock()
@@ -252,8 +271,9 @@ func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
 			m.closeFiles([]Closer{req.File})
 			return nil, nfs4.Stateid{}, nfs4.ErrResource
 		}
-		s := &State{Other: m.newOther(), Kind: KindOpen, Client: c, Owner: req.Owner, File: fs, FH: req.FH,
-			seqid: 1, access: req.Access, deny: req.Deny, file: newShared(req.File)}
+		s := &State{Other: m.newOtherFor(c), Kind: KindOpen, Client: c, Owner: req.Owner, File: fs, FH: req.FH,
+			seqid: 1, access: req.Access, deny: req.Deny, file: newShared(req.File),
+			accessSeen: 1 << req.Access, denySeen: 1 << req.Deny}
 		c.states[s.Other] = s
 		c.mu.Unlock()
 		fs.opens = append(fs.opens, s)
@@ -293,6 +313,9 @@ func (m *Manager) LookupState(sid nfs4.Stateid, fh string, minor uint32) (*State
 			}
 			return nil, nfs4.ErrBadStateid
 		}
+		if m.buried(binary.BigEndian.Uint32(sid.Other[4:8])) {
+			return nil, nfs4.ErrExpired
+		}
 		return nil, nfs4.ErrBadStateid
 	}
 	if s.Client.destroyed.Load() {
@@ -303,9 +326,13 @@ func (m *Manager) LookupState(sid nfs4.Stateid, fh string, minor uint32) (*State
 	}
 	s.File.mu.Lock()
 	cur, closed := s.seqid, s.closed
+	revoked := s.dl != nil && s.dl.revoked
 	s.File.mu.Unlock()
 	if closed {
-		return nil, nfs4.ErrBadStateid
+		return s, nfs4.ErrBadStateid
+	}
+	if revoked {
+		return nil, nfs4.ErrDelegRevoked
 	}
 	if sid.Seqid == 0 && minor > 0 {
 		return s, nfs4.OK
@@ -314,7 +341,7 @@ func (m *Manager) LookupState(sid nfs4.Stateid, fh string, minor uint32) (*State
 		return nil, nfs4.ErrBadStateid
 	}
 	if sid.Seqid < cur {
-		return nil, nfs4.ErrOldStateid
+		return s, nfs4.ErrOldStateid
 	}
 	return s, nfs4.OK
 }
@@ -330,7 +357,28 @@ func (m *Manager) Close(s *State) nfs4.Stateid {
 	sid := nfs4.Stateid{Seqid: s.seqid, Other: s.Other}
 	s.File.mu.Unlock()
 	m.closeFiles(m.release(s))
+	if s.Client.Minor == 0 && s.Owner != nil {
+		m.keepClosed(s)
+	}
 	return sid
+}
+
+// keepClosed keeps an NFSv4.0 owner's last closed stateid findable, so that
+// a retransmitted CLOSE is answered from the owner's replay cache instead
+// of failing with NFS4ERR_BAD_STATEID. One per owner, dropped with the
+// owner's next CLOSE or with its client.
+func (m *Manager) keepClosed(s *State) {
+	c, o := s.Client, s.Owner
+	c.mu.Lock()
+	prev := o.lastClosed
+	o.lastClosed = s
+	c.mu.Unlock()
+	if prev != nil {
+		m.states.delIf(prev.Other, func(x *State) bool { return x == prev })
+	}
+	if !c.destroyed.Load() {
+		m.states.put(s.Other, s)
+	}
 }
 
 // release unlinks a state from every index and returns the backend files to
@@ -344,6 +392,7 @@ func (m *Manager) release(s *State) []Closer {
 	}
 	var files []Closer
 	var deps []*State
+	revoked := s.dl != nil && s.dl.revoked
 	if s.Kind == KindOpen {
 		// An open's lock states (and their locks) go with it.
 		for _, ls := range fs.lockStates {
@@ -357,19 +406,23 @@ func (m *Manager) release(s *State) []Closer {
 		d.closed = true
 		fs.opens = removeState(fs.opens, d)
 		fs.lockStates = removeState(fs.lockStates, d)
+		fs.delegs = removeState(fs.delegs, d)
 		fs.locks = carve(fs.locks, d, 0, math.MaxUint64)
 		if d.file != nil {
 			files = append(files, d.file)
 			d.file = nil
 		}
 	}
-	empty := len(fs.opens) == 0 && len(fs.lockStates) == 0
+	empty := fs.emptyLocked()
 	if empty {
 		fs.gone = true
 	}
 	fs.mu.Unlock()
 	if empty {
 		m.files.delIf(fs.Key, func(v *FileState) bool { return v == fs })
+	}
+	if s.Kind == KindDeleg {
+		m.released(s, revoked)
 	}
 	c := s.Client
 	for _, d := range deps {
@@ -397,7 +450,8 @@ func removeState(list []*State, s *State) []*State {
 func (m *Manager) Downgrade(s *State, access, deny uint32) (nfs4.Stateid, uint32) {
 	s.File.mu.Lock()
 	defer s.File.mu.Unlock()
-	if access&^s.access != 0 || deny&^s.deny != 0 || access == 0 {
+	if access&^s.access != 0 || deny&^s.deny != 0 || access == 0 || access > 3 || deny > 3 ||
+		s.accessSeen&(1<<access) == 0 || s.denySeen&(1<<deny) == 0 {
 		return nfs4.Stateid{}, nfs4.ErrInval
 	}
 	s.access, s.deny = access, deny
@@ -425,7 +479,7 @@ func (m *Manager) FreeStateid(c *Client, sid nfs4.Stateid) uint32 {
 	if !ok || s.Client != c {
 		return nfs4.ErrBadStateid
 	}
-	if s.Kind == KindOpen || s.HoldsLocks() {
+	if s.Kind == KindOpen || s.HoldsLocks() || (s.Kind == KindDeleg && !s.IsRevoked()) {
 		return nfs4.ErrLocksHeld
 	}
 	m.closeFiles(m.release(s))

@@ -31,6 +31,7 @@ type Session struct {
 	// opaque so that this package stays free of I/O).
 	backConn any
 	conns    map[uint64]bool
+	cb       backChannel // callback parameters and slot (deleg.go)
 }
 
 type slot struct {

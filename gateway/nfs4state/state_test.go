@@ -206,23 +206,31 @@ func TestShareReservations(t *testing.T) {
 	var closed atomic.Int32
 	f := func() fsal.File { return fakeFile{&closed} }
 	a, b := c.OpenOwner("a"), c.OpenOwner("b")
-	sa, sid, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: f()})
+	sa, sid0, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, File: f()})
 	mustStatus(t, "open a", st, nfs4.OK)
+	// A second OPEN by the same owner upgrades the same stateid.
+	s1, sid, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: f()})
+	mustStatus(t, "upgrade deny", st, nfs4.OK)
+	if s1 != sa || sid.Other != sid0.Other || sid.Seqid != sid0.Seqid+1 {
+		t.Fatalf("upgrade: %v -> %v", sid0, sid)
+	}
 	_, _, st = m.Open(OpenRequest{Owner: b, FileKey: "k", FH: "k", Access: nfs4.ShareAccessWrite, File: f()})
 	mustStatus(t, "write against deny-write", st, nfs4.ErrShareDenied)
-	if closed.Load() != 1 {
-		t.Fatal("refused open's file not closed")
-	}
 	_, _, st = m.Open(OpenRequest{Owner: b, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyRead, File: f()})
 	mustStatus(t, "deny-read against reader", st, nfs4.ErrShareDenied)
-	// Upgrade by the same owner bumps the seqid and keeps the other.
-	s2, sid2, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessWrite, File: f()})
-	mustStatus(t, "upgrade", st, nfs4.OK)
-	if s2 != sa || sid2.Other != sid.Other || sid2.Seqid != sid.Seqid+1 {
-		t.Fatalf("upgrade: %v -> %v", sid, sid2)
+	// The owner's own deny binds it too.
+	_, _, st = m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessWrite, File: f()})
+	mustStatus(t, "write against own deny-write", st, nfs4.ErrShareDenied)
+	if closed.Load() != 4 {
+		t.Fatalf("closed %d backend files, want 4 (3 refused, 1 replaced by the upgrade)", closed.Load())
 	}
-	if acc, _ := sa.Access(); acc != nfs4.ShareAccessBoth {
-		t.Fatalf("access after upgrade = %d", acc)
+	s2, sid2, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: f()})
+	mustStatus(t, "repeat open", st, nfs4.OK)
+	if s2 != sa || sid2.Seqid != sid.Seqid+1 {
+		t.Fatalf("repeat open: %v -> %v", sid, sid2)
+	}
+	if acc, deny := sa.Access(); acc != nfs4.ShareAccessRead || deny != nfs4.ShareDenyWrite {
+		t.Fatalf("access after upgrades = %d/%d", acc, deny)
 	}
 	_, st = m.LookupState(sid, "k", 0)
 	mustStatus(t, "old seqid", st, nfs4.ErrOldStateid)
@@ -234,6 +242,8 @@ func TestShareReservations(t *testing.T) {
 	mustStatus(t, "4.1 seqid 0", st, nfs4.OK)
 	_, st = m.Downgrade(sa, nfs4.ShareAccessBoth, nfs4.ShareDenyBoth)
 	mustStatus(t, "downgrade to more", st, nfs4.ErrInval)
+	_, st = m.Downgrade(sa, nfs4.ShareAccessRead, nfs4.ShareDenyRead)
+	mustStatus(t, "downgrade to a deny never opened", st, nfs4.ErrInval)
 	_, st = m.Downgrade(sa, nfs4.ShareAccessRead, nfs4.ShareDenyNone)
 	mustStatus(t, "downgrade", st, nfs4.OK)
 	if m.DenyConflict("k", nfs4.ShareAccessWrite) {
@@ -243,8 +253,8 @@ func TestShareReservations(t *testing.T) {
 	m.Close(sa)
 	_, st = m.LookupState(sid2, "k", 0)
 	mustStatus(t, "after close", st, nfs4.ErrBadStateid)
-	if got := closed.Load(); got != 4 {
-		t.Fatalf("closed %d backend files, want 4 (2 refused, 1 replaced, 1 closed)", got)
+	if got := closed.Load(); got != 6 {
+		t.Fatalf("closed %d backend files, want 6 (3 refused, 2 replaced by upgrades, 1 closed)", got)
 	}
 	if st := m.Stats(); st.States != 0 || st.Files != 0 {
 		t.Fatalf("leftover state: %+v", st)
@@ -301,7 +311,7 @@ func TestLeaseExpiry(t *testing.T) {
 	_, st = m.Session(s.ID)
 	mustStatus(t, "session of expired client", st, nfs4.ErrBadsession)
 	_, st = m.LookupState(sid, "k", 1)
-	mustStatus(t, "stateid of expired client", st, nfs4.ErrBadStateid)
+	mustStatus(t, "stateid of expired client", st, nfs4.ErrExpired)
 	if st := m.Stats(); st != (Stats{}) {
 		t.Fatalf("leftover state: %+v", st)
 	}

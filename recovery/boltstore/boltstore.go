@@ -17,20 +17,29 @@
 //
 // # Cost
 //
-// Every transaction that changes the file is a bbolt commit, which calls
-// fdatasync twice (data pages, then the meta page). Add of a client not yet
-// recorded and Remove of one that is recorded each cost one commit; an Add
-// that would not change anything and a Remove of an absent owner are
-// answered from a read-only transaction without touching the disk. So
-// recording costs one durable write per new client and one per departed
-// client, not one per OPEN. On the development machine (ext4 on a virtual
-// disk) one Add+Remove pair takes a few milliseconds; see BenchmarkAddRemove.
+// Every transaction that changes the file is a bbolt commit: two fdatasync
+// calls (data pages, then the meta page). Add of a client not yet recorded
+// and Remove of a recorded one need a commit, but concurrent ones share it
+// (group commit: a write that finds no commit running commits at once,
+// alone; writes arriving meanwhile go together in the next one). An Add
+// that would change nothing and a Remove of an absent owner are answered
+// from a read-only transaction, off the disk. So recording costs at most
+// one commit per new client and one per departed client, never one per
+// OPEN. Measured on the development machine (ext4 on a virtio disk, 2
+// cores; BenchmarkAddRemove*): about 2,300 Add+Remove pairs/s one at a
+// time (some 200 µs per commit), about 55,000 pairs/s from 64 concurrent
+// writers, and under 1 µs for an Add that changes nothing. A disk whose
+// cache flush takes milliseconds gives a few hundred pairs/s one at a
+// time; group commit is what keeps a storm of reclaims after a restart
+// from queueing behind it.
 //
 // # Locking
 //
-// bbolt takes an exclusive flock on the file, so two gateways (or two stores
-// in one process) never open the same database; Open gives up after
-// Options.LockTimeout with an error wrapping recovery.ErrLocked.
+// Open takes an exclusive flock on the file (the lock bbolt itself uses),
+// so two gateways, or two stores in one process, never open the same
+// database; it gives up after Options.LockTimeout with an error wrapping
+// recovery.ErrLocked. The kernel drops the lock when the holder exits,
+// even by SIGKILL.
 package boltstore
 
 import (
@@ -47,6 +56,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"nfsgw/recovery"
 	"nfsgw/recovery/internal/recfmt"
@@ -83,8 +93,9 @@ var errNoChange = errors.New("no change")
 
 // Store is a recovery.Store in a bbolt file.
 type Store struct {
-	path string
-	db   *bolt.DB
+	path   string
+	db     *bolt.DB
+	writes groupCommit // Add and Remove
 
 	// life is held shared by every operation and exclusively by Close, so
 	// that Close never pulls the database from under a transaction.
@@ -118,7 +129,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, db: db}
+	s := &Store{path: path, db: db, writes: groupCommit{db: db}}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -181,9 +192,9 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	// bbolt closes the file itself on the errors it returns once it has
 	// opened it.
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, lockedError(path, timeout)
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 		return nil, fmt.Errorf("%w: %s: %w", recovery.ErrCorrupt, path, err)
 	default:
 		return nil, fmt.Errorf("recovery: open %s: %w", path, err)
@@ -191,56 +202,51 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 }
 
 func lockedError(path string, timeout time.Duration) error {
-	return fmt.Errorf("%w: %s is locked by another process (waited %v); is another gateway using this state directory?",
-		recovery.ErrLocked, path, timeout)
+	waited := "without waiting"
+	if timeout > time.Nanosecond {
+		waited = "after waiting " + timeout.String()
+	}
+	return fmt.Errorf("%w: %s is locked by another process or store (%s); is another gateway using this state directory?",
+		recovery.ErrLocked, path, waited)
 }
 
 // init validates an existing database, or lays out a new one. Validation
 // reads every page once (the database holds one record per client, so this
 // is small) and turns damage into an error at start-up instead of a wrong
-// reclaim set later.
+// reclaim set or a panic later. bbolt keeps no checksums on data pages, so
+// damage that leaves pages well formed (a flipped bit inside a principal,
+// say) cannot be found; what is found is what would make bbolt misbehave.
 func (s *Store) init() error {
 	empty := false
-	err := view(s.db, func(tx *bolt.Tx) error {
-		if k, _ := tx.Cursor().First(); k == nil {
-			empty = true
-			return nil
-		}
-		if err := validate(tx); err != nil {
-			return err
-		}
-		// bbolt's own check finds what reading every record cannot: pages
-		// both free and in use, or lost. It walks the same pages the
-		// validation just read without panicking.
-		// The channel must be drained: its sender is a goroutine reading
-		// this transaction's pages.
-		var first error
-		for err := range tx.Check() {
-			if first == nil {
-				first = fmt.Errorf("%w: %w", recovery.ErrCorrupt, err)
+	err := safely(s.path+": ", func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			if k, _ := tx.Cursor().First(); k == nil {
+				empty = true
+				return nil
 			}
-		}
-		return first
+			return validate(tx, s.path)
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.path, err)
+	if err != nil || !empty {
+		return err
 	}
-	if !empty {
-		return nil
-	}
-	return update(s.db, func(tx *bolt.Tx) error {
+	err = update(s.db, func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(metaBucket)
 		if err != nil {
 			return err
 		}
 		return meta.Put(keyFormat, []byte{formatVersion})
 	})
+	if err != nil {
+		return fmt.Errorf("recovery: initialize %s: %w", s.path, err)
+	}
+	return nil
 }
 
-// validate checks the whole database against the layout.
-func validate(tx *bolt.Tx) error {
+// validate checks the whole database at path against the layout.
+func validate(tx *bolt.Tx, path string) error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{recovery.ErrCorrupt}, args...)...)
+		return fmt.Errorf("%w: %s: "+format, append([]any{recovery.ErrCorrupt, path}, args...)...)
 	}
 	meta := tx.Bucket(metaBucket)
 	if meta == nil {
@@ -289,8 +295,10 @@ func validate(tx *bolt.Tx) error {
 			if v == nil {
 				return bad("bucket %q: nested bucket %q", name, k)
 			}
-			_, err := recfmt.DecodeValue(k, v)
-			return err
+			if _, err := recfmt.DecodeValue(k, v); err != nil {
+				return bad("bucket %q: %v", name, err)
+			}
+			return nil
 		})
 	})
 	if err != nil {
@@ -393,7 +401,6 @@ func (s *Store) Begin(ctx context.Context, epoch uint64) ([]recovery.Record, err
 	}
 	var reclaim []recovery.Record
 	err := update(s.db, func(tx *bolt.Tx) error {
-		reclaim = nil // bbolt may not retry, but stay correct if it does
 		st, err := readState(tx)
 		if err != nil {
 			return err
@@ -427,7 +434,9 @@ func (s *Store) Begin(ctx context.Context, epoch uint64) ([]recovery.Record, err
 			}
 			err := tx.Bucket([]byte(recfmt.EpochName(e))).ForEach(func(k, v []byte) error {
 				r, err := recfmt.DecodeValue(k, v)
-				byOwner[string(k)] = r
+				if err == nil {
+					byOwner[string(k)] = r
+				}
 				return err
 			})
 			if err != nil {
@@ -472,7 +481,7 @@ func (s *Store) Add(ctx context.Context, r recovery.Record) error {
 	if err != nil || same {
 		return err
 	}
-	return update(s.db, func(tx *bolt.Tx) error {
+	return s.writes.do(func(tx *bolt.Tx) error {
 		// The current epoch is read again inside the write transaction:
 		// a Begin that committed since the check above moved Add to the
 		// new epoch, where the record must land.
@@ -507,7 +516,7 @@ func (s *Store) Remove(ctx context.Context, owner []byte) error {
 	if err != nil || absent {
 		return err
 	}
-	return update(s.db, func(tx *bolt.Tx) error {
+	return s.writes.do(func(tx *bolt.Tx) error {
 		b, err := current(tx)
 		if err != nil {
 			return err
@@ -581,33 +590,37 @@ func (s *Store) Close() error {
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// view runs fn in a read-only transaction, turning a bbolt panic on a
-// damaged page into an error wrapping recovery.ErrCorrupt.
+// view runs fn in a read-only transaction; see safely.
 func view(db *bolt.DB, fn func(*bolt.Tx) error) error {
-	return db.View(func(tx *bolt.Tx) error { return safely(fn, tx) })
+	return safely("", func() error { return db.View(fn) })
 }
 
-// update runs fn in a write transaction like view. fn returning
+// update runs fn in a write transaction; see safely. fn returning
 // errNoChange rolls back and counts as success.
 func update(db *bolt.DB, fn func(*bolt.Tx) error) error {
-	err := db.Update(func(tx *bolt.Tx) error { return safely(fn, tx) })
+	err := safely("", func() error { return db.Update(fn) })
 	if errors.Is(err, errNoChange) {
 		return nil
 	}
 	return err
 }
 
-func safely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
-	// Recovering is sound here: bbolt rolls the transaction back when fn
-	// returns an error, and a panic while reading a damaged page leaves
-	// nothing half-written. A damaged page can also point bbolt at memory
-	// outside the mapping; SetPanicOnFault makes that a panic too instead
-	// of a fatal fault.
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+// safely runs a bbolt transaction, turning a panic into an error wrapping
+// recovery.ErrCorrupt, its text preceded by where. bbolt panics on
+// inconsistencies it finds in the file (a page that names the wrong id, a
+// page freed twice); open-time validation rules out the ones known, and
+// this catches the rest. It is sound because bbolt's View and Update roll
+// the transaction back in a deferred call, which also runs during a panic
+// (and reloads the freelist from the file), so nothing half-done stays
+// behind; a panic inside Commit happens before its writes. A damaged page
+// can also point bbolt at memory outside the mapping: SetPanicOnFault
+// turns that fault into a panic too.
+func safely(where string, tx func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %v", recovery.ErrCorrupt, p)
+			err = fmt.Errorf("%w: %s%v", recovery.ErrCorrupt, where, p)
 		}
 	}()
-	return fn(tx)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return tx()
 }

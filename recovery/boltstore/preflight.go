@@ -10,11 +10,16 @@ import (
 )
 
 // bbolt's on-disk format (version 2, unchanged since 2014), as far as
-// preflight needs it. Structures are written in the host's byte order.
+// preflight needs it. Structures are written in the host's byte order. A
+// page is a 16-byte header (id uint64, flags uint16, count uint16,
+// overflow uint32) and its body; a page with overflow n occupies n+1
+// consecutive page slots.
 const (
 	boltMagic        = 0xED0CDAED
 	boltVersion      = 2
-	pageHeaderSize   = 16 // id uint64, flags uint16, count uint16, overflow uint32
+	pageHeaderSize   = 16
+	branchPageFlag   = 0x01
+	leafPageFlag     = 0x02
 	freelistPageFlag = 0x10
 	noFreelist       = ^uint64(0)
 	// meta, after the page header: magic, version, pageSize, flags
@@ -33,9 +38,11 @@ type boltMeta struct {
 	txid     uint64
 }
 
-// preflight checks what bolt.Open trusts without checking: that f,
-// if it has any content, has a valid meta page, is as long as that meta
-// says, and that its freelist page is a freelist page that fits. bbolt
+// preflight checks what bbolt trusts without checking: that f, if it has
+// any content, has a valid meta page, is as long as that meta says, has a
+// freelist that fits and names pages in use, and that every page is free
+// or a well-formed run of pages. It reads the file directly, so damage it
+// finds cannot make it panic. bbolt
 // panics (or faults on a page beyond the end of the file) when these do
 // not hold, and a panic inside bolt.Open leaves the file mapped, hence
 // locked, until the process exits. Damage anywhere else is found by the
@@ -134,10 +141,44 @@ func preflight(f *os.File) error {
 	if _, err := f.ReadAt(ids, int64(m.freelist)*ps+pageHeaderSize); err != nil {
 		return bad("reading freelist: %v", err)
 	}
+	free := make(map[uint64]bool, count)
 	for i := first; i < first+count; i++ {
-		if id := ne.Uint64(ids[i*8:]); id < 2 || id >= m.pgid {
+		id := ne.Uint64(ids[i*8:])
+		if id < 2 || id >= m.pgid {
 			return bad("free page %d outside [2, %d)", id, m.pgid)
 		}
+		free[id] = true
+	}
+
+	for id := m.freelist; id <= m.freelist+overflow; id++ {
+		if free[id] {
+			return bad("freelist page %d lists itself as free", id)
+		}
+	}
+
+	// Walk the file page by page: each page is free or starts a run (a
+	// branch, leaf or freelist page and its overflow pages) that names its
+	// own position and ends below the high water mark. bbolt trusts the
+	// overflow count when it frees a page; a damaged one would make a
+	// later commit free billions of pages or panic.
+	for id := uint64(2); id < m.pgid; {
+		if free[id] {
+			id++
+			continue
+		}
+		if _, err := f.ReadAt(hdr[:pageHeaderSize], int64(id)*ps); err != nil {
+			return bad("reading page %d: %v", id, err)
+		}
+		pid, flags, overflow := ne.Uint64(hdr[0:]), ne.Uint16(hdr[8:]), uint64(ne.Uint32(hdr[12:]))
+		switch {
+		case pid != id:
+			return bad("page %d names itself %d", id, pid)
+		case flags != branchPageFlag && flags != leafPageFlag && flags != freelistPageFlag:
+			return bad("page %d has flags %#x", id, flags)
+		case id+overflow >= m.pgid:
+			return bad("page %d overflows %d pages past the %d in use", id, overflow, m.pgid)
+		}
+		id += 1 + overflow
 	}
 	return nil
 }

@@ -263,6 +263,14 @@ func testLiveEpochChange(h *harness) {
 	h.endGrace()
 	h.restart()
 	h.want("epoch 3", h.begin(3), "a", "c")
+	h.add("a", "c")
+	h.endGrace()
+
+	// A crash before the live clients are all recorded again loses none.
+	h.want("live epoch 4", h.begin(4), "a", "c")
+	h.add("a")
+	h.restart()
+	h.want("epoch 5", h.begin(5), "a", "c")
 }
 
 func testNewestWins(h *harness) {

@@ -1,0 +1,207 @@
+package compound
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"nfsgw/gateway/export"
+	"nfsgw/gateway/fsal/localfs"
+	"nfsgw/gateway/nfs4"
+	"nfsgw/gateway/nfs4state"
+	"nfsgw/gateway/nfsclient"
+	"nfsgw/gateway/oncrpc"
+)
+
+// serveDeleg runs the engine on a loopback listener with delegations on.
+func serveDeleg(t *testing.T, lease time.Duration) (addr, dir string, sm *nfs4state.Manager) {
+	t.Helper()
+	dir = t.TempDir()
+	fs, err := localfs.New(dir, localfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := export.NewTable([]*export.Export{{ID: 1, Pseudo: "/export", FS: fs, Squash: export.SquashNone, Delegations: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm = nfs4state.NewManager(nfs4state.Config{Lease: lease})
+	eng := New(Config{Exports: export.NewRegistry(tbl), State: sm})
+	srv := &oncrpc.Server{}
+	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, eng)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return l.Addr().String(), dir, sm
+}
+
+func recallGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "compound.(*Server).recall(")
+}
+
+// TestRecallOfSilentClientIsBounded: recalls to a client whose back
+// channel never answers end with the callback timeout, revoke the
+// delegations, and leave no goroutine behind.
+func TestRecallOfSilentClientIsBounded(t *testing.T) {
+	addr, dir, sm := serveDeleg(t, 2*time.Second)
+	const files = 10
+	for i := 0; i < files; i++ {
+		os.WriteFile(filepath.Join(dir, fmt.Sprint("f", i)), []byte("x"), 0666)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	block := make(chan struct{})
+	defer close(block)
+	a, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "silent", OnCallback: func(op uint32) {
+		if op == nfsclient.CBOpSequence {
+			<-block
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Abandon()
+	b, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "writer", RetryTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Abandon()
+	for i := 0; i < files; i++ {
+		f, err := a.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessRead, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Open.Delegation.Type != nfs4.DelegRead {
+			t.Fatalf("file %d: no delegation: %+v", i, f.Open.Delegation)
+		}
+	}
+	if n := sm.Delegations(); n != files {
+		t.Fatalf("%d delegations", n)
+	}
+	for i := 0; i < files; i++ {
+		_, err := b.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessWrite, 0)
+		if nfsclient.StatusOf(err) != nfs4.ErrDelay {
+			t.Fatalf("file %d: write open: %v", i, err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sm.Delegations() > 0 || recallGoroutines() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s: %d delegations, %d recall goroutines", sm.Delegations(), recallGoroutines())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 0; i < files; i++ {
+		if _, err := b.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessWrite, 0); err != nil {
+			t.Fatalf("file %d after revocation: %v", i, err)
+		}
+	}
+	if err := sm.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDelegationWants checks the 4.1 want bits of OPEN.
+func TestDelegationWants(t *testing.T) {
+	addr, dir, _ := serveDeleg(t, 5*time.Second)
+	os.WriteFile(filepath.Join(dir, "w"), []byte("x"), 0666)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "wants"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abandon()
+	dirFH, _, err := c.LookupPath(ctx, "/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(owner string, access uint32) nfsclient.Delegation {
+		t.Helper()
+		r, err := c.Do(ctx, c.NewCompound("open").PutFH(dirFH).Open(nfsclient.OpenArgs{
+			ShareAccess: access, Owner: nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte(owner)},
+			Claim: nfs4.ClaimNull, Name: "w"}))
+		if err != nil || r.Status != nfs4.OK {
+			t.Fatalf("open %#x: %v %v", access, err, r)
+		}
+		return r.Ops[1].Res.(*nfsclient.OpenRes).Delegation
+	}
+	if d := open("o1", nfs4.ShareAccessRead|shareWantNoDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTNotWanted {
+		t.Fatalf("WANT_NO_DELEG: %+v", d)
+	}
+	if d := open("o2", nfs4.ShareAccessBoth|shareWantWriteDeleg); d.Type != nfs4.DelegNoneExt {
+		t.Fatalf("WANT_WRITE_DELEG: %+v", d)
+	}
+	if d := open("o3", nfs4.ShareAccessRead|shareWantReadDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTContention {
+		t.Fatalf("WANT_READ_DELEG while open for write: %+v", d)
+	}
+}
+
+// TestDelegateCurClaims opens under a held delegation with
+// CLAIM_DELEGATE_CUR and CLAIM_DELEG_CUR_FH.
+func TestDelegateCurClaims(t *testing.T) {
+	addr, dir, _ := serveDeleg(t, 5*time.Second)
+	os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0666)
+	os.WriteFile(filepath.Join(dir, "g"), []byte("x"), 0666)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "claims"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abandon()
+	f, err := c.OpenFile(ctx, "/export/f", nfs4.ShareAccessRead, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsid := f.Open.Delegation.Stateid
+	if f.Open.Delegation.Type != nfs4.DelegRead {
+		t.Fatalf("no delegation: %+v", f.Open.Delegation)
+	}
+	dirFH, _, err := c.LookupPath(ctx, "/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte("claimer")}
+	try := func(fh []byte, claim uint32, name string, sid nfs4.Stateid) uint32 {
+		t.Helper()
+		r, err := c.Do(ctx, c.NewCompound("claim").PutFH(fh).Open(nfsclient.OpenArgs{
+			ShareAccess: nfs4.ShareAccessRead, Owner: owner, Claim: claim, Name: name, DelegStateid: sid}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == nfs4.OK {
+			if d := r.Ops[1].Res.(*nfsclient.OpenRes).Delegation; d.Type == nfs4.DelegRead {
+				t.Fatalf("a claim under a delegation got another one: %+v", d)
+			}
+		}
+		return r.Status
+	}
+	if st := try(dirFH, nfs4.ClaimDelegateCur, "f", dsid); st != nfs4.OK {
+		t.Fatalf("CLAIM_DELEGATE_CUR: %d", st)
+	}
+	if st := try(f.FH, nfs4.ClaimDelegCurFH, "", dsid); st != nfs4.OK {
+		t.Fatalf("CLAIM_DELEG_CUR_FH: %d", st)
+	}
+	if st := try(dirFH, nfs4.ClaimDelegateCur, "g", dsid); st != nfs4.ErrBadStateid {
+		t.Fatalf("CLAIM_DELEGATE_CUR of another file: %d", st)
+	}
+	if st := try(f.FH, nfs4.ClaimDelegCurFH, "", f.Stateid()); st != nfs4.ErrBadStateid {
+		t.Fatalf("CLAIM_DELEG_CUR_FH with an open stateid: %d", st)
+	}
+}

@@ -1,0 +1,392 @@
+package nfs4state
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"nfsgw/gateway/nfs4"
+)
+
+// Read delegations (RFC 8881 section 10.2, RFC 7530 section 10.4).
+//
+// A delegation is a State of KindDeleg, indexed like any other stateid (so
+// it counts in the client's state limit and goes with the client), and
+// listed in its file's delegs. At most one is held per client and file.
+//
+// A conflicting request of another client (an OPEN for write or with deny
+// read, a LOCK, a REMOVE, RENAME or size change) gets NFS4ERR_DELAY and
+// starts a recall, once per delegation: the recaller (set by the COMPOUND
+// engine) sends CB_RECALL in its own goroutine. A delegation not returned
+// within a lease of its recall, or whose recall failed, is revoked: it
+// leaves its file (so it no longer conflicts) and, for a 4.1 client, stays
+// as a revoked stateid (NFS4ERR_DELEG_REVOKED, with
+// SEQ4_STATUS_RECALLABLE_STATE_REVOKED on SEQUENCE) until FREE_STATEID.
+
+// delegInfo is the recall state of a delegation, guarded by File.mu.
+type delegInfo struct {
+	recallAt int64 // when the recall started (0: not recalled)
+	revoked  bool
+}
+
+// delegMgr is the Manager's delegation bookkeeping.
+type delegMgr struct {
+	count    atomic.Int64 // delegations not revoked
+	recaller atomic.Pointer[func(*State)]
+	cleanup  atomic.Pointer[func(*Client)]
+	mu       sync.Mutex
+	recalled map[*State]struct{} // under recall, for revocation
+}
+
+// delegClient is a client's delegation bookkeeping.
+type delegClient struct {
+	revoked atomic.Int32 // revoked delegations not yet freed
+
+	// cbPath is the NFSv4.0 callback connection once a CB_NULL over it
+	// succeeded (opaque: the COMPOUND engine owns it), nil otherwise.
+	cbMu   sync.Mutex
+	cbPath any
+	cbGen  uint64
+}
+
+// backChannel is a session's callback parameters and back-channel slot.
+type backChannel struct {
+	mu      sync.Mutex
+	set     bool
+	program uint32
+	flavor  uint32
+	body    []byte
+	seqid   uint32
+	sem     chan struct{} // the one back-channel slot we use
+}
+
+// SetRecaller sets the function that recalls a delegation; it is called
+// with locks held and must only start the work (a goroutine).
+func (m *Manager) SetRecaller(fn func(*State)) { m.dm.recaller.Store(&fn) }
+
+// Delegations returns how many delegations (not revoked) exist.
+func (m *Manager) Delegations() int64 { return m.dm.count.Load() }
+
+// IsRevoked reports whether a delegation was revoked.
+func (s *State) IsRevoked() bool {
+	if s.Kind != KindDeleg {
+		return false
+	}
+	s.File.mu.Lock()
+	defer s.File.mu.Unlock()
+	return s.dl != nil && s.dl.revoked
+}
+
+// RevokedDelegations reports whether the client has revoked delegations it
+// has not freed yet.
+func (c *Client) RevokedDelegations() bool { return c.dc.revoked.Load() > 0 }
+
+// GrantReadDeleg grants client c a read delegation on the file it has just
+// opened, if nothing stands in the way: no open for write and no write
+// lock by anyone, no delegation of c already, no recall in progress, room
+// in c's state limit. It reports false (and WND4_CONTENTION or
+// WND4_RESOURCE as why) when it grants nothing.
+func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, uint32, bool) {
+	fs, ok := m.files.get(fileKey)
+	if !ok {
+		return nfs4.Stateid{}, nfs4.WNDTContention, false
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.gone || c.destroyed.Load() {
+		return nfs4.Stateid{}, nfs4.WNDTContention, false
+	}
+	for _, s := range fs.opens {
+		if s.access&nfs4.ShareAccessWrite != 0 {
+			return nfs4.Stateid{}, nfs4.WNDTContention, false
+		}
+	}
+	for _, l := range fs.locks {
+		if l.write {
+			return nfs4.Stateid{}, nfs4.WNDTContention, false
+		}
+	}
+	for _, d := range fs.delegs {
+		if d.Client == c || d.dl.recallAt != 0 {
+			return nfs4.Stateid{}, nfs4.WNDTContention, false
+		}
+	}
+	c.mu.Lock()
+	if len(c.states) >= m.cfg.MaxStatesPerClient {
+		c.mu.Unlock()
+		return nfs4.Stateid{}, nfs4.WNDTResource, false
+	}
+	s := &State{Other: m.newOther(), Kind: KindDeleg, Client: c, File: fs, FH: fh, seqid: 1, dl: &delegInfo{}}
+	c.states[s.Other] = s
+	c.mu.Unlock()
+	fs.delegs = append(fs.delegs, s)
+	m.states.put(s.Other, s)
+	m.dm.count.Add(1)
+	return nfs4.Stateid{Seqid: 1, Other: s.Other}, 0, true
+}
+
+// conflictLocked reports whether the file has delegations of clients other
+// than c (nil: anyone) and starts their recall (caller holds fs.mu).
+func (m *Manager) conflictLocked(fs *FileState, c *Client) bool {
+	busy := false
+	for _, d := range fs.delegs {
+		if d.Client == c {
+			continue
+		}
+		busy = true
+		if d.dl.recallAt == 0 {
+			d.dl.recallAt = m.now()
+			m.dm.mu.Lock()
+			if m.dm.recalled == nil {
+				m.dm.recalled = map[*State]struct{}{}
+			}
+			m.dm.recalled[d] = struct{}{}
+			m.dm.mu.Unlock()
+			if fn := m.dm.recaller.Load(); fn != nil {
+				(*fn)(d)
+			}
+		}
+	}
+	return busy
+}
+
+// openConflictLocked is conflictLocked for an OPEN: only write access or
+// deny read conflicts with read delegations.
+func (m *Manager) openConflictLocked(fs *FileState, c *Client, access, deny uint32) bool {
+	if access&nfs4.ShareAccessWrite == 0 && deny&nfs4.ShareDenyRead == 0 {
+		return false
+	}
+	return m.conflictLocked(fs, c)
+}
+
+// BreakDelegations answers NFS4ERR_DELAY, after starting their recall, if
+// clients other than c (nil: anyone) hold delegations on the file; it is
+// for REMOVE, RENAME and size changes.
+func (m *Manager) BreakDelegations(fileKey string, c *Client) uint32 {
+	if m.dm.count.Load() == 0 {
+		return nfs4.OK
+	}
+	fs, ok := m.files.get(fileKey)
+	if !ok {
+		return nfs4.OK
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if m.conflictLocked(fs, c) {
+		return nfs4.ErrDelay
+	}
+	return nfs4.OK
+}
+
+// DelegReturn implements DELEGRETURN of a delegation of client c.
+func (m *Manager) DelegReturn(c *Client, s *State) uint32 {
+	if s.Kind != KindDeleg || s.Client != c {
+		return nfs4.ErrBadStateid
+	}
+	if s.IsRevoked() {
+		return nfs4.ErrDelegRevoked
+	}
+	m.closeFiles(m.release(s))
+	return nfs4.OK
+}
+
+// RecallFailed revokes a delegation whose recall could not be delivered.
+func (m *Manager) RecallFailed(s *State) { m.revoke(s) }
+
+// revokeLate revokes the delegations recalled more than a lease ago.
+func (m *Manager) revokeLate(now int64) {
+	// Lock order is File.mu before dm.mu: snapshot, then look.
+	m.dm.mu.Lock()
+	recalled := make([]*State, 0, len(m.dm.recalled))
+	for d := range m.dm.recalled {
+		recalled = append(recalled, d)
+	}
+	m.dm.mu.Unlock()
+	for _, d := range recalled {
+		d.File.mu.Lock()
+		late := now-d.dl.recallAt > int64(m.cfg.Lease)
+		d.File.mu.Unlock()
+		if late {
+			m.revoke(d)
+		}
+	}
+}
+
+// revoke takes a delegation away from its client.
+func (m *Manager) revoke(s *State) {
+	m.dm.mu.Lock()
+	delete(m.dm.recalled, s)
+	m.dm.mu.Unlock()
+	if s.Client.Minor == 0 {
+		// 4.0 has no FREE_STATEID: the stateid simply goes.
+		m.closeFiles(m.release(s))
+		return
+	}
+	fs := s.File
+	fs.mu.Lock()
+	if s.closed || s.dl.revoked {
+		fs.mu.Unlock()
+		return
+	}
+	s.dl.revoked = true
+	fs.delegs = removeState(fs.delegs, s)
+	empty := fs.emptyLocked()
+	if empty {
+		fs.gone = true
+	}
+	fs.mu.Unlock()
+	if empty {
+		m.files.delIf(fs.Key, func(v *FileState) bool { return v == fs })
+	}
+	m.dm.count.Add(-1)
+	s.Client.dc.revoked.Add(1)
+}
+
+// released is called by release for a delegation it unlinked, with the
+// revoked flag as it was (the state is closed now, so it runs once).
+func (m *Manager) released(s *State, revoked bool) {
+	m.dm.mu.Lock()
+	delete(m.dm.recalled, s)
+	m.dm.mu.Unlock()
+	if revoked {
+		s.Client.dc.revoked.Add(-1)
+	} else {
+		m.dm.count.Add(-1)
+	}
+}
+
+func (fs *FileState) emptyLocked() bool {
+	return len(fs.opens) == 0 && len(fs.lockStates) == 0 && len(fs.delegs) == 0
+}
+
+// SetCallback records a session's callback program and security (from
+// CREATE_SESSION or BACKCHANNEL_CTL): flavor AUTH_NONE or AUTH_SYS with the
+// encoded authsys_parms in body.
+func (s *Session) SetCallback(program, flavor uint32, body []byte) {
+	s.cb.mu.Lock()
+	s.cb.set = true
+	s.cb.program, s.cb.flavor, s.cb.body = program, flavor, append([]byte(nil), body...)
+	s.cb.mu.Unlock()
+}
+
+// Callback returns the session's callback program and security.
+func (s *Session) Callback() (program, flavor uint32, body []byte) {
+	s.cb.mu.Lock()
+	defer s.cb.mu.Unlock()
+	if !s.cb.set {
+		return s.CBProgram, 0, nil
+	}
+	return s.cb.program, s.cb.flavor, s.cb.body
+}
+
+func (s *Session) cbSem() chan struct{} {
+	s.cb.mu.Lock()
+	defer s.cb.mu.Unlock()
+	if s.cb.sem == nil {
+		s.cb.sem = make(chan struct{}, 1)
+	}
+	return s.cb.sem
+}
+
+// AcquireBackSlot takes the session's back-channel slot 0, waiting until
+// done is closed at most; it returns the sequence id to send and a function
+// to release the slot, told whether a reply arrived (only then does the
+// sequence id advance; otherwise the next call retries it).
+func (s *Session) AcquireBackSlot(done <-chan struct{}) (seqid uint32, release func(replied bool), ok bool) {
+	sem := s.cbSem()
+	select {
+	case sem <- struct{}{}:
+	case <-done:
+		return 0, nil, false
+	}
+	s.cb.mu.Lock()
+	next := s.cb.seqid + 1
+	s.cb.mu.Unlock()
+	return next, func(replied bool) {
+		if replied {
+			s.cb.mu.Lock()
+			s.cb.seqid = next
+			s.cb.mu.Unlock()
+		}
+		<-sem
+	}, true
+}
+
+// BackChannel returns a session of client c with a back channel
+// connection for which alive reports true, preferring prefer, or nil.
+func (m *Manager) BackChannel(c *Client, prefer *Session, alive func(conn any) bool) (*Session, any) {
+	if prefer != nil {
+		if conn := prefer.BackConn(); conn != nil && alive(conn) {
+			return prefer, conn
+		}
+	}
+	c.mu.Lock()
+	sessions := make([]*Session, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		sessions = append(sessions, s)
+	}
+	c.mu.Unlock()
+	for _, s := range sessions {
+		if conn := s.BackConn(); conn != nil && alive(conn) {
+			return s, conn
+		}
+	}
+	return nil, nil
+}
+
+// SetClientCleanup sets a function called, outside any lock, when a
+// client is destroyed (to close its callback connection).
+func (m *Manager) SetClientCleanup(fn func(*Client)) { m.dm.cleanup.Store(&fn) }
+
+func (m *Manager) clientGone(c *Client) {
+	if fn := m.dm.cleanup.Load(); fn != nil {
+		(*fn)(c)
+	}
+}
+
+// CallbackInfoNow returns the client's 4.0 callback address (it may be
+// updated by SETCLIENTID).
+func (c *Client) CallbackInfoNow() CallbackInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Callback
+}
+
+// BeginCallbackProbe starts a new probe of the 4.0 callback path and
+// returns its generation; the path is down until SetCallbackPath.
+func (c *Client) BeginCallbackProbe() (gen uint64, old any) {
+	c.dc.cbMu.Lock()
+	defer c.dc.cbMu.Unlock()
+	c.dc.cbGen++
+	old, c.dc.cbPath = c.dc.cbPath, nil
+	return c.dc.cbGen, old
+}
+
+// SetCallbackPath records the verified callback connection of probe gen;
+// it reports false (and the caller must close conn) when a newer probe
+// started or the client is gone.
+func (c *Client) SetCallbackPath(gen uint64, conn any) bool {
+	c.dc.cbMu.Lock()
+	defer c.dc.cbMu.Unlock()
+	if gen != c.dc.cbGen || c.destroyed.Load() {
+		return false
+	}
+	c.dc.cbPath = conn
+	return true
+}
+
+// CallbackPath returns the verified 4.0 callback connection, or nil.
+func (c *Client) CallbackPath() any {
+	c.dc.cbMu.Lock()
+	defer c.dc.cbMu.Unlock()
+	return c.dc.cbPath
+}
+
+// TakeCallbackPath removes and returns the callback connection.
+func (c *Client) TakeCallbackPath() any {
+	c.dc.cbMu.Lock()
+	defer c.dc.cbMu.Unlock()
+	c.dc.cbGen++
+	old := c.dc.cbPath
+	c.dc.cbPath = nil
+	return old
+}

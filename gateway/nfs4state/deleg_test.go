@@ -1,0 +1,277 @@
+package nfs4state
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nfsgw/gateway/nfs4"
+)
+
+// delegSetup gives client a an open for read and a read delegation on
+// file "f", and returns a second client b.
+func delegSetup(t *testing.T, m *Manager) (a, b *Client, open *State, dsid nfs4.Stateid) {
+	t.Helper()
+	a, _ = confirmed41(t, m, "a")
+	b, _ = confirmed41(t, m, "b")
+	var closed atomic.Int32
+	open, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	mustStatus(t, "open", st, nfs4.OK)
+	dsid, _, ok := m.GrantReadDeleg(a, "f", "f")
+	if !ok {
+		t.Fatal("no delegation granted")
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, open, dsid
+}
+
+type recallLog struct {
+	mu sync.Mutex
+	l  []*State
+}
+
+func (r *recallLog) add(s *State) { r.mu.Lock(); r.l = append(r.l, s); r.mu.Unlock() }
+func (r *recallLog) n() int       { r.mu.Lock(); defer r.mu.Unlock(); return len(r.l) }
+
+func TestDelegGrantRules(t *testing.T) {
+	m, _ := newTestManager(t)
+	a, b, _, dsid := delegSetup(t, m)
+	// One per client and file.
+	if _, why, ok := m.GrantReadDeleg(a, "f", "f"); ok || why != nfs4.WNDTContention {
+		t.Fatalf("second delegation to one client: ok=%v why=%d", ok, why)
+	}
+	// Another reader gets its own.
+	var closed atomic.Int32
+	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	mustStatus(t, "reader open", st, nfs4.OK)
+	if _, _, ok := m.GrantReadDeleg(b, "f", "f"); !ok {
+		t.Fatal("second reader got no delegation")
+	}
+	// A writer anywhere prevents delegations.
+	c, _ := confirmed41(t, m, "c")
+	_, _, st = m.Open(OpenRequest{Owner: c.OpenOwner("oc"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	mustStatus(t, "writer open", st, nfs4.OK)
+	_, _, st = m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	mustStatus(t, "reader open g", st, nfs4.OK)
+	if _, _, ok := m.GrantReadDeleg(a, "g", "g"); ok {
+		t.Fatal("delegation granted on a file open for write")
+	}
+	// The delegation is a stateid of its client, usable on its file only.
+	s, st := m.LookupState(dsid, "f", 1)
+	mustStatus(t, "lookup", st, nfs4.OK)
+	if s.Kind != KindDeleg || s.Client != a {
+		t.Fatalf("wrong state %+v", s)
+	}
+	if _, st := m.LookupState(dsid, "g", 1); st != nfs4.ErrBadStateid {
+		t.Fatalf("delegation used on another file: %d", st)
+	}
+	mustStatus(t, "TEST_STATEID", m.TestStateid(a, dsid), nfs4.OK)
+	mustStatus(t, "FREE_STATEID of a live delegation", m.FreeStateid(a, dsid), nfs4.ErrLocksHeld)
+	mustStatus(t, "DELEGRETURN by another client", m.DelegReturn(b, s), nfs4.ErrBadStateid)
+	mustStatus(t, "DELEGRETURN", m.DelegReturn(a, s), nfs4.OK)
+	if _, st := m.LookupState(dsid, "f", 1); st != nfs4.ErrBadStateid {
+		t.Fatalf("returned delegation still valid: %d", st)
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Delegations() != 1 {
+		t.Fatalf("delegation count %d, want 1", m.Delegations())
+	}
+}
+
+func TestDelegCountsInStateLimit(t *testing.T) {
+	m, _ := newTestManager(t) // 4 states per client
+	a, _ := confirmed41(t, m, "a")
+	var closed atomic.Int32
+	for _, f := range []string{"f1", "f2"} {
+		_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: f, FH: f, Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+		mustStatus(t, "open", st, nfs4.OK)
+		if _, _, ok := m.GrantReadDeleg(a, f, f); !ok {
+			t.Fatal("no delegation")
+		}
+	}
+	if a.StateCount() != 4 {
+		t.Fatalf("states %d, want 4", a.StateCount())
+	}
+	_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f3", FH: "f3", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	mustStatus(t, "open past the limit", st, nfs4.ErrResource)
+}
+
+func TestDelegConflictsRecallOnce(t *testing.T) {
+	m, _ := newTestManager(t)
+	var rec recallLog
+	m.SetRecaller(rec.add)
+	a, b, _, _ := delegSetup(t, m)
+	var closed atomic.Int32
+	// Readers do not conflict.
+	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("r"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	mustStatus(t, "reader", st, nfs4.OK)
+	if rec.n() != 0 {
+		t.Fatal("a reader recalled the delegation")
+	}
+	// The holder itself may open for write.
+	_, _, st = m.Open(OpenRequest{Owner: a.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	mustStatus(t, "holder writes", st, nfs4.OK)
+	// Writers, deny-read opens, removes and locks of others do.
+	for i := 0; i < 3; i++ {
+		_, _, st = m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+		mustStatus(t, "writer", st, nfs4.ErrDelay)
+	}
+	mustStatus(t, "remove by b", m.BreakDelegations("f", b), nfs4.ErrDelay)
+	mustStatus(t, "remove by a", m.BreakDelegations("f", a), nfs4.OK)
+	mustStatus(t, "remove by a 4.0 client", m.BreakDelegations("f", nil), nfs4.ErrDelay)
+	if rec.n() != 1 {
+		t.Fatalf("%d recalls, want exactly 1", rec.n())
+	}
+	if got := closed.Load(); got != 3 {
+		t.Fatalf("%d backend files of refused opens closed, want 3", got)
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDelegLockConflict(t *testing.T) {
+	m, _ := newTestManager(t)
+	var rec recallLog
+	m.SetRecaller(rec.add)
+	_, b, _, _ := delegSetup(t, m)
+	var closed atomic.Int32
+	ob, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("r"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	mustStatus(t, "reader", st, nfs4.OK)
+	ls, st := m.LockStateFor(ob, b.LockOwner("l"))
+	mustStatus(t, "lock state", st, nfs4.OK)
+	_, _, st = m.Lock(ls, 0, 10, false, nil)
+	mustStatus(t, "lock by another client", st, nfs4.ErrDelay)
+	if rec.n() != 1 {
+		t.Fatalf("%d recalls", rec.n())
+	}
+}
+
+func TestDelegRevocation41(t *testing.T) {
+	m, clk := newTestManager(t)
+	var rec recallLog
+	m.SetRecaller(rec.add)
+	a, b, _, dsid := delegSetup(t, m)
+	var closed atomic.Int32
+	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	mustStatus(t, "writer", st, nfs4.ErrDelay)
+	// Within the lease nothing happens, even if the holder renews.
+	clk.Add(5 * time.Second)
+	a.Renew()
+	b.Renew()
+	m.Reap()
+	mustStatus(t, "TEST_STATEID before revocation", m.TestStateid(a, dsid), nfs4.OK)
+	clk.Add(6 * time.Second)
+	a.Renew()
+	b.Renew()
+	m.Reap()
+	if a.Expired() {
+		t.Fatal("renewing client expired")
+	}
+	mustStatus(t, "TEST_STATEID", m.TestStateid(a, dsid), nfs4.ErrDelegRevoked)
+	if _, st := m.LookupState(dsid, "f", 1); st != nfs4.ErrDelegRevoked {
+		t.Fatalf("revoked delegation lookup: %d", st)
+	}
+	if !a.RevokedDelegations() {
+		t.Fatal("revocation not flagged")
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, st = m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	mustStatus(t, "writer after revocation", st, nfs4.OK)
+	s, _ := m.states.get(dsid.Other)
+	mustStatus(t, "DELEGRETURN of a revoked delegation", m.DelegReturn(a, s), nfs4.ErrDelegRevoked)
+	mustStatus(t, "FREE_STATEID", m.FreeStateid(a, dsid), nfs4.OK)
+	if a.RevokedDelegations() {
+		t.Fatal("flag not cleared by FREE_STATEID")
+	}
+	if m.Delegations() != 0 {
+		t.Fatalf("delegations %d", m.Delegations())
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDelegRecallFailedRevokesAndFileGoes(t *testing.T) {
+	m, _ := newTestManager(t)
+	var rec recallLog
+	m.SetRecaller(rec.add)
+	a, b, open, dsid := delegSetup(t, m)
+	m.Close(open)
+	// Only the delegation keeps the file's state now.
+	if m.Stats().Files != 1 {
+		t.Fatalf("files %d", m.Stats().Files)
+	}
+	var closed atomic.Int32
+	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("d"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyRead, File: fakeFile{&closed}})
+	mustStatus(t, "deny read", st, nfs4.ErrDelay)
+	mustStatus(t, "remove", m.BreakDelegations("f", b), nfs4.ErrDelay)
+	if rec.n() != 1 {
+		t.Fatalf("%d recalls", rec.n())
+	}
+	m.RecallFailed(rec.l[0])
+	if m.Stats().Files != 0 {
+		t.Fatalf("files %d after revocation", m.Stats().Files)
+	}
+	mustStatus(t, "remove after revocation", m.BreakDelegations("f", b), nfs4.OK)
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+	// Destroying the client frees the revoked stateid too.
+	m.Evict(a.ID)
+	if _, ok := m.states.get(dsid.Other); ok {
+		t.Fatal("revoked delegation outlived its client")
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDelegClientExpiryReleases(t *testing.T) {
+	m, clk := newTestManager(t)
+	a, _, _, dsid := delegSetup(t, m)
+	clk.Add(11 * time.Second)
+	m.Reap()
+	if !a.Expired() {
+		t.Fatal("client not expired")
+	}
+	if _, ok := m.states.get(dsid.Other); ok || m.Delegations() != 0 || m.Stats().Files != 0 {
+		t.Fatalf("delegation survived expiry: %+v, %d", m.Stats(), m.Delegations())
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDelegRevocation40Removes(t *testing.T) {
+	m, _ := newTestManager(t)
+	c, o, _ := setupOpen40(t, m)
+	dsid, _, ok := m.GrantReadDeleg(c, "f", "f")
+	if !ok {
+		// setupOpen40 may open another file; open "f" then.
+		var closed atomic.Int32
+		_, _, st := m.Open(OpenRequest{Owner: o, FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+		mustStatus(t, "open", st, nfs4.OK)
+		if dsid, _, ok = m.GrantReadDeleg(c, "f", "f"); !ok {
+			t.Fatal("no delegation")
+		}
+	}
+	s, _ := m.states.get(dsid.Other)
+	m.RecallFailed(s)
+	if _, st := m.LookupState(dsid, "", 0); st != nfs4.ErrBadStateid {
+		t.Fatalf("4.0 revoked delegation: %d", st)
+	}
+	if c.RevokedDelegations() {
+		t.Fatal("4.0 client flagged")
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+}
