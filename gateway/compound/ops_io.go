@@ -155,6 +155,10 @@ func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		e.Uint32(0)
 		return nfs4.OK
 	}
+	if uint64(count) > maxFileSize-off {
+		// Keep off+count within what the kernel accepts (2^63 - 1).
+		count = uint32(maxFileSize - off)
+	}
 	eofOff := e.Reserve(4)
 	lenOff := e.Reserve(4)
 	// Read straight into the reply buffer: no intermediate copy.
