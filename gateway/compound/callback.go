@@ -2,6 +2,7 @@ package compound
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -50,7 +51,14 @@ func (s *Server) startRecall(d *nfs4state.State) {
 func (s *Server) recall(d *nfs4state.State) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.callbackTimeout())
 	defer cancel()
-	if err := s.sendRecall(ctx, d); err != nil {
+	err := s.sendRecall(ctx, d)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// No answer (yet): the client may still return the delegation;
+		// the reaper revokes it a lease after the recall otherwise.
+		s.log.Debug("delegation recall unanswered", "client", d.Client.ID)
+		return
+	}
+	if err != nil {
 		s.log.Info("delegation recall failed; revoking", "client", d.Client.ID, "error", err)
 		s.cfg.State.RecallFailed(d)
 	}

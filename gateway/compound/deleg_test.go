@@ -55,8 +55,9 @@ func recallGoroutines() int {
 }
 
 // TestRecallOfSilentClientIsBounded: recalls to a client whose back
-// channel never answers end with the callback timeout, revoke the
-// delegations, and leave no goroutine behind.
+// channel never answers end with the callback timeout and leave no
+// goroutine behind; the reaper revokes the delegations a lease after the
+// recall.
 func TestRecallOfSilentClientIsBounded(t *testing.T) {
 	addr, dir, sm := serveDeleg(t, 2*time.Second)
 	const files = 10
@@ -101,6 +102,7 @@ func TestRecallOfSilentClientIsBounded(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for sm.Delegations() > 0 || recallGoroutines() > 0 {
+		sm.Reap() // as the server's reaper does every quarter lease
 		if time.Now().After(deadline) {
 			t.Fatalf("after 5 s: %d delegations, %d recall goroutines", sm.Delegations(), recallGoroutines())
 		}
@@ -120,6 +122,7 @@ func TestRecallOfSilentClientIsBounded(t *testing.T) {
 func TestDelegationWants(t *testing.T) {
 	addr, dir, _ := serveDeleg(t, 5*time.Second)
 	os.WriteFile(filepath.Join(dir, "w"), []byte("x"), 0666)
+	os.WriteFile(filepath.Join(dir, "w2"), []byte("x"), 0666)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "wants"})
@@ -127,28 +130,46 @@ func TestDelegationWants(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Abandon()
+	other, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Abandon()
 	dirFH, _, err := c.LookupPath(ctx, "/export")
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(owner string, access uint32) nfsclient.Delegation {
+	openAs := func(c *nfsclient.Client, name, owner string, access uint32) nfsclient.Delegation {
 		t.Helper()
 		r, err := c.Do(ctx, c.NewCompound("open").PutFH(dirFH).Open(nfsclient.OpenArgs{
 			ShareAccess: access, Owner: nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte(owner)},
-			Claim: nfs4.ClaimNull, Name: "w"}))
+			Claim: nfs4.ClaimNull, Name: name}))
 		if err != nil || r.Status != nfs4.OK {
 			t.Fatalf("open %#x: %v %v", access, err, r)
 		}
 		return r.Ops[1].Res.(*nfsclient.OpenRes).Delegation
 	}
+	open := func(owner string, access uint32) nfsclient.Delegation { return openAs(c, "w", owner, access) }
 	if d := open("o1", nfs4.ShareAccessRead|shareWantNoDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTNotWanted {
 		t.Fatalf("WANT_NO_DELEG: %+v", d)
 	}
 	if d := open("o2", nfs4.ShareAccessBoth|shareWantWriteDeleg); d.Type != nfs4.DelegNoneExt {
 		t.Fatalf("WANT_WRITE_DELEG: %+v", d)
 	}
-	if d := open("o3", nfs4.ShareAccessRead|shareWantReadDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTContention {
-		t.Fatalf("WANT_READ_DELEG while open for write: %+v", d)
+	// The client's own write open does not stand in the way.
+	if d := open("o3", nfs4.ShareAccessRead|shareWantReadDeleg); d.Type != nfs4.DelegRead {
+		t.Fatalf("WANT_READ_DELEG while open for write by the same client: %+v", d)
+	}
+	if d := open("o4", nfs4.ShareAccessRead|shareWantAnyDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTContention {
+		t.Fatalf("a second delegation of one client: %+v", d)
+	}
+	// Another client's does.
+	openAs(other, "w2", "x", nfs4.ShareAccessBoth)
+	if d := openAs(c, "w2", "o5", nfs4.ShareAccessRead|shareWantReadDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTContention {
+		t.Fatalf("WANT_READ_DELEG while open for write by another client: %+v", d)
+	}
+	if d := openAs(c, "w2", "o6", nfs4.ShareAccessRead); d.Type != nfs4.DelegNone {
+		t.Fatalf("no want, no delegation: %+v", d)
 	}
 }
 
@@ -203,5 +224,25 @@ func TestDelegateCurClaims(t *testing.T) {
 	}
 	if st := try(f.FH, nfs4.ClaimDelegCurFH, "", f.Stateid()); st != nfs4.ErrBadStateid {
 		t.Fatalf("CLAIM_DELEG_CUR_FH with an open stateid: %d", st)
+	}
+}
+
+func TestParseUaddr(t *testing.T) {
+	for _, c := range []struct {
+		netid, uaddr, want string
+		ok                 bool
+	}{
+		{"tcp", "127.0.0.1.8.1", "127.0.0.1:2049", true},
+		{"tcp6", "::1.3.232", "[::1]:1000", true},
+		{"tcp", "127.0.0.1.0.0", "", false}, // port 0: nothing listens
+		{"udp", "127.0.0.1.8.1", "", false},
+		{"tcp", "127.0.0.1.256.1", "", false},
+		{"tcp", "host.8.1", "", false},
+		{"tcp", "1.2", "", false},
+	} {
+		got, ok := parseUaddr(c.netid, c.uaddr)
+		if got != c.want || ok != c.ok {
+			t.Errorf("parseUaddr(%q, %q) = %q, %v", c.netid, c.uaddr, got, ok)
+		}
 	}
 }

@@ -200,6 +200,9 @@ func opLink(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st != nfs4.OK {
 		return st
 	}
+	if st := r.breakDelegs(src.raw); st != nfs4.OK {
+		return st
+	}
 	exp := r.cur.exp
 	before := r.dirChange(&r.cur)
 	if err := exp.FS.Link(r.ctx, r.credFor(exp), src.key, r.cur.key, name); err != nil {

@@ -345,6 +345,9 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	state, sid, st := sm.Open(nfs4state.OpenRequest{Owner: owner, FileKey: fileKey, FH: fileKey,
 		Access: access, Deny: a.deny, File: f})
+	if st == nfs4.ErrDelay && r.seqOwner != nil && !owner.Confirmed() && !sm.OwnerHasStates(owner) {
+		owner.ForgetSeqid()
+	}
 	if st != nfs4.OK {
 		return st
 	}

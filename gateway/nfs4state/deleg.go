@@ -81,9 +81,9 @@ func (s *State) IsRevoked() bool {
 func (c *Client) RevokedDelegations() bool { return c.dc.revoked.Load() > 0 }
 
 // GrantReadDeleg grants client c a read delegation on the file it has just
-// opened, if nothing stands in the way: no open for write and no write
-// lock by anyone, no delegation of c already, no recall in progress, room
-// in c's state limit. It reports false (and WND4_CONTENTION or
+// opened, if nothing stands in the way: no open for write by another
+// client and no write lock by anyone, no delegation of c already, no
+// recall in progress, room in c's state limit. It reports false (and WND4_CONTENTION or
 // WND4_RESOURCE as why) when it grants nothing.
 func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, uint32, bool) {
 	fs, ok := m.files.get(fileKey)
@@ -96,7 +96,7 @@ func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, u
 		return nfs4.Stateid{}, nfs4.WNDTContention, false
 	}
 	for _, s := range fs.opens {
-		if s.access&nfs4.ShareAccessWrite != 0 {
+		if s.Client != c && s.access&nfs4.ShareAccessWrite != 0 {
 			return nfs4.Stateid{}, nfs4.WNDTContention, false
 		}
 	}
@@ -390,3 +390,10 @@ func (c *Client) TakeCallbackPath() any {
 	c.dc.cbPath = nil
 	return old
 }
+
+// ForgetSeqid makes the owner's current 4.0 seqid-bearing request (caller
+// holds Mu) leave no seqid behind, as if the owner were new: for an OPEN of
+// a new, unconfirmed owner that waits with NFS4ERR_DELAY for a recall, so
+// that its retry is not answered from the replay cache (knfsd forgets such
+// owners too).
+func (o *OpenOwner) ForgetSeqid() { o.forget = true }

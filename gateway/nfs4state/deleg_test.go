@@ -50,7 +50,7 @@ func TestDelegGrantRules(t *testing.T) {
 	if _, _, ok := m.GrantReadDeleg(b, "f", "f"); !ok {
 		t.Fatal("second reader got no delegation")
 	}
-	// A writer anywhere prevents delegations.
+	// A writer of another client prevents delegations.
 	c, _ := confirmed41(t, m, "c")
 	_, _, st = m.Open(OpenRequest{Owner: c.OpenOwner("oc"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
 	mustStatus(t, "writer open", st, nfs4.OK)

@@ -32,6 +32,7 @@ type Sequencer struct {
 	seqSet    bool
 	lastReply []byte
 	lastOp    uint32
+	forget    bool // the next SeqAdvance forgets the seqid (deleg.go)
 }
 
 // OpenOwner returns the client's open owner with key, creating it.
@@ -74,6 +75,10 @@ func (o *Sequencer) SeqCheck(seqid, op uint32) (replay []byte, status uint32) {
 // SeqAdvance records the outcome of a seqid-bearing request (caller holds
 // Mu). Errors that RFC 7530 section 9.1.7 exempts do not advance the seqid.
 func (o *Sequencer) SeqAdvance(seqid, op, status uint32, reply []byte) {
+	if o.forget {
+		o.forget, o.seqSet, o.lastReply = false, false, o.lastReply[:0]
+		return
+	}
 	switch status {
 	case nfs4.ErrStaleClientid, nfs4.ErrStaleStateid, nfs4.ErrBadStateid, nfs4.ErrBadSeqid,
 		nfs4.ErrBadxdr, nfs4.ErrResource, nfs4.ErrNofilehandle, nfs4.ErrMoved:
