@@ -48,6 +48,11 @@ type Options struct {
 	// CheckCacheSize bounds how many handles Check remembers as verified
 	// inside the export. 0 means DefaultCheckCacheSize.
 	CheckCacheSize int
+
+	// FDCacheSize bounds the O_PATH descriptors kept for fast GETATTR:
+	// 0 picks a default (4096, at most a quarter of RLIMIT_NOFILE), a
+	// negative value disables the cache.
+	FDCacheSize int
 }
 
 // DefaultCheckCacheSize is the default bound of the Check cache. An entry is
@@ -91,6 +96,7 @@ type FS struct {
 	macs sync.Pool // of hash.Hash keyed with key; hmac.New is too costly per call
 
 	checked *handleCache
+	fds     *fdCache
 }
 
 type devIno struct {
@@ -159,7 +165,23 @@ func (fs *FS) init(root string, opts Options) error {
 		n = DefaultCheckCacheSize
 	}
 	fs.checked = newHandleCache(n)
+	fs.fds = newFDCache(fdCacheSize(opts.FDCacheSize))
 	return nil
+}
+
+// fdCacheSize picks the descriptor cache size: what was asked for, else
+// 4096 but at most a quarter of the open-file limit, so that the cache never
+// starves connections and open files of descriptors.
+func fdCacheSize(asked int) int {
+	if asked != 0 {
+		return max(asked, 0)
+	}
+	n := 4096
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur/4 < uint64(n) {
+		n = int(rl.Cur / 4)
+	}
+	return n
 }
 
 // loadKey returns the export's handle key, creating it if absent. Two
@@ -195,6 +217,7 @@ func (fs *FS) Close() error {
 	if fs.mountFD < 0 {
 		return nil
 	}
+	fs.fds.close()
 	err := unix.Close(fs.mountFD)
 	fs.mountFD = -1
 	return err

@@ -59,14 +59,28 @@ func openName(c *fsal.Cred, dfd int, name string) (int, error) {
 // permission on the object itself, so it runs as root and skips the
 // identity switch.
 func (fs *FS) Getattr(_ context.Context, _ *fsal.Cred, h fsal.Handle) (fsal.Attr, error) {
+	var st unix.Statx_t
+	if e := fs.fds.get(h); e != nil {
+		err := statFD(e.fd, &st)
+		e.release()
+		if err == nil && st.Nlink > 0 {
+			return attrOf(&st), nil
+		}
+		// Unlinked (or failing): forget it and let the slow path say why.
+		fs.fds.drop(h, e)
+	}
 	fd, err := fs.resolve(h)
 	if err != nil {
 		return fsal.Attr{}, err
 	}
-	defer unix.Close(fd)
-	var st unix.Statx_t
 	if err := statFD(fd, &st); err != nil {
+		unix.Close(fd)
 		return fsal.Attr{}, err
+	}
+	if st.Nlink > 0 {
+		fs.fds.put(h, fd)
+	} else {
+		unix.Close(fd)
 	}
 	return attrOf(&st), nil
 }
