@@ -54,7 +54,7 @@ func (s *Server) recall(d *nfs4state.State) {
 	err := s.sendRecall(ctx, d)
 	if errors.Is(err, context.DeadlineExceeded) {
 		// No answer (yet): the client may still return the delegation;
-		// the reaper revokes it a lease after the recall otherwise.
+		// the reaper revokes it (¾ of) a lease after the recall otherwise.
 		s.log.Debug("delegation recall unanswered", "client", d.Client.ID)
 		return
 	}

@@ -65,9 +65,11 @@ func opSetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		}
 		// A size change is a write: it needs a stateid allowing writes
 		// unless it is a special one (RFC 7530 section 16.32.4).
-		if _, _, st := r.ioState(sid, true); st != nfs4.OK {
+		_, done, st := r.ioState(sid, true)
+		if st != nfs4.OK {
 			return fail(st)
 		}
+		done()
 		if st := r.breakDelegs(r.cur.raw); st != nfs4.OK {
 			return fail(st)
 		}

@@ -17,7 +17,7 @@ import (
 // read, a LOCK, a REMOVE, RENAME or size change) gets NFS4ERR_DELAY and
 // starts a recall, once per delegation: the recaller (set by the COMPOUND
 // engine) sends CB_RECALL in its own goroutine. A delegation not returned
-// within a lease of its recall, or whose recall failed, is revoked: it
+// within a lease (4.1: ¾) of its recall, or whose recall failed, is revoked: it
 // leaves its file (so it no longer conflicts) and, for a 4.1 client, stays
 // as a revoked stateid (NFS4ERR_DELEG_REVOKED, with
 // SEQ4_STATUS_RECALLABLE_STATE_REVOKED on SEQUENCE) until FREE_STATEID.
@@ -115,7 +115,7 @@ func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, u
 		c.mu.Unlock()
 		return nfs4.Stateid{}, nfs4.WNDTResource, false
 	}
-	s := &State{Other: m.newOther(), Kind: KindDeleg, Client: c, File: fs, FH: fh, seqid: 1, dl: &delegInfo{}}
+	s := &State{Other: m.newOtherFor(c), Kind: KindDeleg, Client: c, File: fs, FH: fh, seqid: 1, dl: &delegInfo{}}
 	c.states[s.Other] = s
 	c.mu.Unlock()
 	fs.delegs = append(fs.delegs, s)
@@ -192,7 +192,12 @@ func (m *Manager) DelegReturn(c *Client, s *State) uint32 {
 // RecallFailed revokes a delegation whose recall could not be delivered.
 func (m *Manager) RecallFailed(s *State) { m.revoke(s) }
 
-// revokeLate revokes the delegations recalled more than a lease ago.
+// revokeLate revokes the delegations recalled more than a lease ago, or
+// for 4.1 clients three quarters of one: a 4.1 holder that stopped renewing
+// when it was recalled (pynfs DELEG8 does) would otherwise expire in the
+// same reaper tick, and see its whole state gone instead of
+// NFS4ERR_DELEG_REVOKED. (A 4.0 revocation just drops the stateid, so 4.0
+// holders get the full lease to answer late.)
 func (m *Manager) revokeLate(now int64) {
 	// Lock order is File.mu before dm.mu: snapshot, then look.
 	m.dm.mu.Lock()
@@ -203,7 +208,11 @@ func (m *Manager) revokeLate(now int64) {
 	m.dm.mu.Unlock()
 	for _, d := range recalled {
 		d.File.mu.Lock()
-		late := now-d.dl.recallAt > int64(m.cfg.Lease)
+		limit := int64(m.cfg.Lease)
+		if d.Client.Minor > 0 {
+			limit = limit * 3 / 4
+		}
+		late := now-d.dl.recallAt > limit
 		d.File.mu.Unlock()
 		if late {
 			m.revoke(d)
