@@ -119,9 +119,9 @@ func (s *Server) cbRecall41(ctx context.Context, sess *nfs4state.Session, conn *
 		cred = oncrpc.Cred{Flavor: flavor, Body: body}
 	}
 	e := xdr.NewEncoder(make([]byte, 0, 256))
-	e.Opaque(nil) // tag
-	e.Uint32(1)   // minorversion
-	e.Uint32(0)   // callback_ident (4.0 only)
+	e.Opaque(nil)                       // tag
+	e.Uint32(max(sess.Client.Minor, 1)) // the client's minor version (RFC 7862 section 1.4.1)
+	e.Uint32(0)                         // callback_ident (4.0 only)
 	e.Uint32(2)
 	e.Uint32(cbOpSequence)
 	e.Fixed(sess.ID[:])

@@ -113,6 +113,11 @@ func opExchangeID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st != nfs4.OK {
 		return st
 	}
+	if !res.Confirmed {
+		// A new record speaks the minor version it was created with;
+		// callbacks use it too.
+		res.Client.Minor = r.minor
+	}
 	e.Uint64(res.Client.ID)
 	e.Uint32(res.Sequence)
 	rflags := uint32(nfs4.ExchgidFlagUseNonPNFS)

@@ -291,14 +291,11 @@ func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) uint32 {
 		return nfs4.OK
 	}
 	if g.InGrace() {
-		if r.minor == 0 {
-			// A 4.0 client has no RECLAIM_COMPLETE: its first new
-			// request says it is done reclaiming.
-			g.ReclaimDone([]byte(c.Owner))
-		}
-		if g.InGrace() {
-			return nfs4.ErrGrace
-		}
+		// An NFSv4.0 client has no RECLAIM_COMPLETE and may reclaim at
+		// any time during grace, even after a new request was refused
+		// (pynfs REBT11): only 4.1 clients can end grace early, as with
+		// knfsd.
+		return nfs4.ErrGrace
 	}
 	return nfs4.OK
 }
