@@ -3,6 +3,7 @@ package compound
 import (
 	"hash/crc32"
 	"hash/maphash"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -26,9 +27,10 @@ const (
 )
 
 type drcKey struct {
-	addr string // client address and port
+	addr netip.AddrPort // client address and port
 	xid  uint32
-	sum  uint32 // checksum of the arguments: a reused xid is not a retransmission
+	size int    // argument length and
+	sum  uint32 // checksum of its first drcSumLen bytes: a reused xid is not a retransmission
 }
 
 type drcEntry struct {
@@ -55,12 +57,18 @@ func newDRC() *drc {
 func (c *drc) shard(k *drcKey) *drcShard {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
-	h.WriteString(k.addr)
+	b := k.addr.Addr().As16()
+	h.Write(b[:])
 	return &c.shards[(h.Sum64()^uint64(k.xid))%drcShards]
 }
 
-func drcKeyOf(addr string, xid uint32, args []byte) drcKey {
-	return drcKey{addr: addr, xid: xid, sum: crc32.ChecksumIEEE(args)}
+// drcSumLen bounds the checksummed prefix of the arguments, as knfsd does:
+// every NFSv4.0 COMPOUND computes the key, and a 1 MiB WRITE must not pay a
+// checksum over its data to tell a retransmission from a reused xid.
+const drcSumLen = 256
+
+func drcKeyOf(addr netip.AddrPort, xid uint32, args []byte) drcKey {
+	return drcKey{addr: addr, xid: xid, size: len(args), sum: crc32.ChecksumIEEE(args[:min(len(args), drcSumLen)])}
 }
 
 // get returns a cached reply for the call, or nil.

@@ -2,6 +2,7 @@ package compound
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -9,7 +10,7 @@ import (
 func TestDRC(t *testing.T) {
 	c := newDRC()
 	now := time.Unix(100, 0)
-	k := drcKeyOf("127.0.0.1:900", 7, []byte("args"))
+	k := drcKeyOf(netip.MustParseAddrPort("127.0.0.1:900"), 7, []byte("args"))
 	if c.get(k, now) != nil {
 		t.Fatal("hit in an empty cache")
 	}
@@ -17,10 +18,10 @@ func TestDRC(t *testing.T) {
 	if string(c.get(k, now)) != "reply" {
 		t.Fatal("miss after put")
 	}
-	if c.get(drcKeyOf("127.0.0.1:900", 7, []byte("other args")), now) != nil {
+	if c.get(drcKeyOf(netip.MustParseAddrPort("127.0.0.1:900"), 7, []byte("other args")), now) != nil {
 		t.Fatal("a reused xid with other arguments hit")
 	}
-	if c.get(drcKeyOf("127.0.0.1:901", 7, []byte("args")), now) != nil {
+	if c.get(drcKeyOf(netip.MustParseAddrPort("127.0.0.1:901"), 7, []byte("args")), now) != nil {
 		t.Fatal("another client's xid hit")
 	}
 	if c.get(k, now.Add(drcLifetime)) != nil {
@@ -28,7 +29,7 @@ func TestDRC(t *testing.T) {
 	}
 	// Bounded: flooding one client's shard evicts the oldest entries.
 	for i := 0; i < drcShards*drcPerShard*2; i++ {
-		c.put(drcKeyOf("127.0.0.1:900", uint32(1000+i), nil), []byte(fmt.Sprint(i)), now)
+		c.put(drcKeyOf(netip.MustParseAddrPort("127.0.0.1:900"), uint32(1000+i), nil), []byte(fmt.Sprint(i)), now)
 	}
 	total := 0
 	for i := range c.shards {
