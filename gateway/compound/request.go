@@ -114,7 +114,7 @@ func (r *request) setCurPseudo(n *export.PseudoNode) uint32 {
 		r.setCurExport(n.Export, n.Export.FS.Root())
 		return nfs4.OK
 	}
-	r.cur = fileRef{raw: fh.Encode(fh.PseudoExportID, n.Key()), pseudo: n}
+	r.cur = fsalPseudoRef(n)
 	r.clearCurStateid()
 	return nfs4.OK
 }
