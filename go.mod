@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/ceph/go-ceph v0.34.0 // indirect
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.14 // indirect

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,7 +74,9 @@ func openWriteUntil(t *testing.T, c *nfsclient.Client, path string, deadline tim
 // does DELEGRETURN on CB_RECALL), and B's retry succeeds.
 func TestReadDelegationRecall(t *testing.T) {
 	g := startGateway(t)
-	os.WriteFile(filepath.Join(g.Dir, "d.txt"), []byte("delegated"), 0666)
+	if err := g.Dir.WriteFile("d.txt", []byte("delegated"), 0666); err != nil {
+		t.Fatal(err)
+	}
 	var recalls atomic.Int32
 	a := g.dialDeleg(t, "a", nfsclient.Options{OnCallback: func(op uint32) {
 		if op == nfsclient.CBOpRecall {
@@ -126,7 +126,9 @@ func TestReadDelegationRecall(t *testing.T) {
 // SEQ4_STATUS_RECALLABLE_STATE_REVOKED until it frees the stateid.
 func TestReadDelegationRevoked(t *testing.T) {
 	g := startGateway(t, "--lease", "2")
-	os.WriteFile(filepath.Join(g.Dir, "d.txt"), []byte("delegated"), 0666)
+	if err := g.Dir.WriteFile("d.txt", []byte("delegated"), 0666); err != nil {
+		t.Fatal(err)
+	}
 	recalled := make(chan nfsclient.Recall, 4)
 	a := g.dialDeleg(t, "a", nfsclient.Options{OnRecall: func(r nfsclient.Recall) { recalled <- r }})
 	b := g.dialDeleg(t, "b", nfsclient.Options{RetryTimeout: -1})
@@ -175,7 +177,9 @@ func TestReadDelegationRevoked(t *testing.T) {
 // once the callback times out, and the writer gets in.
 func TestReadDelegationSilentClient(t *testing.T) {
 	g := startGateway(t, "--lease", "2")
-	os.WriteFile(filepath.Join(g.Dir, "d.txt"), []byte("delegated"), 0666)
+	if err := g.Dir.WriteFile("d.txt", []byte("delegated"), 0666); err != nil {
+		t.Fatal(err)
+	}
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) })
 	a := g.dialDeleg(t, "a", nfsclient.Options{OnCallback: func(op uint32) {

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 
 	"nfsgw/gateway/nfs4"
@@ -54,7 +51,7 @@ func TestFileLifecycle(t *testing.T) {
 			t.Fatal("close:", err)
 		}
 		// What the client wrote is on the local disk.
-		onDisk, err := os.ReadFile(filepath.Join(g.Dir, dirName, "data"))
+		onDisk, err := g.Dir.ReadFile(dirName + "/data")
 		if err != nil || !bytes.Equal(onDisk, payload) {
 			t.Fatalf("on disk: %v, equal %v", err, bytes.Equal(onDisk, payload))
 		}
@@ -113,7 +110,7 @@ func TestReaddirCookies(t *testing.T) {
 	g := startGateway(t)
 	const n = 700
 	for i := 0; i < n; i++ {
-		if err := os.WriteFile(filepath.Join(g.Dir, fmt.Sprintf("entry-with-a-longish-name-%04d", i)), nil, 0644); err != nil {
+		if err := g.Dir.WriteFile(fmt.Sprintf("entry-with-a-longish-name-%04d", i), nil, 0644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,9 +144,11 @@ func TestReaddirCookies(t *testing.T) {
 }
 
 func TestPseudoFilesystem(t *testing.T) {
-	other := t.TempDir()
-	os.WriteFile(filepath.Join(other, "marker"), []byte("b"), 0644)
-	g := startGateway(t, "--export", "/data/b="+other)
+	other := testBackend(t).NewDir(t)
+	if err := other.WriteFile("marker", []byte("b"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, "--export", "/data/b="+other.Spec())
 	ctx := ctxT(t)
 	c := g.dial(t, 0, 0, nil)
 	rootFH, rootAttrs, err := c.LookupPath(ctx, "/")
@@ -207,12 +206,12 @@ func TestIdentity(t *testing.T) {
 	}
 	f.WriteAll(ctx, []byte("secret"), 0, nfs4.FileSync)
 	f.Close(ctx)
-	st, err := os.Stat(filepath.Join(g.Dir, "alice.txt"))
+	uid, gid, err := g.Dir.Owner("alice.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 1000 || sys.Gid != 1000 {
-		t.Fatalf("file created by uid 1000 is owned by %d:%d", sys.Uid, sys.Gid)
+	if uid != 1000 || gid != 1000 {
+		t.Fatalf("file created by uid 1000 is owned by %d:%d", uid, gid)
 	}
 	a, err := alice.Getattr(ctx, f.FH)
 	if err != nil || a.Owner != "1000" || a.OwnerGroup != "1000" {
@@ -240,9 +239,9 @@ func TestIdentity(t *testing.T) {
 					return
 				}
 				of.Close(ctx)
-				st, err := os.Stat(filepath.Join(g.Dir, name))
-				if err != nil || st.Sys().(*syscall.Stat_t).Uid != uid {
-					t.Errorf("%s: owner %v %v", name, st.Sys().(*syscall.Stat_t).Uid, err)
+				owner, _, err := g.Dir.Owner(name)
+				if err != nil || owner != uid {
+					t.Errorf("%s: owner %v %v", name, owner, err)
 				}
 			}
 		}(uint32(3000 + i))
@@ -251,12 +250,7 @@ func TestIdentity(t *testing.T) {
 }
 
 func TestRootSquashByDefault(t *testing.T) {
-	dir := t.TempDir()
-	os.Chmod(dir, 0777)
-	g := &gateway{t: t, Addr: freeAddr(t), Dir: dir}
-	g.args = []string{"--listen", g.Addr, "--export", "/export=" + dir}
-	g.start()
-	t.Cleanup(g.stop)
+	g := startGatewayArgs(t)
 	ctx := ctxT(t)
 	c := g.dial(t, 0, 0, nil)
 	root, _, err := c.LookupPath(ctx, "/export")
@@ -268,8 +262,7 @@ func TestRootSquashByDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close(ctx)
-	st, _ := os.Stat(filepath.Join(dir, "by-root"))
-	if uid := st.Sys().(*syscall.Stat_t).Uid; uid != 65534 {
+	if uid, _, err := g.Dir.Owner("by-root"); err != nil || uid != 65534 {
 		t.Fatalf("root's file owned by %d, want 65534 (root squash)", uid)
 	}
 }

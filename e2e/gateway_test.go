@@ -66,7 +66,8 @@ type gateway struct {
 	t    testing.TB
 	cmd  *exec.Cmd
 	Addr string
-	Dir  string // the exported directory of the first export
+	Dir  backendDir // the exported directory of the first export
+	Node string     // the gateway's node id (kept across restarts)
 	args []string
 	log  *syncBuffer
 	done chan struct{}
@@ -89,16 +90,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startGateway starts nfsgw exporting a fresh directory at /export, plus
-// any extra arguments. It is stopped when the test ends.
+// startGateway starts nfsgw exporting a fresh directory of the backend
+// under test at /export, plus any extra arguments. It is stopped when the
+// test ends.
 func startGateway(t testing.TB, extra ...string) *gateway {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0777); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{t: t, Addr: freeAddr(t), Dir: dir}
-	g.args = append([]string{"--listen", g.Addr, "--export", "/export=" + dir, "--squash", "none", "--lease", "5"}, extra...)
+	return startGatewayArgs(t, append([]string{"--squash", "none", "--lease", "5"}, extra...)...)
+}
+
+// startGatewayArgs is startGateway without the test defaults (root squash
+// on, the default lease).
+func startGatewayArgs(t testing.TB, extra ...string) *gateway {
+	t.Helper()
+	return startGatewayOn(t, freeAddr(t), testBackend(t).NewDir(t), extra...)
+}
+
+// startGatewayOn starts a gateway on addr exporting dir at /export.
+func startGatewayOn(t testing.TB, addr string, dir backendDir, extra ...string) *gateway {
+	t.Helper()
+	b := testBackend(t)
+	g := &gateway{t: t, Addr: addr, Dir: dir, Node: nodeName(t)}
+	g.args = append([]string{"--listen", g.Addr, "--export", "/export=" + dir.Spec()}, b.Args(g.Node)...)
+	g.args = append(g.args, extra...)
 	g.start()
 	t.Cleanup(g.stop)
 	return g

@@ -27,7 +27,7 @@ func TestLibnfsUploadListDownload(t *testing.T) {
 	if err != nil || !strings.Contains(out, "copied 3900 bytes") {
 		t.Fatalf("nfs-cp upload: %v\n%s", err, out)
 	}
-	onDisk, err := os.ReadFile(filepath.Join(g.Dir, "up.bin"))
+	onDisk, err := g.Dir.ReadFile("up.bin")
 	if err != nil || !bytes.Equal(onDisk, payload) {
 		t.Fatalf("uploaded file on disk differs: %v", err)
 	}
@@ -35,8 +35,12 @@ func TestLibnfsUploadListDownload(t *testing.T) {
 	// A bigger file written locally comes back whole: READ has no limit.
 	big := make([]byte, 2<<20+7)
 	rand.Read(big)
-	os.WriteFile(filepath.Join(g.Dir, "big.bin"), big, 0644)
-	os.Mkdir(filepath.Join(g.Dir, "subdir"), 0755)
+	if err := g.Dir.WriteFile("big.bin", big, 0644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Dir.Mkdir("subdir", 0755); err != nil {
+		t.Fatal(err)
+	}
 
 	out, err = runTool(t, "nfs-ls", g.libnfsURL("/"))
 	if err != nil {
@@ -70,7 +74,9 @@ func TestLibnfsErrors(t *testing.T) {
 	if err == nil || !strings.Contains(out, "NFS4ERR_NOENT") {
 		t.Fatalf("nfs-cat of a missing file: %v\n%s", err, out)
 	}
-	os.WriteFile(filepath.Join(g.Dir, "exists"), []byte("x"), 0644)
+	if err := g.Dir.WriteFile("exists", []byte("x"), 0644); err != nil {
+		t.Fatal(err)
+	}
 	src := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(src, []byte("y"), 0644)
 	// libnfs creates exclusively (EXCLUSIVE4): an existing name is refused
@@ -79,7 +85,7 @@ func TestLibnfsErrors(t *testing.T) {
 	if err == nil || !strings.Contains(out, "NFS4ERR_EXIST") {
 		t.Fatalf("nfs-cp onto an existing file: %v\n%s", err, out)
 	}
-	if b, _ := os.ReadFile(filepath.Join(g.Dir, "exists")); string(b) != "x" {
+	if b, _ := g.Dir.ReadFile("exists"); string(b) != "x" {
 		t.Fatalf("existing file changed: %q", b)
 	}
 }

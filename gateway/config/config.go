@@ -35,9 +35,33 @@ type Config struct {
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// LogLevel is trace, debug, info, warn or error (default info).
 	LogLevel string `yaml:"log_level"`
+	// Ceph is how the gateway reaches CephFS, for exports whose path is
+	// ceph:/PATH.
+	Ceph Ceph `yaml:"ceph"`
 	// Exports lists what is served.
 	Exports []Export `yaml:"exports"`
 }
+
+// Ceph configures the CephFS backend. Exports may override the filesystem,
+// user and keyring; exports that agree on all three share one libcephfs
+// mount (one CephFS session per gateway and user).
+type Ceph struct {
+	// Conf is the ceph.conf path (default /etc/ceph/ceph.conf).
+	Conf string `yaml:"conf"`
+	// User is the cephx id without the "client." prefix (default admin).
+	User string `yaml:"user"`
+	// Keyring is the keyring file (default: what ceph.conf says).
+	Keyring string `yaml:"keyring"`
+	// FSName selects the CephFS filesystem (default: the cluster's default).
+	FSName string `yaml:"fs_name"`
+	// SessionTimeoutSeconds is how long the MDS keeps this gateway's
+	// session (and so its caps) after it stops responding (default: 2 ×
+	// lease, so a dead gateway's caps outlive its clients' leases).
+	SessionTimeoutSeconds int `yaml:"session_timeout_seconds"`
+}
+
+// DefaultCephConf is where Ceph's tools look for the cluster configuration.
+const DefaultCephConf = "/etc/ceph/ceph.conf"
 
 // Export configures one export.
 type Export struct {
@@ -45,8 +69,14 @@ type Export struct {
 	ID int `yaml:"id"`
 	// Pseudo is the path clients mount, e.g. /export.
 	Pseudo string `yaml:"pseudo"`
-	// Path is the backend path: a local directory.
+	// Path is the backend path: a local directory, or ceph:/PATH for a
+	// directory of CephFS.
 	Path string `yaml:"path"`
+	// CephFS, CephUser and CephKeyring override the gateway-wide Ceph
+	// settings for this export.
+	CephFS      string `yaml:"ceph_fs"`
+	CephUser    string `yaml:"ceph_user"`
+	CephKeyring string `yaml:"ceph_keyring"`
 	// Access is "rw" (default) or "ro".
 	Access string `yaml:"access"`
 	// Squash is "root" (default), "none" or "all".
@@ -60,6 +90,15 @@ type Export struct {
 	Clients []string `yaml:"clients"`
 	// Delegations enables read delegations (default true).
 	Delegations *bool `yaml:"delegations"`
+}
+
+// CephPrefix marks an export path on CephFS.
+const CephPrefix = "ceph:"
+
+// CephPath returns the CephFS path of an export and whether it is on CephFS.
+func (e *Export) CephPath() (string, bool) {
+	p, ok := strings.CutPrefix(e.Path, CephPrefix)
+	return p, ok
 }
 
 // DelegationsEnabled reports whether the export grants delegations.
@@ -94,11 +133,12 @@ func Parse(b []byte) (*Config, error) {
 	return &c, nil
 }
 
-// ParseExportFlag parses the quick-start form PSEUDO=DIR.
+// ParseExportFlag parses the quick-start form PSEUDO=DIR or
+// PSEUDO=ceph:/PATH.
 func ParseExportFlag(s string) (Export, error) {
 	pseudo, dir, ok := strings.Cut(s, "=")
 	if !ok || pseudo == "" || dir == "" {
-		return Export{}, fmt.Errorf("--export %q: want PSEUDO=DIR", s)
+		return Export{}, fmt.Errorf("--export %q: want PSEUDO=DIR or PSEUDO=ceph:/PATH", s)
 	}
 	return Export{Pseudo: pseudo, Path: dir}, nil
 }
@@ -145,6 +185,7 @@ func (c *Config) Validate() error {
 	if len(c.Exports) == 0 {
 		return fmt.Errorf("config: no exports")
 	}
+	hasCeph := false
 	next := 1
 	used := map[int]bool{}
 	for _, e := range c.Exports {
@@ -167,6 +208,14 @@ func (c *Config) Validate() error {
 		if e.Pseudo == "" || e.Path == "" {
 			return fmt.Errorf("config: export %d: pseudo and path are required", e.ID)
 		}
+		if p, ok := e.CephPath(); ok {
+			if !strings.HasPrefix(p, "/") {
+				return fmt.Errorf("config: export %q: CephFS path %q must be absolute (ceph:/PATH)", e.Pseudo, p)
+			}
+			hasCeph = true
+		} else if e.CephFS != "" || e.CephUser != "" || e.CephKeyring != "" {
+			return fmt.Errorf("config: export %q: ceph_* settings on an export that is not on CephFS", e.Pseudo)
+		}
 		switch e.Access {
 		case "", "rw", "RW":
 			e.Access = "rw"
@@ -180,6 +229,21 @@ func (c *Config) Validate() error {
 		}
 		if _, err := e.Networks(); err != nil {
 			return fmt.Errorf("config: export %q: %w", e.Pseudo, err)
+		}
+	}
+	if hasCeph {
+		if c.Ceph.Conf == "" {
+			c.Ceph.Conf = DefaultCephConf
+		}
+		if c.Ceph.User == "" {
+			c.Ceph.User = "admin"
+		}
+		c.Ceph.User = strings.TrimPrefix(c.Ceph.User, "client.")
+		if c.Ceph.SessionTimeoutSeconds == 0 {
+			c.Ceph.SessionTimeoutSeconds = 2 * c.LeaseSeconds
+		}
+		if c.Ceph.SessionTimeoutSeconds < 0 {
+			return fmt.Errorf("config: ceph.session_timeout_seconds must not be negative")
 		}
 	}
 	return nil

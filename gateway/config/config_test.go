@@ -77,3 +77,52 @@ func TestExportFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestCephExports(t *testing.T) {
+	c, err := Parse([]byte(`
+lease_seconds: 30
+ceph:
+  conf: /etc/ceph/test.conf
+  user: client.nfsgw
+exports:
+  - id: 1
+    pseudo: /cephfs
+    path: ceph:/volumes/a
+  - id: 2
+    pseudo: /other
+    path: ceph:/b
+    ceph_fs: second
+    ceph_user: other
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Ceph.User != "nfsgw" || c.Ceph.SessionTimeoutSeconds != 60 {
+		t.Fatalf("ceph defaults: %+v", c.Ceph)
+	}
+	if p, ok := c.Exports[0].CephPath(); !ok || p != "/volumes/a" {
+		t.Fatalf("CephPath = %q %v", p, ok)
+	}
+	e, err := ParseExportFlag("/x=ceph:/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := e.CephPath(); !ok || p != "/data" {
+		t.Fatalf("flag CephPath = %q %v", p, ok)
+	}
+	for _, bad := range []string{
+		"exports: [{pseudo: /a, path: 'ceph:relative'}]",
+		"exports: [{pseudo: /a, path: /srv/a, ceph_fs: x}]",
+	} {
+		c, err := Parse([]byte(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: validated", bad)
+		}
+	}
+}

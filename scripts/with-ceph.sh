@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# with-ceph.sh COMMAND... — runs COMMAND with a throwaway Ceph cluster: brings
+# one up (scripts/ceph-dev.sh) in a fresh directory, exports its environment
+# (CEPH_CONF, CEPH_KEYRING, ...), runs COMMAND and always takes the cluster
+# down again, also when COMMAND fails or the run is interrupted.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+dir=$(mktemp -d /tmp/nfsgw-ceph.XXXXXX)
+down() { "$here/ceph-dev.sh" down "$dir" || true; rm -rf "$dir"; }
+trap down EXIT
+trap 'exit 130' INT TERM
+rmdir "$dir" # ceph-dev.sh up wants to create it
+"$here/ceph-dev.sh" up "$dir"
+eval "$("$here/ceph-dev.sh" env "$dir")"
+set +e
+"$@"
+rc=$?
+set -e
+exit $rc
