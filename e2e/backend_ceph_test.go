@@ -110,3 +110,10 @@ func (d *cephDir) Owner(rel string) (uint32, uint32, error) {
 	}
 	return st.Uid, st.Gid, nil
 }
+
+// close unmounts, so the cluster does not keep this process's session (and
+// its caps) alive until the session times out.
+func (b *cephBackend) close() {
+	b.m.Unmount()
+	b.m.Release()
+}

@@ -42,6 +42,15 @@ var (
 	backendErr  error
 )
 
+// TestMain releases the backend (a CephFS session) when the tests end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if c, ok := theBackend.(interface{ close() }); ok {
+		c.close()
+	}
+	os.Exit(code)
+}
+
 func testBackend(t testing.TB) backend {
 	t.Helper()
 	backendOnce.Do(func() {

@@ -130,6 +130,14 @@ EXPORT {
 			cmd.Process.Kill()
 			<-done
 		}
+		// Ganesha 4.3 exits on SIGTERM without closing its CephFS session:
+		// evict it, or its caps hold up the next test until the MDS times
+		// the session out.
+		evict := exec.Command("ceph", "-c", os.Getenv("CEPH_CONF"), "tell", "mds.*", "client", "evict",
+			fmt.Sprintf("client_metadata.pid=%d", cmd.Process.Pid))
+		if out, err := evict.CombinedOutput(); err != nil {
+			t.Logf("evict Ganesha's CephFS session: %v\n%s", err, out)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logf)
 			t.Logf("ganesha log:\n%s", tail(string(b), 30))

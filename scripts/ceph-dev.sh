@@ -167,6 +167,11 @@ EOF
   ceph_ osd pool create nfsgw 8 >/dev/null 2>&1
   ceph_ osd pool application enable nfsgw nfsgw >/dev/null 2>&1
   ceph_ fs new cephfs cephfs_metadata cephfs_data >/dev/null 2>&1
+  # Tests kill clients (gateways, test processes) without unmounting: let the
+  # MDS give up on a silent client's caps after 30 s (the minimum) instead of 60 (and evict
+  # it after 60 instead of 300), so the next test is not held up by them.
+  ceph_ fs set cephfs session_timeout 30 >/dev/null 2>&1
+  ceph_ fs set cephfs session_autoclose 60 >/dev/null 2>&1
   ceph-mds -c "$conf" -i a >>"$out" 2>&1
   wait_for 60 "an active MDS" mds_active
 
@@ -182,7 +187,7 @@ envout() {
   [ -e "$conf" ] || { echo "ceph-dev: no cluster in $dir" >&2; exit 1; }
   cat <<EOF
 export CEPH_CONF=$conf
-export CEPH_KEYRING=$dir/keyring
+export CEPH_ADMIN_KEYRING=$dir/keyring
 export CEPH_USER=admin
 export CEPH_FS=cephfs
 export CEPH_POOL=nfsgw

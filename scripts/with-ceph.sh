@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # with-ceph.sh COMMAND... — runs COMMAND with a throwaway Ceph cluster: brings
 # one up (scripts/ceph-dev.sh) in a fresh directory, exports its environment
-# (CEPH_CONF, CEPH_KEYRING, ...), runs COMMAND and always takes the cluster
+# (CEPH_CONF, CEPH_USER, ...), runs COMMAND and always takes the cluster
 # down again, also when COMMAND fails or the run is interrupted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
