@@ -379,3 +379,38 @@ func TestByteRangeLocks(t *testing.T) {
 		fa.Close(ctx)
 	})
 }
+
+// TestHandleOutsideExportRefused takes a directory's handle from one export
+// and presents it as a handle of another export: the gateway must refuse
+// it, or a client could reach any directory of the filesystem.
+func TestHandleOutsideExportRefused(t *testing.T) {
+	other := testBackend(t).NewDir(t)
+	if err := other.Mkdir("secret", 0700); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, "--export", "/other="+other.Spec())
+	ctx := ctxT(t)
+	c := g.dial(t, 0, 0, nil)
+	fh, _, err := c.LookupPath(ctx, "/other/secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _, err := c.LookupPath(ctx, "/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bytes 2-3 of a handle are its export id (gateway/fh).
+	forged := append([]byte(nil), fh...)
+	copy(forged[2:4], mine[2:4])
+	if bytes.Equal(forged, fh) {
+		t.Fatal("both exports have the same id")
+	}
+	if _, err := c.Getattr(ctx, forged); err == nil {
+		t.Fatal("a directory of another export was reachable through /export's export id")
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	if _, err := c.Getattr(ctx, fh); err != nil {
+		t.Fatalf("the genuine handle: %v", err)
+	}
+}

@@ -58,6 +58,17 @@ type Ceph struct {
 	// session (and so its caps) after it stops responding (default: 2 ×
 	// lease, so a dead gateway's caps outlive its clients' leases).
 	SessionTimeoutSeconds int `yaml:"session_timeout_seconds"`
+	// MountTimeoutSeconds bounds how long the gateway keeps retrying to
+	// mount CephFS at start (a cluster still starting, an MDS failing
+	// over) before it gives up and exits (default 60).
+	MountTimeoutSeconds int `yaml:"mount_timeout_seconds"`
+	// StrictFileHandles refuses, in exports of a sub-directory, handles of
+	// files the export has not handed out since the gateway started,
+	// because Pacific's libcephfs cannot prove where a file lies. Off by
+	// default (as knfsd's no_subtree_check and Ganesha): strict handles
+	// break the open files clients reclaim after a failover. Directory
+	// handles are always checked against the export's subtree.
+	StrictFileHandles bool `yaml:"strict_file_handles"`
 }
 
 // DefaultCephConf is where Ceph's tools look for the cluster configuration.
@@ -242,8 +253,11 @@ func (c *Config) Validate() error {
 		if c.Ceph.SessionTimeoutSeconds == 0 {
 			c.Ceph.SessionTimeoutSeconds = 2 * c.LeaseSeconds
 		}
-		if c.Ceph.SessionTimeoutSeconds < 0 {
-			return fmt.Errorf("config: ceph.session_timeout_seconds must not be negative")
+		if c.Ceph.MountTimeoutSeconds == 0 {
+			c.Ceph.MountTimeoutSeconds = 60
+		}
+		if c.Ceph.SessionTimeoutSeconds < 0 || c.Ceph.MountTimeoutSeconds < 0 {
+			return fmt.Errorf("config: ceph timeouts must not be negative")
 		}
 	}
 	return nil

@@ -214,3 +214,19 @@ type Locker interface {
 	SetLock(ctx context.Context, owner uint64, t LockType, off, length uint64) error
 	Unlock(ctx context.Context, owner uint64, off, length uint64) error
 }
+
+// Delegator is implemented by File values of backends that can grant NFSv4
+// delegations backed by the filesystem itself (ceph_ll_delegation on
+// CephFS), so that a conflicting access through another gateway or client
+// of the same filesystem recalls a delegation granted through this one.
+//
+// Delegate asks for a read (ReadLock) or write (WriteLock) delegation on the
+// open file; EAGAIN means a conflicting open exists, EOPNOTSUPP that the
+// backend or its configuration does not offer delegations. recall runs on
+// its own goroutine when the delegation must be given back; the holder must
+// then call ReturnDelegation promptly (CephFS evicts a gateway that does not
+// within its delegation timeout). Closing the File ends its delegation.
+type Delegator interface {
+	Delegate(t LockType, recall func()) error
+	ReturnDelegation() error
+}

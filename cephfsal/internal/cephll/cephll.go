@@ -1,0 +1,223 @@
+//go:build !noceph
+
+// Package cephll is nfsgw's only cgo: a thin binding of libcephfs' mount
+// lifecycle and handle-based ceph_ll_* API (go-ceph binds the path-based API
+// only), written against Ceph Pacific's libcephfs.h.
+//
+// Conventions: every libcephfs failure comes back as a syscall.Errno (its
+// negative return, negated); nothing here takes a Go lock; and every call that
+// may wait on the network holds a slot of the Mount's semaphore, because a
+// blocked cgo call pins an OS thread and thousands of stalled requests must
+// not become thousands of threads.
+package cephll
+
+/*
+#cgo CFLAGS: -D_FILE_OFFSET_BITS=64
+#cgo LDFLAGS: -lcephfs
+#include <stdlib.h>
+#include <errno.h>
+#include <cephfs/libcephfs.h>
+*/
+import "C"
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// NoSnap is the snapshot id of live (non-snapshot) objects.
+const NoSnap = uint64(C.CEPH_NOSNAP)
+
+// RootIno is the inode number of a CephFS root directory.
+const RootIno = 1
+
+// ReclaimReset asks StartReclaim to end the old session instead of
+// reclaiming its state.
+const ReclaimReset = C.CEPH_RECLAIM_RESET
+
+// errno turns a libcephfs return value into an error.
+func errno[T ~int32 | ~int64](r T) error {
+	if r >= 0 {
+		return nil
+	}
+	return syscall.Errno(-r)
+}
+
+// Mount is one libcephfs client instance (one CephFS session). Its methods
+// are safe for concurrent use once Mount has returned; the setup calls
+// before it are not.
+type Mount struct {
+	cm  *C.struct_ceph_mount_info
+	sem chan struct{}
+}
+
+// DefaultMaxInflight bounds concurrent blocking calls per Mount when the
+// caller does not choose.
+const DefaultMaxInflight = 64
+
+// Create makes an unmounted client that authenticates as cephx user id
+// ("admin" for client.admin; empty for libcephfs' default).
+func Create(id string, maxInflight int) (*Mount, error) {
+	if maxInflight <= 0 {
+		maxInflight = DefaultMaxInflight
+	}
+	var cid *C.char
+	if id != "" {
+		cid = C.CString(id)
+		defer C.free(unsafe.Pointer(cid))
+	}
+	m := &Mount{sem: make(chan struct{}, maxInflight)}
+	if err := errno(C.ceph_create(&m.cm, cid)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Mount) enter() { m.sem <- struct{}{} }
+func (m *Mount) leave() { <-m.sem }
+
+// ConfReadFile reads a ceph.conf; an empty path means the default search
+// path.
+func (m *Mount) ConfReadFile(path string) error {
+	var p *C.char
+	if path != "" {
+		p = C.CString(path)
+		defer C.free(unsafe.Pointer(p))
+	}
+	return errno(C.ceph_conf_read_file(m.cm, p))
+}
+
+// ConfSet sets one configuration option (before Init).
+func (m *Mount) ConfSet(option, value string) error {
+	o, v := C.CString(option), C.CString(value)
+	defer C.free(unsafe.Pointer(o))
+	defer C.free(unsafe.Pointer(v))
+	return errno(C.ceph_conf_set(m.cm, o, v))
+}
+
+// Init connects to the monitors and authenticates; it does not mount.
+func (m *Mount) Init() error {
+	m.enter()
+	defer m.leave()
+	return errno(C.ceph_init(m.cm))
+}
+
+// SetSessionTimeout sets how long the MDS keeps this client's session (and
+// its caps) after losing contact; must precede Mount.
+func (m *Mount) SetSessionTimeout(seconds uint) {
+	C.ceph_set_session_timeout(m.cm, C.unsigned(seconds))
+}
+
+// StartReclaim starts reclaiming (or, with ReclaimReset, ending) the
+// session of a previous client instance with this uuid. ENOENT means there
+// was none. Must run after Init and before Mount.
+func (m *Mount) StartReclaim(uuid string, flags uint) error {
+	u := C.CString(uuid)
+	defer C.free(unsafe.Pointer(u))
+	m.enter()
+	defer m.leave()
+	return errno(C.ceph_start_reclaim(m.cm, u, C.unsigned(flags)))
+}
+
+// FinishReclaim ends a reclaim started with StartReclaim.
+func (m *Mount) FinishReclaim() {
+	m.enter()
+	defer m.leave()
+	C.ceph_finish_reclaim(m.cm)
+}
+
+// SetUUID names this client's session so that a successor can reclaim or
+// reset it; must precede Mount.
+func (m *Mount) SetUUID(uuid string) {
+	u := C.CString(uuid)
+	defer C.free(unsafe.Pointer(u))
+	C.ceph_set_uuid(m.cm, u)
+}
+
+// SelectFilesystem picks the CephFS to mount by name.
+func (m *Mount) SelectFilesystem(name string) error {
+	n := C.CString(name)
+	defer C.free(unsafe.Pointer(n))
+	return errno(C.ceph_select_filesystem(m.cm, n))
+}
+
+// Mount mounts the subtree root ("/" for the whole filesystem).
+func (m *Mount) Mount(root string) error {
+	r := C.CString(root)
+	defer C.free(unsafe.Pointer(r))
+	m.enter()
+	defer m.leave()
+	return errno(C.ceph_mount(m.cm, r))
+}
+
+// Unmount ends the session cleanly (flushing dirty data and returning caps).
+func (m *Mount) Unmount() error {
+	m.enter()
+	defer m.leave()
+	return errno(C.ceph_unmount(m.cm))
+}
+
+// Release frees the client; it must be unmounted (or never mounted).
+func (m *Mount) Release() error {
+	return errno(C.ceph_release(m.cm))
+}
+
+// FSCID returns the mounted filesystem's cluster id.
+func (m *Mount) FSCID() (int64, error) {
+	r := int64(C.ceph_get_fs_cid(m.cm))
+	if r < 0 {
+		return 0, syscall.Errno(-r)
+	}
+	return r, nil
+}
+
+// CapReturnTimeout is how long (seconds) the MDS waits for recalled caps
+// before evicting this client; 0 when not mounted.
+func (m *Mount) CapReturnTimeout() uint32 {
+	return uint32(C.ceph_get_cap_return_timeout(m.cm))
+}
+
+// SetDelegTimeout enables delegations: a recalled delegation not returned
+// within seconds gets the whole client forcibly unmounted. It must be below
+// CapReturnTimeout (EINVAL otherwise).
+func (m *Mount) SetDelegTimeout(seconds uint32) error {
+	return errno(C.ceph_set_deleg_timeout(m.cm, C.uint32_t(seconds)))
+}
+
+// Version reports libcephfs' version, e.g. "16.2.15".
+func Version() string {
+	var a, b, c C.int
+	return C.GoString(C.ceph_version(&a, &b, &c))
+}
+
+// Perm is a libcephfs credential (UserPerm). It must outlive every call
+// that uses it; Destroy frees it.
+type Perm struct {
+	p    *C.UserPerm
+	gids *C.gid_t // owned: libcephfs keeps the pointer, not a copy
+}
+
+// NewPerm makes a credential. libcephfs checks permissions on the client
+// side with it (client_permissions), and the MDS stamps new objects with its
+// uid and gid.
+func NewPerm(uid, gid uint32, groups []uint32) *Perm {
+	p := &Perm{}
+	if len(groups) > 0 {
+		p.gids = (*C.gid_t)(C.malloc(C.size_t(len(groups)) * C.size_t(unsafe.Sizeof(C.gid_t(0)))))
+		gs := unsafe.Slice(p.gids, len(groups))
+		for i, g := range groups {
+			gs[i] = C.gid_t(g)
+		}
+	}
+	p.p = C.ceph_userperm_new(C.uid_t(uid), C.gid_t(gid), C.int(len(groups)), p.gids)
+	return p
+}
+
+// Destroy frees the credential.
+func (p *Perm) Destroy() {
+	C.ceph_userperm_destroy(p.p)
+	if p.gids != nil {
+		C.free(unsafe.Pointer(p.gids))
+	}
+	p.p, p.gids = nil, nil
+}

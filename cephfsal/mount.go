@@ -1,0 +1,267 @@
+//go:build !noceph
+
+package cephfsal
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"nfsgw/cephfsal/internal/cephll"
+)
+
+// Mount is one libcephfs client: one CephFS session, shared by every export
+// of that filesystem (a session per export would multiply the MDS's
+// per-client memory and caps, as Ganesha's one-client-per-export did).
+type Mount struct {
+	ll    *cephll.Mount
+	opts  MountOptions
+	fscid uint64
+	uuid  string
+	root  *cephll.Perm // uid 0, never evicted
+	perms *refCache[credKey, *cephll.Perm]
+
+	mu      sync.Mutex // guards exports and closed; never held across cgo
+	exports []*FS
+	closed  bool
+}
+
+// NewMount connects to the cluster and mounts CephFS. A cluster that is
+// down or unreachable fails within MountTimeout (wrapping ETIMEDOUT) so the
+// caller can retry; a cephx user that lacks caps gets an error naming them.
+func NewMount(opts MountOptions) (*Mount, error) {
+	if opts.Root == "" {
+		opts.Root = "/"
+	}
+	if !path.IsAbs(opts.Root) {
+		return nil, fmt.Errorf("cephfsal: mount root %q is not absolute", opts.Root)
+	}
+	opts.Root = path.Clean(opts.Root)
+	if opts.MountTimeout <= 0 {
+		opts.MountTimeout = DefaultMountTimeout
+	}
+	if opts.InodeCacheSize <= 0 {
+		opts.InodeCacheSize = DefaultInodeCacheSize
+	}
+	ll, err := cephll.Create(opts.User, opts.MaxInflight)
+	if err != nil {
+		return nil, fmt.Errorf("cephfsal: ceph_create: %w", err)
+	}
+	m := &Mount{ll: ll, opts: opts}
+	if err := m.start(); err != nil {
+		ll.Release()
+		return nil, err
+	}
+	m.root = cephll.NewPerm(0, 0, nil)
+	m.perms = newRefCache(1024, hashCred, (*cephll.Perm).Destroy)
+	return m, nil
+}
+
+func (m *Mount) user() string {
+	if m.opts.User == "" {
+		return "client.admin"
+	}
+	return "client." + m.opts.User
+}
+
+func (m *Mount) start() error {
+	o := &m.opts
+	if err := m.ll.ConfReadFile(o.ConfPath); err != nil {
+		return fmt.Errorf("cephfsal: read ceph config %q: %w", o.ConfPath, err)
+	}
+	secs := strconv.Itoa(max(1, int(o.MountTimeout.Seconds())))
+	set := map[string]string{
+		// Without these a mount against a dead cluster waits 300 s.
+		"client_mount_timeout": secs,
+		"rados_mon_op_timeout": secs,
+	}
+	if o.Keyring != "" {
+		set["keyring"] = o.Keyring
+	}
+	for k, v := range o.Config {
+		set[k] = v
+	}
+	for k, v := range set {
+		if err := m.ll.ConfSet(k, v); err != nil {
+			return fmt.Errorf("cephfsal: ceph option %s=%q: %w", k, v, err)
+		}
+	}
+	if err := m.ll.Init(); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return fmt.Errorf("cephfsal: connect to the monitors: no keyring with a key for %s (set the keyring, or keyring in %s): %w",
+				m.user(), m.confDesc(), err)
+		}
+		return m.explain("connect to the monitors", err)
+	}
+	if o.SessionTimeout > 0 {
+		m.ll.SetSessionTimeout(uint(o.SessionTimeout.Seconds()))
+	}
+	if o.NodeID != "" {
+		m.uuid = "nfsgw-" + o.NodeID
+		if o.ResetPreviousSession {
+			err := m.ll.StartReclaim(m.uuid, cephll.ReclaimReset)
+			switch {
+			case err == nil:
+				m.ll.FinishReclaim()
+			case errors.Is(err, syscall.ENOENT):
+				// No previous session: nothing to reset.
+			default:
+				return m.explain(fmt.Sprintf("reset the previous session %q", m.uuid), err)
+			}
+		}
+		m.ll.SetUUID(m.uuid)
+	}
+	if o.FSName != "" {
+		if err := m.ll.SelectFilesystem(o.FSName); err != nil {
+			return fmt.Errorf("cephfsal: select filesystem %q: %w", o.FSName, err)
+		}
+	}
+	if err := m.ll.Mount(o.Root); err != nil {
+		return m.explain("mount CephFS "+m.fsDesc(), err)
+	}
+	cid, err := m.ll.FSCID()
+	if err != nil {
+		m.ll.Unmount()
+		return fmt.Errorf("cephfsal: ceph_get_fs_cid: %w", err)
+	}
+	m.fscid = uint64(cid)
+	if o.DelegationTimeout > 0 {
+		if err := m.ll.SetDelegTimeout(uint32(o.DelegationTimeout.Seconds())); err != nil {
+			m.ll.Unmount()
+			return fmt.Errorf("cephfsal: delegation timeout %v (must be below the cap return timeout, %d s): %w",
+				o.DelegationTimeout, m.ll.CapReturnTimeout(), err)
+		}
+	}
+	return nil
+}
+
+func (m *Mount) fsDesc() string {
+	name := m.opts.FSName
+	if name == "" {
+		name = "(default filesystem)"
+	}
+	return name + ":" + m.opts.Root
+}
+
+// explain turns a failed connect or mount into an error an operator can act
+// on, keeping the errno for errors.Is.
+func (m *Mount) explain(what string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ETIMEDOUT):
+		return fmt.Errorf("cephfsal: %s: no answer within %v (cluster down or unreachable, or no active MDS; check mon host in %s): %w",
+			what, m.opts.MountTimeout, m.confDesc(), err)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		fs := m.opts.FSName
+		if fs == "" {
+			fs = "<fsname>"
+		}
+		return fmt.Errorf("cephfsal: %s: cephx user %s lacks caps or key: needs mon 'allow r', mds 'allow rw path=%s', osd 'allow rw tag cephfs data=%s' (and a keyring with its key): %w",
+			what, m.user(), m.opts.Root, fs, err)
+	case errors.Is(err, syscall.ENOENT):
+		return fmt.Errorf("cephfsal: %s: no such filesystem or path: %w", what, err)
+	}
+	return fmt.Errorf("cephfsal: %s: %w", what, err)
+}
+
+func (m *Mount) confDesc() string {
+	if m.opts.ConfPath == "" {
+		return "the default ceph.conf"
+	}
+	return m.opts.ConfPath
+}
+
+// FSCID returns the mounted filesystem's id (the third word of handles).
+func (m *Mount) FSCID() uint64 { return m.fscid }
+
+// SessionUUID returns the CephFS session name ("" without a NodeID).
+func (m *Mount) SessionUUID() string { return m.uuid }
+
+// rel turns an absolute CephFS path into one from the mounted Root, which
+// is what ceph_ll_walk takes.
+func (m *Mount) rel(p string) (string, error) {
+	if !path.IsAbs(p) {
+		return "", fmt.Errorf("cephfsal: path %q is not absolute", p)
+	}
+	p = path.Clean(p)
+	if m.opts.Root == "/" {
+		return p, nil
+	}
+	rest, ok := strings.CutPrefix(p, m.opts.Root)
+	switch {
+	case !ok || (rest != "" && rest[0] != '/'):
+		return "", fmt.Errorf("cephfsal: path %s is outside the mounted %s", p, m.opts.Root)
+	case rest == "":
+		return "/", nil
+	}
+	return rest, nil
+}
+
+// Export serves the CephFS directory dir (absolute in the filesystem, at or
+// below MountOptions.Root) as an fsal.FS.
+func (m *Mount) Export(dir string, readOnly bool) (*FS, error) {
+	rel, err := m.rel(dir)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := newFS(m, rel, readOnly)
+	if err != nil {
+		return nil, fmt.Errorf("cephfsal: export %s: %w", dir, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		fs.close()
+		return nil, errors.New("cephfsal: mount closed")
+	}
+	m.exports = append(m.exports, fs)
+	return fs, nil
+}
+
+// forget removes fs from the exports; false if it was not there (closed
+// already, or by Mount.Close).
+func (m *Mount) forget(fs *FS) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, e := range m.exports {
+		if e == fs {
+			m.exports = append(m.exports[:i], m.exports[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// Close drops every export's inode references and ends the session cleanly
+// (dirty data is flushed, caps returned). No FS or File of this mount may be
+// used after or during Close.
+func (m *Mount) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	exports := m.exports
+	m.exports = nil
+	m.mu.Unlock()
+	for _, fs := range exports {
+		fs.close()
+	}
+	m.perms.clear()
+	err := m.ll.Unmount()
+	m.root.Destroy()
+	if rerr := m.ll.Release(); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("cephfsal: unmount: %w", err)
+	}
+	return nil
+}
+
+// LibVersion reports the libcephfs version the gateway runs with.
+func LibVersion() string { return cephll.Version() }

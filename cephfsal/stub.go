@@ -1,0 +1,60 @@
+//go:build noceph
+
+package cephfsal
+
+import (
+	"errors"
+
+	"nfsgw/gateway/fsal"
+)
+
+// The noceph build has the package's API without libcephfs, so that the
+// gateway builds (serving local directories only) where libcephfs-dev is
+// missing.
+
+var errNoCeph = errors.New("cephfsal: built without CephFS support (noceph build tag; install libcephfs-dev and rebuild without it)")
+
+// Mount is a CephFS client; this build cannot make one.
+type Mount struct{}
+
+// FS is an exported CephFS directory.
+type FS struct{ fsal.FS }
+
+// Close does nothing.
+func (*FS) Close() error { return nil }
+
+// RawFile is a file opened straight through libcephfs.
+type RawFile struct{}
+
+// NewMount fails: built without CephFS support.
+func NewMount(MountOptions) (*Mount, error) { return nil, errNoCeph }
+
+// Export fails: built without CephFS support.
+func (*Mount) Export(string, bool) (*FS, error) { return nil, errNoCeph }
+
+// Close does nothing.
+func (*Mount) Close() error { return nil }
+
+// FSCID returns 0.
+func (*Mount) FSCID() uint64 { return 0 }
+
+// SessionUUID returns "".
+func (*Mount) SessionUUID() string { return "" }
+
+// RawOpen fails: built without CephFS support.
+func (*Mount) RawOpen(string, int, uint32) (*RawFile, error) { return nil, errNoCeph }
+
+// ReadAt fails.
+func (*RawFile) ReadAt([]byte, int64) (int, error) { return 0, errNoCeph }
+
+// WriteAt fails.
+func (*RawFile) WriteAt([]byte, int64) (int, error) { return 0, errNoCeph }
+
+// Sync fails.
+func (*RawFile) Sync() error { return errNoCeph }
+
+// Close does nothing.
+func (*RawFile) Close() error { return nil }
+
+// LibVersion returns "" (no libcephfs).
+func LibVersion() string { return "" }
