@@ -61,6 +61,7 @@ func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (f
 		r.release()
 		return nil, err
 	}
+	r.v.opens.Add(1)
 	return newFile(fs.ll, r, fh, fs.m.opts.DelegationTimeout > 0, fs.m.root), nil
 }
 
@@ -183,6 +184,7 @@ func (f *File) Close() error {
 		cephll.Forget(cephll.DelegID(id))
 	}
 	err := f.ll.Close(f.fh)
+	f.node.v.opens.Add(-1)
 	f.node.release()
 	return err
 }

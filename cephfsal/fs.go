@@ -59,6 +59,10 @@ type FS struct {
 type node struct {
 	in      cephll.Inode
 	verdict atomic.Int32
+	// opens counts this gateway's open files on the inode. An unlinked
+	// file that is still open stays valid, as on a local file system:
+	// clients CLOSE (and READ, WRITE, GETATTR) files removed under them.
+	opens atomic.Int32
 }
 
 var _ fsal.FS = (*FS)(nil)
@@ -169,7 +173,7 @@ func (fs *FS) resolveLive(h fsal.Handle, st *cephll.Statx) (*ref[*node], error) 
 		r.release()
 		return nil, staleIfGone(err)
 	}
-	if st.Nlink() == 0 {
+	if st.Nlink() == 0 && r.v.opens.Load() == 0 {
 		fs.nodes.remove(ino, r)
 		r.release()
 		return nil, syscall.ESTALE

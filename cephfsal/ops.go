@@ -30,7 +30,7 @@ func (fs *FS) Getattr(_ context.Context, _ *fsal.Cred, h fsal.Handle) (fsal.Attr
 	st := statxPool.Get().(*cephll.Statx)
 	defer statxPool.Put(st)
 	err = fs.ll.Getattr(r.v.in, st, attrWant, lookupFlags, fs.m.root)
-	if err == nil && st.Nlink() == 0 {
+	if err == nil && st.Nlink() == 0 && r.v.opens.Load() == 0 {
 		fs.nodes.remove(ino, r)
 		err = syscall.ESTALE
 	}
@@ -468,7 +468,9 @@ func (fs *FS) Readlink(_ context.Context, c *fsal.Cred, h fsal.Handle) (string, 
 // for as long as the cache held it.
 func (fs *FS) forget(ino uint64) {
 	if r := fs.nodes.get(ino); r != nil {
-		fs.nodes.remove(ino, r)
+		if r.v.opens.Load() == 0 {
+			fs.nodes.remove(ino, r)
+		}
 		r.release()
 	}
 }

@@ -57,6 +57,7 @@ func Run(t *testing.T, newFS func(t *testing.T) fsal.FS, opts ...Option) {
 		{"Setattr", testSetattr},
 		{"MkdirRemove", testMkdirRemove},
 		{"StaleAfterRemove", testStale},
+		{"RemovedWhileOpen", testRemovedWhileOpen},
 		{"SymlinkReadlink", testSymlink},
 		{"Mknod", testMknod},
 		{"Rename", testRename},
@@ -594,6 +595,33 @@ func testStale(t *testing.T, e *env) {
 	if bytes.Equal(d, d2) {
 		t.Fatal("re-created directory got the old handle")
 	}
+}
+
+// testRemovedWhileOpen: a file removed while open stays usable through its
+// handle until closed, as on a local file system (NFS clients CLOSE files
+// that a RENAME or REMOVE took away, pynfs RNM21).
+func testRemovedWhileOpen(t *testing.T, e *env) {
+	h := e.create(root, e.root, "f", 0o644)
+	e.writeFile(root, h, []byte("still open"))
+	f := e.open(root, h, fsal.OpenRead|fsal.OpenWrite)
+	if err := e.fs.Remove(e.ctx, root, e.root, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fs.Check(e.ctx, h); err != nil {
+		t.Fatalf("Check(removed, still open): %v", err)
+	}
+	if a, err := e.fs.Getattr(e.ctx, root, h); err != nil || a.Size != 10 {
+		t.Fatalf("Getattr(removed, still open): %+v %v", a, err)
+	}
+	buf := make([]byte, 32)
+	if n, _, err := f.ReadAt(buf, 0); err != nil || string(buf[:n]) != "still open" {
+		t.Fatalf("ReadAt(removed, still open): %q %v", buf[:n], err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.fs.Getattr(e.ctx, root, h)
+	wantErr(t, "Getattr(removed, closed)", err, fsal.ErrStale)
 }
 
 func testSymlink(t *testing.T, e *env) {
