@@ -7,8 +7,9 @@
 #
 # The reboot group of pynfs calls its --serverhelper with "reboot"; use
 #   --serverhelper="scripts/pynfs-server.sh" --serverhelperarg=DIR
-# Grace equals the lease (10 s): pynfs waits lease + 5 s after a reboot before it
-# expects new state, and REBT5 needs grace >= lease.
+# Grace equals the lease (10 s; NFSGW_LEASE=SECONDS for another): pynfs waits
+# lease + 5 s after a reboot before it expects new state, and REBT5 needs
+# grace >= lease. NFSGW_BIN runs another binary.
 set -euo pipefail
 # pynfs calls "HELPER ARG reboot": accept the directory first, too.
 if [ $# -ge 2 ] && [ -d "$1" ]; then
@@ -17,12 +18,13 @@ fi
 cmd=${1:?usage: pynfs-server.sh start|reboot|stop DIR [PORT]}
 dir=${2:?DIR}
 bin=${NFSGW_BIN:-$(dirname "$0")/../bin/nfsgw}
+lease=${NFSGW_LEASE:-10}
 start() {
   port=$(cat "$dir/port")
   mkdir -p "$dir/export" "$dir/state"
   chmod 777 "$dir/export"
   "$bin" --listen "127.0.0.1:$port" --export "/export=$dir/export" --squash none \
-    --lease 10 --grace 10 --state-dir "$dir/state" >>"$dir/nfsgw.log" 2>&1 &
+    --lease "$lease" --grace "$lease" --state-dir "$dir/state" >>"$dir/nfsgw.log" 2>&1 &
   echo $! >"$dir/pid"
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0

@@ -42,11 +42,27 @@ func init() {
 			supported[v].Set(nfs4.AttrSuppattrExclcreat)
 		}
 	}
+	supported[2].Set(attrOpenArguments)
 	writeOnly.Set(nfs4.AttrTimeAccessSet)
 	writeOnly.Set(nfs4.AttrTimeModifySet)
 	for _, a := range []int{nfs4.AttrSize, nfs4.AttrMode, nfs4.AttrOwner, nfs4.AttrOwnerGroup,
 		nfs4.AttrTimeAccessSet, nfs4.AttrTimeModifySet} {
 		settable.Set(a)
+	}
+}
+
+// attrOpenArguments is the NFSv4.2 open_arguments attribute (RFC 9754): which
+// OPEN arguments the server supports.
+const attrOpenArguments = 86
+
+// encodeOpenArguments encodes our open_arguments4: five bitmaps with bit n
+// set when value n of the argument is supported — share access 1-3, deny
+// 0-3, want 1-5 (read, write, any and no delegation, cancel), claims NULL,
+// PREVIOUS, DELEGATE_CUR, FH and DELEG_CUR_FH, create modes 0-3.
+func encodeOpenArguments(e *xdr.Encoder) {
+	for _, w := range []uint32{0b1110, 0b1111, 0b111110, 0b110111, 0b1111} {
+		e.Uint32(1)
+		e.Uint32(w)
 	}
 }
 
@@ -202,6 +218,8 @@ func (r *request) encodeFattr(e *xdr.Encoder, req *nfs4.Bitmap, t *attrTarget) u
 				b.Set(nfs4.AttrOwner)
 				b.Set(nfs4.AttrOwnerGroup)
 				b.Encode(e)
+			case attrOpenArguments:
+				encodeOpenArguments(e)
 			}
 		}
 	}

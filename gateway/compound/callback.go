@@ -20,6 +20,7 @@ const (
 	cbVersion    = 1
 	cbProcNull   = 0
 	cbProcComp   = 1
+	cbOpGetattr  = 3
 	cbOpRecall   = 4
 	cbOpSequence = 11
 )
@@ -48,14 +49,27 @@ func (s *Server) startRecall(d *nfs4state.State) {
 // (RFC 8881 section 20.2). A failed callback revokes the delegation; a
 // delivered one leaves it to the client to return it within a lease
 // (the state model's reaper revokes it otherwise).
+//
+// An NFSv4.0 callback connection that does not answer a CB_RECALL within
+// half the usual time is taken down: RENEW then tells the client
+// (NFS4ERR_CB_PATH_DOWN) while it still has most of a lease to return its
+// delegations, and no new delegation is granted until a SETCLIENTID
+// brings a working callback path back.
 func (s *Server) recall(d *nfs4state.State) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.callbackTimeout())
+	timeout := s.callbackTimeout()
+	if d.Client.Minor == 0 {
+		timeout /= 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.sendRecall(ctx, d)
 	if errors.Is(err, context.DeadlineExceeded) {
 		// No answer (yet): the client may still return the delegation;
 		// the reaper revokes it (¾ of) a lease after the recall otherwise.
 		s.log.Debug("delegation recall unanswered", "client", d.Client.ID)
+		if d.Client.Minor == 0 {
+			closeCallback(d.Client.TakeCallbackPath())
+		}
 		return
 	}
 	if err != nil {
@@ -107,9 +121,23 @@ const errNoBackChannel = errString("no back channel")
 // cbRecall41 sends CB_COMPOUND { CB_SEQUENCE, CB_RECALL } on slot 0 of
 // the session's back channel.
 func (s *Server) cbRecall41(ctx context.Context, sess *nfs4state.Session, conn *oncrpc.Conn, d *nfs4state.State) error {
+	_, err := s.cbCall41(ctx, sess, conn, func(e *xdr.Encoder) {
+		e.Uint32(cbOpRecall)
+		d.Stateid().Encode(e)
+		e.Bool(false) // truncate
+		e.Opaque([]byte(d.FH))
+	})
+	return err
+}
+
+// cbCall41 sends CB_COMPOUND { CB_SEQUENCE, op } on slot 0 of the
+// session's back channel, op being what encodeOp writes (opcode
+// included). On success it returns the reply positioned after op's
+// status.
+func (s *Server) cbCall41(ctx context.Context, sess *nfs4state.Session, conn *oncrpc.Conn, encodeOp func(e *xdr.Encoder)) (*xdr.Decoder, error) {
 	seqid, release, ok := sess.AcquireBackSlot(ctx.Done())
 	if !ok {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	replied := false
 	defer func() { release(replied) }()
@@ -130,33 +158,90 @@ func (s *Server) cbRecall41(ctx context.Context, sess *nfs4state.Session, conn *
 	e.Uint32(0)   // highest slot
 	e.Bool(false) // cachethis
 	e.Uint32(0)   // referring_call_lists
-	e.Uint32(cbOpRecall)
-	d.Stateid().Encode(e)
-	e.Bool(false) // truncate
-	e.Opaque([]byte(d.FH))
+	encodeOp(e)
 	res, err := conn.Call(ctx, prog, cbVersion, cbProcComp, cred, e.Buf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	replied = true
 	rd := xdr.NewDecoder(res)
 	status := rd.Uint32()
 	if rd.Err() != nil {
-		return errString("bad CB_COMPOUND reply")
+		return nil, errString("bad CB_COMPOUND reply")
 	}
+	rd.Opaque(nfs4.MaxTagLen)
+	n := rd.Uint32()
 	if status != nfs4.OK {
-		rd.Opaque(nfs4.MaxTagLen)
-		n := rd.Uint32()
 		if n > 0 && rd.Uint32() == cbOpSequence {
 			if st := rd.Uint32(); st != nfs4.OK {
 				// A failed CB_SEQUENCE leaves the slot as it was.
 				replied = st != nfs4.ErrSeqMisordered && st != nfs4.ErrBadslot && st != nfs4.ErrDelay && st != nfs4.ErrBadsession
-				return cbError(st)
+				return nil, cbError(st)
 			}
 		}
-		return cbError(status)
+		return nil, cbError(status)
 	}
-	return nil
+	// CB_SEQUENCE's result, then the operation's opcode and status.
+	rd.Uint32()
+	rd.Uint32()
+	rd.Fixed(nfs4.SessionIDSize)
+	for i := 0; i < 4; i++ {
+		rd.Uint32()
+	}
+	rd.Uint32()
+	rd.Uint32()
+	if n != 2 || rd.Err() != nil {
+		return nil, errString("bad CB_COMPOUND reply")
+	}
+	return rd, nil
+}
+
+// cbGetattrTimeout bounds a CB_GETATTR, during which another client's
+// GETATTR waits; past it, the delegation is recalled instead.
+const cbGetattrTimeout = 2 * time.Second
+
+// cbGetattr asks the holder of write delegation d for the file's size
+// and change attribute with CB_GETATTR over its back channel (RFC 8881
+// section 20.1).
+func (s *Server) cbGetattr(ctx context.Context, d *nfs4state.State) (nfs4state.CBAttrs, error) {
+	var a nfs4state.CBAttrs
+	sess, raw := s.cfg.State.BackChannel(d.Client, nil, connAlive)
+	conn, _ := raw.(*oncrpc.Conn)
+	if sess == nil || conn == nil {
+		return a, errNoBackChannel
+	}
+	var want nfs4.Bitmap
+	want.Set(nfs4.AttrChange)
+	want.Set(nfs4.AttrSize)
+	rd, err := s.cbCall41(ctx, sess, conn, func(e *xdr.Encoder) {
+		e.Uint32(cbOpGetattr)
+		e.Opaque([]byte(d.FH))
+		want.Encode(e)
+	})
+	if err != nil {
+		return a, err
+	}
+	mask := nfs4.DecodeBitmap(rd)
+	vals := xdr.NewDecoder(rd.Opaque(64))
+	if rd.Err() != nil {
+		return a, errString("bad CB_GETATTR reply")
+	}
+	for _, b := range mask.Bits() {
+		switch b {
+		case nfs4.AttrChange:
+			a.Change, a.HasChange = vals.Uint64(), true
+		case nfs4.AttrSize:
+			a.Size, a.HasSize = vals.Uint64(), true
+		default:
+			// Attributes come in order; anything else ends what we
+			// can read.
+			return a, nil
+		}
+	}
+	if vals.Err() != nil {
+		return a, errString("bad CB_GETATTR attributes")
+	}
+	return a, nil
 }
 
 // NFSv4.0 callbacks go over a connection the server opens to the address

@@ -153,8 +153,11 @@ func TestDelegationWants(t *testing.T) {
 	if d := open("o1", nfs4.ShareAccessRead|shareWantNoDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTNotWanted {
 		t.Fatalf("WANT_NO_DELEG: %+v", d)
 	}
-	if d := open("o2", nfs4.ShareAccessBoth|shareWantWriteDeleg); d.Type != nfs4.DelegNoneExt {
-		t.Fatalf("WANT_WRITE_DELEG: %+v", d)
+	if d := open("o2", nfs4.ShareAccessRead|shareWantWriteDeleg); d.Type != nfs4.DelegNoneExt || d.WhyNone != nfs4.WNDTContention {
+		t.Fatalf("WANT_WRITE_DELEG for reading only: %+v", d)
+	}
+	if d := open("o2", nfs4.ShareAccessBoth); d.Type != nfs4.DelegNone {
+		t.Fatalf("write open without a want: %+v", d)
 	}
 	// The client's own write open does not stand in the way.
 	if d := open("o3", nfs4.ShareAccessRead|shareWantReadDeleg); d.Type != nfs4.DelegRead {

@@ -2,6 +2,7 @@ package compound
 
 import (
 	"bytes"
+	"context"
 
 	"nfsgw/gateway/fsal"
 	"nfsgw/gateway/nfs4"
@@ -27,7 +28,33 @@ func opGetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st != nfs4.OK {
 		return st
 	}
+	if r.s.cfg.State.WriteDelegations() > 0 && (req.Has(nfs4.AttrChange) || req.Has(nfs4.AttrSize) ||
+		req.Has(nfs4.AttrTimeModify) || req.Has(nfs4.AttrTimeMetadata) || req.Has(nfs4.AttrSpaceUsed)) {
+		if st := r.writeDelegAttrs(&a); st != nfs4.OK {
+			return st
+		}
+	}
 	return r.encodeFattr(e, &req, r.target(&r.cur, &a))
+}
+
+// writeDelegAttrs corrects the size and change attribute of the current
+// file when another client holds a write delegation on it, which may hide
+// changes the backend does not know of yet: its holder is asked with
+// CB_GETATTR, and if that fails the delegation is recalled
+// (NFS4ERR_DELAY).
+func (r *request) writeDelegAttrs(a *fsal.Attr) uint32 {
+	sm := r.s.cfg.State
+	if d := sm.WriteDelegOf(r.fileKey(), r.requestClient()); d != nil {
+		ctx, cancel := context.WithTimeout(r.ctx, cbGetattrTimeout)
+		cb, err := r.s.cbGetattr(ctx, d)
+		cancel()
+		if err == nil {
+			a.Size, a.Change = sm.MergeCBGetattr(d, a.Size, a.Change, cb)
+			return nfs4.OK
+		}
+		r.s.log.Debug("CB_GETATTR failed; recalling", "client", d.Client.ID, "error", err)
+	}
+	return r.breakWriteDelegs(r.cur.raw)
 }
 
 func opSetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
@@ -77,6 +104,11 @@ func opSetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if sa.Mask == 0 {
 		attrs.mask.Encode(e)
 		return nfs4.OK
+	}
+	// The holder of a write delegation answers opens and caches
+	// attributes on its own: any change by another client recalls it.
+	if st := r.breakWriteDelegs(r.cur.raw); st != nfs4.OK {
+		return fail(st)
 	}
 	exp := r.cur.exp
 	if _, err := exp.FS.Setattr(r.ctx, r.credFor(exp), r.cur.key, &sa); err != nil {

@@ -51,8 +51,16 @@ func opRenew(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
-	_, st := r.clientFor40(id)
-	return st
+	c, st := r.clientFor40(id)
+	if st != nfs4.OK {
+		return st
+	}
+	if c.HoldsDelegations() && callbackPath40(c) == nil {
+		// The lease is renewed, but delegations cannot be recalled
+		// (RFC 7530 section 16.29.4): the client should return them.
+		return nfs4.ErrCbPathDown
+	}
+	return nfs4.OK
 }
 
 func opReleaseLockOwner(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
@@ -322,7 +330,7 @@ func opSequence(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	e.Uint32(slotID)
 	e.Uint32(res.HighestSlot)
 	e.Uint32(res.HighestSlot)
-	e.Uint32(seqStatusFlags(s.Client))
+	e.Uint32(r.seqStatusFlags(s))
 	return nfs4.OK
 }
 
@@ -337,6 +345,16 @@ func opReclaimComplete(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		return nfs4.OK
 	}
 	c := r.session.Client
+	if c.ReclaimCompleted() {
+		return nfs4.ErrCompleteAlready
+	}
+	// A 4.1 client goes into the recovery store when it finishes
+	// reclaiming, state or not (as knfsd does): after a restart, grace
+	// then waits for every client that was up before it (a client with
+	// nothing to reclaim just sends RECLAIM_COMPLETE again).
+	if st := r.recordClient(c); st != nfs4.OK {
+		return st
+	}
 	if st := c.ReclaimComplete(); st != nfs4.OK {
 		return st
 	}

@@ -13,6 +13,12 @@ const (
 	shareWantReadDeleg  = 0x0100
 	shareWantWriteDeleg = 0x0200
 	shareWantAnyDeleg   = 0x0300
+
+	// OPEN4_SHARE_ACCESS_WANT_SIGNAL_DELEG_WHEN_RESRC_AVAIL and
+	// _PUSH_DELEG_WHEN_UNCONTENDED (RFC 8881 section 18.16.3).
+	shareWantHints41 = 0x30000
+	// OPEN4_SHARE_ACCESS_WANT_DELEG_TIMESTAMPS (RFC 9754).
+	shareWantDelegTimestamps = 0x100000
 )
 
 // ACE4 constants of the delegation's nfsace4.
@@ -23,13 +29,22 @@ const (
 	ace4ReadACL       = 0x00020000
 	ace4Synchronize   = 0x00100000
 	ace4Execute       = 0x00000020
+	ace4WriteData     = 0x00000002
+	ace4AppendData    = 0x00000004
+	ace4WriteAttrs    = 0x00000100
+
+	nfsLimitSize = 1 // limit_by4 NFS_LIMIT_SIZE
 )
 
 // encodeOpenDeleg decides on and encodes the open_delegation4 of a
 // successful OPEN (claim NULL or FH, or a 4.0 CLAIM_NULL): a read
 // delegation when the client asked for one or left it to us, the access
-// is read-only, its session has a back channel and nothing conflicts.
-func (r *request) encodeOpenDeleg(e *xdr.Encoder, c *nfs4state.Client, owner *nfs4state.OpenOwner, ref fileRef, access, deny, want uint32, claim uint32) {
+// is read-only, its session has a back channel and nothing conflicts; a
+// write delegation only when a 4.1 client asks for one
+// (OPEN4_SHARE_ACCESS_WANT_WRITE_DELEG, or WANT_ANY_DELEG with write
+// access), since its holder keeps writes and attributes to itself until
+// it is recalled.
+func (r *request) encodeOpenDeleg(e *xdr.Encoder, c *nfs4state.Client, owner *nfs4state.OpenOwner, ref fileRef, access, deny, want uint32, claim uint32, change uint64) {
 	noneExt := func(why uint32) {
 		if r.minor == 0 || want == 0 {
 			e.Uint32(nfs4.DelegNone)
@@ -50,8 +65,9 @@ func (r *request) encodeOpenDeleg(e *xdr.Encoder, c *nfs4state.Client, owner *nf
 		noneExt(nfs4.WNDTNotWanted)
 		return
 	}
-	if !ref.exp.Delegations || access != nfs4.ShareAccessRead || want == shareWantWriteDeleg {
-		// Write delegations are never granted.
+	wantWrite := r.minor > 0 && access&nfs4.ShareAccessWrite != 0 &&
+		(want == shareWantWriteDeleg || want == shareWantAnyDeleg)
+	if !ref.exp.Delegations || (access != nfs4.ShareAccessRead && !wantWrite) || want == shareWantWriteDeleg && !wantWrite {
 		why := uint32(nfs4.WNDTResource)
 		if want == shareWantWriteDeleg {
 			why = nfs4.WNDTContention
@@ -69,18 +85,72 @@ func (r *request) encodeOpenDeleg(e *xdr.Encoder, c *nfs4state.Client, owner *nf
 		noneExt(nfs4.WNDTResource)
 		return
 	}
-	sid, why, ok := r.s.cfg.State.GrantReadDeleg(c, string(ref.raw), string(ref.raw))
+	sid, why, ok := r.s.cfg.State.GrantDeleg(c, string(ref.raw), string(ref.raw), wantWrite)
 	if !ok {
 		noneExt(why)
 		return
 	}
+	if wantWrite {
+		r.s.cfg.State.SetDelegChange(sid, change)
+		encodeWriteDeleg(e, sid, false)
+		return
+	}
+	encodeReadDeleg(e, sid, false)
+}
+
+// encodeWriteDeleg encodes open_write_delegation4. The space limit is
+// zero: the server promises no space, so the client flushes on close as
+// without a delegation (RFC 8881 section 10.4.1).
+func encodeWriteDeleg(e *xdr.Encoder, sid nfs4.Stateid, recall bool) {
+	e.Uint32(nfs4.DelegWrite)
+	sid.Encode(e)
+	e.Bool(recall)
+	e.Uint32(nfsLimitSize)
+	e.Uint64(0)
+	e.Uint32(ace4AccessAllowed)
+	e.Uint32(0)
+	e.Uint32(ace4ReadData | ace4WriteData | ace4AppendData | ace4ReadAttrs | ace4WriteAttrs | ace4ReadACL | ace4Synchronize | ace4Execute)
+	e.String("EVERYONE@")
+}
+
+// encodeReadDeleg encodes open_read_delegation4.
+func encodeReadDeleg(e *xdr.Encoder, sid nfs4.Stateid, recall bool) {
 	e.Uint32(nfs4.DelegRead)
 	sid.Encode(e)
-	e.Bool(false) // recall
+	e.Bool(recall)
 	e.Uint32(ace4AccessAllowed)
 	e.Uint32(0)
 	e.Uint32(ace4ReadData | ace4ReadAttrs | ace4ReadACL | ace4Synchronize | ace4Execute)
 	e.String("EVERYONE@")
+}
+
+// encodeReclaimedDeleg answers the reclaim (CLAIM_PREVIOUS) of an open
+// that held a read delegation before the restart: the delegation is
+// granted again (RFC 7530 section 16.16.5, RFC 8881 section 18.16.3),
+// whatever the export's policy or the callback path, since the client held
+// it and nothing new can conflict during grace. When the callback path is
+// not known to work (a 4.0 client's probe may still be running) the recall
+// flag asks the client to return it at once. Only another client's reclaim
+// that conflicts with it (an open for write) makes it none. Write
+// delegations are reclaimed the same way (4.1 clients only get them).
+func (r *request) encodeReclaimedDeleg(e *xdr.Encoder, c *nfs4state.Client, ref fileRef, write bool, change uint64) {
+	sid, _, ok := r.s.cfg.State.GrantDeleg(c, string(ref.raw), string(ref.raw), write)
+	if !ok {
+		e.Uint32(nfs4.DelegNone)
+		return
+	}
+	recall := false
+	if r.minor == 0 {
+		recall = callbackPath40(c) == nil
+	} else if s, _ := r.s.cfg.State.BackChannel(c, r.session, connAlive); s == nil {
+		recall = true
+	}
+	if write {
+		r.s.cfg.State.SetDelegChange(sid, change)
+		encodeWriteDeleg(e, sid, recall)
+		return
+	}
+	encodeReadDeleg(e, sid, recall)
 }
 
 func connAlive(raw any) bool {
@@ -131,6 +201,16 @@ func (r *request) breakDelegs(raw []byte) uint32 {
 	return sm.BreakDelegations(string(raw), r.requestClient())
 }
 
+// breakWriteDelegs is breakDelegs for requests that only read the file or
+// its attributes: only others' write delegations conflict.
+func (r *request) breakWriteDelegs(raw []byte) uint32 {
+	sm := r.s.cfg.State
+	if sm.WriteDelegations() == 0 || raw == nil {
+		return nfs4.OK
+	}
+	return sm.BreakWriteDelegations(string(raw), r.requestClient())
+}
+
 // breakDelegsNamed is breakDelegs for the object name in directory dir
 // (REMOVE, RENAME): a missing object has no delegation.
 func (r *request) breakDelegsNamed(dir fileRef, name string) uint32 {
@@ -144,26 +224,47 @@ func (r *request) breakDelegsNamed(dir fileRef, name string) uint32 {
 	return r.breakDelegs(encodeFH(dir.exp, h))
 }
 
-// delegIO opens the backend file for a READ under a read delegation
-// stateid; a delegation does not allow writes.
+// delegIO opens the backend file for a READ under a delegation stateid, or
+// a WRITE under a write delegation.
 func (r *request) delegIO(s *nfs4state.State, write bool) (fsal.File, func(), uint32) {
+	flags := fsal.OpenRead
 	if write {
-		return nil, nil, nfs4.ErrOpenmode
+		if !s.IsWriteDeleg() {
+			return nil, nil, nfs4.ErrOpenmode
+		}
+		flags = fsal.OpenWrite
 	}
 	s.Client.Renew()
 	exp := r.cur.exp
-	f, err := exp.FS.Open(r.ctx, r.credFor(exp), r.cur.key, fsal.OpenRead)
+	f, err := exp.FS.Open(r.ctx, r.credFor(exp), r.cur.key, flags)
 	if err != nil {
 		return nil, nil, statusOf(err)
 	}
 	return f, func() { f.Close() }, nfs4.OK
 }
 
-// seqStatusFlags returns sr_status_flags of SEQUENCE for client c.
-func seqStatusFlags(c *nfs4state.Client) uint32 {
+// seqStatusFlags returns sr_status_flags of a SEQUENCE on session s. The
+// callback path is reported down (RFC 8881 section 18.46.3) when the
+// session's own back channel connection was lost (CB_PATH_DOWN_SESSION),
+// and when the client has no working back channel on any session although
+// it had one or holds delegations (CB_PATH_DOWN): the client should then
+// bind a connection with BIND_CONN_TO_SESSION or BACKCHANNEL_CTL, and
+// until it does no recall can reach it.
+func (r *request) seqStatusFlags(s *nfs4state.Session) uint32 {
+	c := s.Client
 	var f uint32
 	if c.RevokedDelegations() {
 		f |= nfs4.SeqStatusRecallableStateRevoked
+	}
+	conn := s.BackConn()
+	if conn != nil && connAlive(conn) {
+		return f
+	}
+	if conn != nil {
+		f |= nfs4.SeqStatusCBPathDownSession
+	}
+	if up, had := r.s.cfg.State.BackChannelState(c, connAlive); !up && (had || c.HoldsDelegations()) {
+		f |= nfs4.SeqStatusCBPathDown
 	}
 	return f
 }
@@ -176,15 +277,8 @@ func opDelegReturn(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
-	sid, st := r.resolveStateid(sid)
-	if st != nfs4.OK {
-		return st
-	}
-	if sid.IsSpecial() {
-		return nfs4.ErrBadStateid
-	}
 	sm := r.s.cfg.State
-	s, st := sm.LookupState(sid, r.fileKey(), r.minor)
+	s, st := r.stateFor(sid, r.fileKey())
 	if st != nfs4.OK {
 		return st
 	}

@@ -39,6 +39,10 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 			if st := r.breakDelegs(r.cur.raw); st != nfs4.OK {
 				return nil, nil, st
 			}
+		} else if st := r.breakWriteDelegs(r.cur.raw); st != nfs4.OK {
+			// A read without an open, with another client's write
+			// delegations.
+			return nil, nil, st
 		}
 		exp := r.cur.exp
 		flags := fsal.OpenRead

@@ -59,18 +59,8 @@ func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st := r.regularFile(); st != nfs4.OK {
 		return st
 	}
-	sid, st := r.resolveStateid(sid)
-	if st != nfs4.OK {
-		return st
-	}
-	if sid.IsSpecial() {
-		return nfs4.ErrBadStateid
-	}
 	sm := r.s.cfg.State
-	// An old or closed stateid still names its owner, whose seqid may
-	// show the request is a retransmission to answer from the replay
-	// cache (RFC 7530 section 9.1.7); the stateid's error comes after.
-	s, lst := sm.LookupState(sid, r.fileKey(), r.minor)
+	s, lst := r.stateFor(sid, r.fileKey())
 	if s == nil {
 		return lst
 	}
@@ -193,6 +183,10 @@ func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st := r.regularFile(); st != nfs4.OK {
 		return st
 	}
+	// A write delegation's holder may lock locally.
+	if st := r.breakWriteDelegs(r.cur.raw); st != nfs4.OK {
+		return st
+	}
 	end, write, st := lockRange(typ, off, length)
 	if st != nfs4.OK {
 		return st
@@ -225,15 +219,8 @@ func opLockU(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st := r.regularFile(); st != nfs4.OK {
 		return st
 	}
-	sid, st := r.resolveStateid(sid)
-	if st != nfs4.OK {
-		return st
-	}
-	if sid.IsSpecial() {
-		return nfs4.ErrBadStateid
-	}
 	sm := r.s.cfg.State
-	s, lst := sm.LookupState(sid, r.fileKey(), r.minor)
+	s, lst := r.stateFor(sid, r.fileKey())
 	if s == nil {
 		return lst
 	}

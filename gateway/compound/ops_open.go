@@ -155,6 +155,15 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		return nfs4.ErrGrace
 	}
 	access := a.access &^ nfs4.ShareWantMask
+	if r.minor > 0 {
+		// Hints we may ignore: 4.1's "signal / push the delegation
+		// later" (we never do), 4.2's delegated timestamps (not
+		// offered in open_arguments).
+		access &^= shareWantHints41
+		if r.minor > 1 {
+			access &^= shareWantDelegTimestamps
+		}
+	}
 	if access == 0 || access > nfs4.ShareAccessBoth || a.deny > nfs4.ShareDenyBoth ||
 		(r.minor == 0 && a.access&nfs4.ShareWantMask != 0) {
 		return nfs4.ErrInval
@@ -250,10 +259,10 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	case nfs4.ClaimPrevious:
 		// Reclaim of an open held before the restart: the current
 		// handle is the file itself (RFC 7530 section 16.16.5).
-		if a.delegType != nfs4.DelegNone && a.delegType != nfs4.DelegRead {
-			// Write delegations are never granted, so none can be
-			// reclaimed. A read delegation is not kept across a
-			// restart: the open is reclaimed without it.
+		if a.delegType != nfs4.DelegNone && a.delegType != nfs4.DelegRead &&
+			(a.delegType != nfs4.DelegWrite || r.minor == 0) {
+			// 4.0 clients never get write delegations, so cannot
+			// reclaim one.
 			return nfs4.ErrReclaimBad
 		}
 		if r.cur.pseudo != nil {
@@ -363,7 +372,11 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	e.Uint32(rflags)
 	attrset.Encode(e)
-	r.encodeOpenDeleg(e, client, owner, ref, access, a.deny, a.access&nfs4.ShareWantMask, a.claim)
+	if a.claim == nfs4.ClaimPrevious && a.delegType != nfs4.DelegNone {
+		r.encodeReclaimedDeleg(e, client, ref, a.delegType == nfs4.DelegWrite, attr.Change)
+		return nfs4.OK
+	}
+	r.encodeOpenDeleg(e, client, owner, ref, access, a.deny, a.access&nfs4.ShareWantMask, a.claim, attr.Change)
 	return nfs4.OK
 }
 
@@ -391,15 +404,7 @@ func (r *request) stateForSeqidOp(sid nfs4.Stateid, seqid, op uint32) (s *nfs4st
 	if st := r.needFH(); st != nfs4.OK {
 		return nil, false, st
 	}
-	sid, st = r.resolveStateid(sid)
-	if st != nfs4.OK {
-		return nil, false, st
-	}
-	if sid.IsSpecial() {
-		return nil, false, nfs4.ErrBadStateid
-	}
-	sm := r.s.cfg.State
-	s, st = sm.LookupState(sid, "", r.minor)
+	s, st = r.stateFor(sid, "")
 	if st != nfs4.OK && st != nfs4.ErrOldStateid && st != nfs4.ErrBadStateid {
 		return nil, false, st
 	}

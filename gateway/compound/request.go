@@ -194,6 +194,26 @@ func (r *request) resolveStateid(sid nfs4.Stateid) (nfs4.Stateid, uint32) {
 	return sid, nfs4.OK
 }
 
+// stateFor finds the state named by the stateid argument of an operation
+// that needs a real one (CLOSE, OPEN_CONFIRM, OPEN_DOWNGRADE, LOCK, LOCKU,
+// DELEGRETURN): the 4.1 current stateid is substituted, and a special
+// stateid is NFS4ERR_BAD_STATEID. fh, unless empty, is the file the state
+// must be on. A nil state comes with the error to return. A state can also
+// come with an error (an old seqid, a closed open): it still names its
+// owner, whose seqid may show the request is a retransmission to answer
+// from the replay cache (RFC 7530 section 9.1.7), so the caller returns
+// that error only after the seqid check.
+func (r *request) stateFor(sid nfs4.Stateid, fh string) (*nfs4state.State, uint32) {
+	sid, st := r.resolveStateid(sid)
+	if st != nfs4.OK {
+		return nil, st
+	}
+	if sid.IsSpecial() {
+		return nil, nfs4.ErrBadStateid
+	}
+	return r.s.cfg.State.LookupState(sid, fh, r.minor)
+}
+
 func (r *request) setCurStateid(sid nfs4.Stateid) {
 	r.curStateid, r.hasCurStateid = sid, true
 }

@@ -293,7 +293,14 @@ func (r *request) recordClient(c *nfs4state.Client) uint32 {
 func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) uint32 {
 	g := r.s.cfg.Grace
 	if reclaim {
-		if !g.InGrace() || !g.MayReclaim([]byte(c.Owner)) || (r.minor > 0 && c.ReclaimCompleted()) {
+		if !g.InGrace() || !g.MayReclaim([]byte(c.Owner)) {
+			return nfs4.ErrNoGrace
+		}
+		// Any reclaim by a client of the reclaim set, even one refused
+		// below, shows that recovery is still under way: it keeps grace
+		// from ending on time while clients are still at it.
+		g.Reclaimed([]byte(c.Owner))
+		if r.minor > 0 && c.ReclaimCompleted() {
 			return nfs4.ErrNoGrace
 		}
 		return nfs4.OK

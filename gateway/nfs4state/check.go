@@ -72,7 +72,30 @@ func (m *Manager) CheckConsistency() error {
 		}
 		s.File.mu.Unlock()
 	}
+	var writes int64
 	m.clients.rangeAll(func(c *Client) {
+		// Lock order is File.mu before Client.mu: look at the
+		// delegations' files after letting go of the client.
+		var delegs []*State
+		c.mu.Lock()
+		for _, s := range c.states {
+			if s.Kind == KindDeleg {
+				delegs = append(delegs, s)
+			}
+		}
+		c.mu.Unlock()
+		var held int32
+		for _, s := range delegs {
+			if !s.IsRevoked() {
+				held++
+				if s.IsWriteDeleg() {
+					writes++
+				}
+			}
+		}
+		if n := c.dc.held.Load(); n != held {
+			fail("client %d counts %d delegations, holds %d", c.ID, n, held)
+		}
 		c.mu.Lock()
 		for other, s := range c.states {
 			if states[other] != s {
@@ -86,6 +109,9 @@ func (m *Manager) CheckConsistency() error {
 		}
 		c.mu.Unlock()
 	})
+	if n := m.dm.writes.Load(); n != writes {
+		fail("%d write delegations counted, %d held", n, writes)
+	}
 	m.sessions.rangeAll(func(s *Session) {
 		if clients[s.Client.ID] != s.Client {
 			fail("session of a client that is not indexed")
@@ -113,9 +139,12 @@ func (m *Manager) CheckConsistency() error {
 				}
 			}
 			for _, o := range fs.opens {
-				if o.Client != d.Client && o.access&nfs4.ShareAccessWrite != 0 {
-					fail("file %q: read delegation while another client has it open for write", fs.Key)
+				if o.Client != d.Client && (d.dl.write || o.access&nfs4.ShareAccessWrite != 0) {
+					fail("file %q: delegation while another client has it open for write (or at all, for a write delegation)", fs.Key)
 				}
+			}
+			if d.dl.write && len(fs.delegs) > 1 {
+				fail("file %q: a write delegation shares the file", fs.Key)
 			}
 		}
 		for i, a := range fs.opens {

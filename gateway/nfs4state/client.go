@@ -118,7 +118,7 @@ func (m *Manager) SetClientID(owner string, verf [8]byte, principal string, cb C
 			e = &ownerEntry{}
 		}
 		conf := e.confirmed
-		if conf != nil && conf.Principal != principal && conf.hasState() {
+		if conf != nil && conf.Principal != principal && conf.hasState() && !m.isCourtesy(conf) {
 			res, status = conf, nfs4.ErrClidInuse
 			return e, true
 		}
@@ -252,7 +252,9 @@ func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, updat
 			return e, true
 		}
 		if conf != nil && conf.Principal != principal {
-			if conf.hasState() {
+			// A courtesy client's state gives way to the owner's
+			// new incarnation as it would to any conflict.
+			if conf.hasState() && !m.isCourtesy(conf) {
 				status = nfs4.ErrClidInuse
 				return e, true
 			}

@@ -22,15 +22,27 @@ import (
 // as a revoked stateid (NFS4ERR_DELEG_REVOKED, with
 // SEQ4_STATUS_RECALLABLE_STATE_REVOKED on SEQUENCE) until FREE_STATEID.
 
-// delegInfo is the recall state of a delegation, guarded by File.mu.
+// delegInfo is the recall state of a delegation, guarded by File.mu
+// (write is set before the delegation is published and never changes).
 type delegInfo struct {
 	recallAt int64 // when the recall started (0: not recalled)
 	revoked  bool
+	write    bool
+
+	// Write delegations, for CB_GETATTR (RFC 8881 section 10.4.3):
+	// the change attribute at grant, whether the holder has reported
+	// changes, the last change value it reported, and the change value
+	// the server last answered others with.
+	change   uint64
+	modified bool
+	cbChange uint64
+	reported uint64
 }
 
 // delegMgr is the Manager's delegation bookkeeping.
 type delegMgr struct {
 	count    atomic.Int64 // delegations not revoked
+	writes   atomic.Int64 // write delegations not revoked
 	recaller atomic.Pointer[func(*State)]
 	cleanup  atomic.Pointer[func(*Client)]
 	mu       sync.Mutex
@@ -40,6 +52,7 @@ type delegMgr struct {
 // delegClient is a client's delegation bookkeeping.
 type delegClient struct {
 	revoked atomic.Int32 // revoked delegations not yet freed
+	held    atomic.Int32 // delegations held (not revoked)
 
 	// cbPath is the NFSv4.0 callback connection once a CB_NULL over it
 	// succeeded (opaque: the COMPOUND engine owns it), nil otherwise.
@@ -82,10 +95,18 @@ func (c *Client) RevokedDelegations() bool { return c.dc.revoked.Load() > 0 }
 
 // GrantReadDeleg grants client c a read delegation on the file it has just
 // opened, if nothing stands in the way: no open for write by another
-// client and no write lock by anyone, no delegation of c already, no
-// recall in progress, room in c's state limit. It reports false (and WND4_CONTENTION or
-// WND4_RESOURCE as why) when it grants nothing.
+// client and no write lock by anyone, no delegation of c already, no write
+// delegation or recall in progress, room in c's state limit. It reports
+// false (and WND4_CONTENTION or WND4_RESOURCE as why) when it grants
+// nothing.
 func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, uint32, bool) {
+	return m.GrantDeleg(c, fileKey, fh, false)
+}
+
+// GrantDeleg grants a read delegation (as GrantReadDeleg) or a write
+// delegation. A write delegation needs the file to itself: no open and no
+// lock of another client, and no delegation at all.
+func (m *Manager) GrantDeleg(c *Client, fileKey, fh string, write bool) (nfs4.Stateid, uint32, bool) {
 	fs, ok := m.files.get(fileKey)
 	if !ok {
 		return nfs4.Stateid{}, nfs4.WNDTContention, false
@@ -96,17 +117,17 @@ func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, u
 		return nfs4.Stateid{}, nfs4.WNDTContention, false
 	}
 	for _, s := range fs.opens {
-		if s.Client != c && s.access&nfs4.ShareAccessWrite != 0 {
+		if s.Client != c && (write || s.access&nfs4.ShareAccessWrite != 0) {
 			return nfs4.Stateid{}, nfs4.WNDTContention, false
 		}
 	}
 	for _, l := range fs.locks {
-		if l.write {
+		if (write && l.state.Client != c) || (!write && l.write) {
 			return nfs4.Stateid{}, nfs4.WNDTContention, false
 		}
 	}
 	for _, d := range fs.delegs {
-		if d.Client == c || d.dl.recallAt != 0 {
+		if write || d.Client == c || d.dl.recallAt != 0 || d.dl.write {
 			return nfs4.Stateid{}, nfs4.WNDTContention, false
 		}
 	}
@@ -115,21 +136,32 @@ func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, u
 		c.mu.Unlock()
 		return nfs4.Stateid{}, nfs4.WNDTResource, false
 	}
-	s := &State{Other: m.newOtherFor(c), Kind: KindDeleg, Client: c, File: fs, FH: fh, seqid: 1, dl: &delegInfo{}}
+	s := &State{Other: m.newOtherFor(c), Kind: KindDeleg, Client: c, File: fs, FH: fh, seqid: 1, dl: &delegInfo{write: write}}
 	c.states[s.Other] = s
 	c.mu.Unlock()
 	fs.delegs = append(fs.delegs, s)
 	m.states.put(s.Other, s)
 	m.dm.count.Add(1)
+	if write {
+		m.dm.writes.Add(1)
+	}
+	c.dc.held.Add(1)
 	return nfs4.Stateid{Seqid: 1, Other: s.Other}, 0, true
 }
 
 // conflictLocked reports whether the file has delegations of clients other
-// than c (nil: anyone) and starts their recall (caller holds fs.mu).
-func (m *Manager) conflictLocked(fs *FileState, c *Client) bool {
+// than c (nil: anyone) and starts their recall (caller holds fs.mu); with
+// writeOnly, only write delegations count (the request only reads). The
+// delegations of courtesy clients are not recalled: their clients are
+// appended to courtesy, for the caller to expire once it let go of fs.mu.
+func (m *Manager) conflictLocked(fs *FileState, c *Client, writeOnly bool, courtesy []*Client) (bool, []*Client) {
 	busy := false
 	for _, d := range fs.delegs {
-		if d.Client == c {
+		if d.Client == c || (writeOnly && !d.dl.write) {
+			continue
+		}
+		if m.isCourtesy(d.Client) {
+			courtesy = appendClient(courtesy, d.Client)
 			continue
 		}
 		busy = true
@@ -146,35 +178,57 @@ func (m *Manager) conflictLocked(fs *FileState, c *Client) bool {
 			}
 		}
 	}
-	return busy
+	return busy, courtesy
 }
 
 // openConflictLocked is conflictLocked for an OPEN: only write access or
-// deny read conflicts with read delegations.
-func (m *Manager) openConflictLocked(fs *FileState, c *Client, access, deny uint32) bool {
-	if access&nfs4.ShareAccessWrite == 0 && deny&nfs4.ShareDenyRead == 0 {
-		return false
-	}
-	return m.conflictLocked(fs, c)
+// deny read conflicts with read delegations; any open conflicts with
+// another client's write delegation.
+func (m *Manager) openConflictLocked(fs *FileState, c *Client, access, deny uint32, courtesy []*Client) (bool, []*Client) {
+	readOnly := access&nfs4.ShareAccessWrite == 0 && deny&nfs4.ShareDenyRead == 0
+	return m.conflictLocked(fs, c, readOnly, courtesy)
 }
 
 // BreakDelegations answers NFS4ERR_DELAY, after starting their recall, if
 // clients other than c (nil: anyone) hold delegations on the file; it is
 // for REMOVE, RENAME and size changes.
 func (m *Manager) BreakDelegations(fileKey string, c *Client) uint32 {
-	if m.dm.count.Load() == 0 {
+	return m.breakDelegations(fileKey, c, false)
+}
+
+// BreakWriteDelegations is BreakDelegations for requests that only look at
+// the file (GETATTR of its size or change, READ without an open, LOCKT):
+// only write delegations conflict, since their holders may have changed
+// the file without telling the server yet. It costs one atomic load while
+// no write delegation exists.
+func (m *Manager) BreakWriteDelegations(fileKey string, c *Client) uint32 {
+	if m.dm.writes.Load() == 0 {
 		return nfs4.OK
 	}
-	fs, ok := m.files.get(fileKey)
-	if !ok {
+	return m.breakDelegations(fileKey, c, true)
+}
+
+func (m *Manager) breakDelegations(fileKey string, c *Client, writeOnly bool) uint32 {
+	for {
+		if m.dm.count.Load() == 0 {
+			return nfs4.OK
+		}
+		fs, ok := m.files.get(fileKey)
+		if !ok {
+			return nfs4.OK
+		}
+		fs.mu.Lock()
+		busy, courtesy := m.conflictLocked(fs, c, writeOnly, nil)
+		fs.mu.Unlock()
+		if len(courtesy) > 0 {
+			m.expireCourtesy(courtesy)
+			continue
+		}
+		if busy {
+			return nfs4.ErrDelay
+		}
 		return nfs4.OK
 	}
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if m.conflictLocked(fs, c) {
-		return nfs4.ErrDelay
-	}
-	return nfs4.OK
 }
 
 // DelegReturn implements DELEGRETURN of a delegation of client c.
@@ -247,6 +301,10 @@ func (m *Manager) revoke(s *State) {
 		m.files.delIf(fs.Key, func(v *FileState) bool { return v == fs })
 	}
 	m.dm.count.Add(-1)
+	if s.dl.write {
+		m.dm.writes.Add(-1)
+	}
+	s.Client.dc.held.Add(-1)
 	s.Client.dc.revoked.Add(1)
 }
 
@@ -260,8 +318,91 @@ func (m *Manager) released(s *State, revoked bool) {
 		s.Client.dc.revoked.Add(-1)
 	} else {
 		m.dm.count.Add(-1)
+		if s.dl.write {
+			m.dm.writes.Add(-1)
+		}
+		s.Client.dc.held.Add(-1)
 	}
 }
+
+// SetDelegChange records the file's change attribute when write
+// delegation sid was granted; CB_GETATTR answers are compared with it.
+func (m *Manager) SetDelegChange(sid nfs4.Stateid, change uint64) {
+	s, ok := m.states.get(sid.Other)
+	if !ok || s.Kind != KindDeleg {
+		return
+	}
+	s.File.mu.Lock()
+	s.dl.change = change
+	s.File.mu.Unlock()
+}
+
+// WriteDelegOf returns the write delegation another client than c (nil:
+// anyone) holds on the file, if it can be asked for attributes: not being
+// recalled and its client not a courtesy client. Otherwise nil.
+func (m *Manager) WriteDelegOf(fileKey string, c *Client) *State {
+	if m.dm.writes.Load() == 0 {
+		return nil
+	}
+	fs, ok := m.files.get(fileKey)
+	if !ok {
+		return nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, d := range fs.delegs {
+		if d.dl.write && d.Client != c && d.dl.recallAt == 0 && !m.isCourtesy(d.Client) {
+			return d
+		}
+	}
+	return nil
+}
+
+// CBAttrs is what a write delegation's holder answered to CB_GETATTR.
+type CBAttrs struct {
+	HasSize, HasChange bool
+	Size, Change       uint64
+}
+
+// MergeCBGetattr combines the backend's size and change attribute of the
+// file of write delegation d with what its holder answered to CB_GETATTR
+// and returns what to tell another client. A holder whose change
+// attribute moved since the grant (or whose size differs) has modified
+// the file: its size is reported, and a change attribute above both the
+// backend's and any reported before, new each time the holder reports a
+// new change (RFC 8881 section 10.4.3).
+func (m *Manager) MergeCBGetattr(d *State, size, change uint64, cb CBAttrs) (uint64, uint64) {
+	d.File.mu.Lock()
+	defer d.File.mu.Unlock()
+	dl := d.dl
+	modified := (cb.HasChange && cb.Change != dl.change) || (cb.HasSize && cb.Size != size)
+	if !modified && !dl.modified {
+		return size, change
+	}
+	if !dl.modified || (cb.HasChange && cb.Change != dl.cbChange) {
+		dl.reported = max(change, dl.reported) + 1
+	} else if change >= dl.reported {
+		dl.reported = change + 1
+	}
+	dl.modified = true
+	if cb.HasChange {
+		dl.cbChange = cb.Change
+	}
+	if cb.HasSize {
+		size = cb.Size
+	}
+	return size, dl.reported
+}
+
+// IsWriteDeleg reports whether s is a write delegation.
+func (s *State) IsWriteDeleg() bool { return s.Kind == KindDeleg && s.dl != nil && s.dl.write }
+
+// WriteDelegations returns how many write delegations (not revoked) exist.
+func (m *Manager) WriteDelegations() int64 { return m.dm.writes.Load() }
+
+// HoldsDelegations reports whether the client holds delegations (not
+// revoked ones).
+func (c *Client) HoldsDelegations() bool { return c.dc.held.Load() > 0 }
 
 func (fs *FileState) emptyLocked() bool {
 	return len(fs.opens) == 0 && len(fs.lockStates) == 0 && len(fs.delegs) == 0
@@ -340,6 +481,27 @@ func (m *Manager) BackChannel(c *Client, prefer *Session, alive func(conn any) b
 		}
 	}
 	return nil, nil
+}
+
+// BackChannelState reports whether one of c's sessions has a back channel
+// for which alive reports true (up), and whether any of them has had one
+// at all (had).
+func (m *Manager) BackChannelState(c *Client, alive func(conn any) bool) (up, had bool) {
+	c.mu.Lock()
+	sessions := make([]*Session, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		sessions = append(sessions, s)
+	}
+	c.mu.Unlock()
+	for _, s := range sessions {
+		if conn := s.BackConn(); conn != nil {
+			had = true
+			if alive(conn) {
+				return true, true
+			}
+		}
+	}
+	return false, had
 }
 
 // SetClientCleanup sets a function called, outside any lock, when a

@@ -1,8 +1,10 @@
 package nfs4state
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -241,6 +243,11 @@ func TestDelegClientExpiryReleases(t *testing.T) {
 	a, _, _, dsid := delegSetup(t, m)
 	clk.Add(11 * time.Second)
 	m.Reap()
+	if a.Expired() || !m.IsCourtesy(a) {
+		t.Fatal("a client with a delegation expired without a courtesy period")
+	}
+	clk.Add(defaultCourtesyLeases * 10 * time.Second)
+	m.Reap()
 	if !a.Expired() {
 		t.Fatal("client not expired")
 	}
@@ -310,6 +317,8 @@ func TestRandomizedDelegations(t *testing.T) {
 			if len(list) == 0 {
 				return nil
 			}
+			// Map order is random: sort, so that a seed is one walk.
+			slices.SortFunc(list, func(a, b *State) int { return bytes.Compare(a.Other[:], b.Other[:]) })
 			return list[rng.Intn(len(list))]
 		}
 		outcomes := map[string]int{}
@@ -329,8 +338,9 @@ func TestRandomizedDelegations(t *testing.T) {
 					Access: uint32(1 + rng.Intn(3)), Deny: uint32(rng.Intn(2) * rng.Intn(4)), File: fakeFile{&closed}})
 				outcomes[fmt.Sprint("open ", st)]++
 				if st == nfs4.OK && rng.Intn(2) == 0 {
-					_, _, ok := m.GrantReadDeleg(c, f, f)
-					outcomes[fmt.Sprint("grant ", ok)]++
+					write := rng.Intn(3) == 0
+					_, _, ok := m.GrantDeleg(c, f, f, write)
+					outcomes[fmt.Sprint("grant ", ok, " write ", write)]++
 				}
 			case op < 40:
 				what = "close"
@@ -342,9 +352,12 @@ func TestRandomizedDelegations(t *testing.T) {
 				if s := pick(c, KindDeleg); s != nil {
 					outcomes[fmt.Sprint("return ", m.DelegReturn(c, s))]++
 				}
-			case op < 60:
+			case op < 57:
 				what = "break"
 				m.BreakDelegations(f, c)
+			case op < 60:
+				what = "break write"
+				outcomes[fmt.Sprint("break write ", m.BreakWriteDelegations(f, c))]++
 			case op < 65:
 				what = "recall failed"
 				rec.mu.Lock()
@@ -399,10 +412,62 @@ func TestRandomizedDelegations(t *testing.T) {
 		if opened.Load() != closed.Load() {
 			t.Fatalf("seed %d: opened %d, closed %d", seed, opened.Load(), closed.Load())
 		}
-		for _, k := range []string{"grant true", "open 10008", "lock 10008", "return 0", "return 10087", "free 0", "free 10037"} {
+		if m.WriteDelegations() != 0 {
+			t.Fatalf("seed %d: %d write delegations left", seed, m.WriteDelegations())
+		}
+		for _, k := range []string{"grant true write false", "grant true write true", "break write 10008", "open 10008", "lock 10008", "return 0", "return 10087", "free 0", "free 10037"} {
 			if outcomes[k] == 0 {
 				t.Errorf("seed %d never produced %q: %v", seed, k, outcomes)
 			}
 		}
+	}
+}
+
+// TestMergeCBGetattr: what CB_GETATTR answers for a write delegation turns
+// into the size and change attribute other clients see.
+func TestMergeCBGetattr(t *testing.T) {
+	m, _ := newTestManager(t)
+	a, b := func() (*Client, *Client) {
+		a, _ := confirmed41(t, m, "a")
+		b, _ := confirmed41(t, m, "b")
+		return a, b
+	}()
+	var closed atomic.Int32
+	_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessBoth, File: fakeFile{&closed}})
+	mustStatus(t, "open", st, nfs4.OK)
+	sid, _, ok := m.GrantDeleg(a, "f", "f", true)
+	if !ok {
+		t.Fatal("no write delegation")
+	}
+	m.SetDelegChange(sid, 100)
+	if m.WriteDelegOf("f", a) != nil {
+		t.Fatal("a client's own write delegation is not asked for attributes")
+	}
+	d := m.WriteDelegOf("f", b)
+	if d == nil {
+		t.Fatal("write delegation not found")
+	}
+	// Unchanged (or nothing reported): the backend's values.
+	if size, change := m.MergeCBGetattr(d, 10, 100, CBAttrs{HasSize: true, Size: 10, HasChange: true, Change: 100}); size != 10 || change != 100 {
+		t.Fatalf("unchanged: %d %d", size, change)
+	}
+	if size, change := m.MergeCBGetattr(d, 10, 100, CBAttrs{}); size != 10 || change != 100 {
+		t.Fatalf("nothing reported: %d %d", size, change)
+	}
+	// Modified by the holder: its size, a change above the backend's.
+	size, c1 := m.MergeCBGetattr(d, 10, 100, CBAttrs{HasSize: true, Size: 5, HasChange: true, Change: 101})
+	if size != 5 || c1 <= 100 {
+		t.Fatalf("modified: %d %d", size, c1)
+	}
+	// Asked again with no new change: the same answer; with a new one, a
+	// higher change.
+	if _, c := m.MergeCBGetattr(d, 10, 100, CBAttrs{HasSize: true, Size: 5, HasChange: true, Change: 101}); c != c1 {
+		t.Fatalf("same report, change %d then %d", c1, c)
+	}
+	if _, c := m.MergeCBGetattr(d, 10, 100, CBAttrs{HasSize: true, Size: 7, HasChange: true, Change: 102}); c <= c1 {
+		t.Fatalf("new report, change %d then %d", c1, c)
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
 	}
 }

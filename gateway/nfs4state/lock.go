@@ -80,17 +80,21 @@ func (l *lockRange) denied() *Denied {
 }
 
 // conflict returns the first lock of another owner that conflicts with a
-// request for [start, end] (caller holds fs.mu).
-func (fs *FileState) conflict(owner *LockOwner, start, end uint64, write bool) *lockRange {
+// request for [start, end] (caller holds fs.mu). Locks of courtesy clients
+// do not count: their clients are appended to courtesy instead, for the
+// caller to expire once it let go of fs.mu.
+func (m *Manager) conflict(fs *FileState, owner *LockOwner, start, end uint64, write bool, courtesy []*Client) (*lockRange, []*Client) {
 	for _, l := range fs.locks {
-		if l.state.LockOwner == owner || !l.overlaps(start, end) {
+		if l.state.LockOwner == owner || !l.overlaps(start, end) || !(write || l.write) {
 			continue
 		}
-		if write || l.write {
-			return l
+		if (owner == nil || l.state.Client != owner.Client) && m.isCourtesy(l.state.Client) {
+			courtesy = appendClient(courtesy, l.state.Client)
+			continue
 		}
+		return l, courtesy
 	}
-	return nil
+	return nil, courtesy
 }
 
 // LockStateFor returns the lock stateid of owner on the file of open,
@@ -127,18 +131,39 @@ func (m *Manager) LockStateFor(open *State, owner *LockOwner) (*State, uint32) {
 // conflicting lock. backend, if not nil, is called under the file's lock to
 // take the lock in the backend too; its failure refuses the lock.
 func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32) {
+	for {
+		sid, denied, st, courtesy := m.lock(s, start, end, write, backend)
+		if len(courtesy) == 0 {
+			return sid, denied, st
+		}
+		m.expireCourtesy(courtesy)
+	}
+}
+
+// lock is one attempt of Lock; it gives up, returning them, when courtesy
+// clients stand in the way.
+func (m *Manager) lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32, []*Client) {
 	fs := s.File
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if s.closed {
-		return nfs4.Stateid{}, nil, nfs4.ErrBadStateid
+		return nfs4.Stateid{}, nil, nfs4.ErrBadStateid, nil
 	}
-	if len(fs.delegs) > 0 && m.conflictLocked(fs, s.Client) {
+	var busy bool
+	var courtesy []*Client
+	if len(fs.delegs) > 0 {
+		busy, courtesy = m.conflictLocked(fs, s.Client, false, nil)
+	}
+	l, courtesy := m.conflict(fs, s.LockOwner, start, end, write, courtesy)
+	if len(courtesy) > 0 {
+		return nfs4.Stateid{}, nil, 0, courtesy
+	}
+	if busy {
 		// Another client's delegation is being recalled.
-		return nfs4.Stateid{}, nil, nfs4.ErrDelay
+		return nfs4.Stateid{}, nil, nfs4.ErrDelay, nil
 	}
-	if l := fs.conflict(s.LockOwner, start, end, write); l != nil {
-		return nfs4.Stateid{}, l.denied(), nfs4.ErrDenied
+	if l != nil {
+		return nfs4.Stateid{}, l.denied(), nfs4.ErrDenied, nil
 	}
 	var owned int
 	for _, l := range fs.locks {
@@ -147,20 +172,20 @@ func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() e
 		}
 	}
 	if owned >= m.cfg.MaxLocksPerFile {
-		return nfs4.Stateid{}, nil, nfs4.ErrResource
+		return nfs4.Stateid{}, nil, nfs4.ErrResource, nil
 	}
 	if backend != nil {
 		if err := backend(); err != nil {
 			if err == ErrWouldBlock {
-				return nfs4.Stateid{}, &Denied{Offset: start, Length: end - start + 1, Write: true}, nfs4.ErrDenied
+				return nfs4.Stateid{}, &Denied{Offset: start, Length: end - start + 1, Write: true}, nfs4.ErrDenied, nil
 			}
-			return nfs4.Stateid{}, nil, nfs4.ErrServerfault
+			return nfs4.Stateid{}, nil, nfs4.ErrServerfault, nil
 		}
 	}
 	fs.locks = carve(fs.locks, s, start, end)
 	fs.locks = merge(append(fs.locks, &lockRange{state: s, start: start, end: end, write: write}), s)
 	s.seqid++
-	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nil, nfs4.OK
+	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nil, nfs4.OK, nil
 }
 
 // carve removes [start, end] from the locks of s, splitting ranges that
@@ -234,17 +259,25 @@ func (m *Manager) Unlock(s *State, start, end uint64, backend func() error) (nfs
 
 // Test checks whether a lock could be granted to owner (LOCKT) without
 // taking it.
+// A courtesy client's lock in the way is expired, as LOCK would.
 func (m *Manager) Test(fileKey string, owner *LockOwner, start, end uint64, write bool) *Denied {
-	fs, ok := m.files.get(fileKey)
-	if !ok {
-		return nil
+	for {
+		fs, ok := m.files.get(fileKey)
+		if !ok {
+			return nil
+		}
+		fs.mu.Lock()
+		l, courtesy := m.conflict(fs, owner, start, end, write, nil)
+		var d *Denied
+		if l != nil {
+			d = l.denied()
+		}
+		fs.mu.Unlock()
+		if d != nil || len(courtesy) == 0 {
+			return d
+		}
+		m.expireCourtesy(courtesy)
 	}
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if l := fs.conflict(owner, start, end, write); l != nil {
-		return l.denied()
-	}
-	return nil
 }
 
 // HoldsLocks reports whether a lock state holds any lock.

@@ -38,6 +38,11 @@ type Config struct {
 	// OnClose is called, outside any lock, with backend files whose last
 	// state went away (on CLOSE, expiry or client destruction).
 	OnClose func(files []Closer)
+	// Courtesy is how long a client whose lease ran out keeps its opens,
+	// locks and delegations while nobody contends them (courtesy.go).
+	// Zero selects 4 leases; a negative value expires clients as soon as
+	// their lease runs out.
+	Courtesy time.Duration
 }
 
 // Closer is a backend file held by an open.
@@ -59,6 +64,8 @@ type Manager struct {
 	unc     *shardMap[uint64, *Client]
 
 	dm delegMgr // delegations (deleg.go)
+
+	courtesyExpired atomic.Int64
 }
 
 // NewManager returns an empty state model.
@@ -80,6 +87,9 @@ func NewManager(cfg Config) *Manager {
 	}
 	if cfg.Boot == 0 {
 		cfg.Boot = uint32(cfg.Now().Unix())
+	}
+	if cfg.Courtesy == 0 {
+		cfg.Courtesy = defaultCourtesyLeases * cfg.Lease
 	}
 	return &Manager{
 		cfg:      cfg,
@@ -130,13 +140,6 @@ func (m *Manager) buried(idLow uint32) bool {
 	return ok
 }
 
-func (m *Manager) newOther() [nfs4.OtherSize]byte {
-	var o [nfs4.OtherSize]byte
-	binary.BigEndian.PutUint32(o[0:4], m.cfg.Boot)
-	binary.BigEndian.PutUint64(o[4:12], m.nextID.Add(1))
-	return o
-}
-
 // StaleClientID reports whether id was issued by another server instance.
 func (m *Manager) StaleClientID(id uint64) bool { return uint32(id>>32) != m.cfg.Boot }
 
@@ -151,16 +154,24 @@ func (m *Manager) Stats() Stats {
 }
 
 // Reap expires every client whose lease ran out and returns how many it
-// expired. The server calls it periodically.
+// expired. The server calls it periodically. A confirmed client that holds
+// state or a session is kept as a courtesy client until Config.Courtesy
+// after its lease ran out (or until someone contends its state,
+// courtesy.go).
 func (m *Manager) Reap() int {
 	now := m.now()
 	lease := int64(m.cfg.Lease)
 	m.revokeLate(now)
 	var expired []*Client
 	check := func(c *Client) {
-		if now-c.lastRenew.Load() > lease && !c.busy() {
-			expired = append(expired, c)
+		idle := now - c.lastRenew.Load()
+		if idle <= lease || c.busy() {
+			return
 		}
+		if m.cfg.Courtesy > 0 && idle <= lease+int64(m.cfg.Courtesy) && c.Confirmed() && c.hasState() {
+			return
+		}
+		expired = append(expired, c)
 	}
 	m.clients.rangeAll(check)
 	// Unconfirmed records that are not confirmed within a lease go too

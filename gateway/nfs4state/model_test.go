@@ -1,9 +1,11 @@
 package nfs4state
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,7 +16,8 @@ import (
 // TestRandomizedModel drives the state model with random operations from
 // several clients on a few files — opens with random share bits, upgrades,
 // downgrades, closes, locks and unlocks of random ranges, lock owner
-// releases, session and client destruction, lease expiry — and checks the
+// releases, session and client destruction, lease expiry with courtesy
+// clients that come back or are expired by a conflict — and checks the
 // model's invariants after every step, and that every backend file opened
 // is closed exactly once in the end.
 func TestRandomizedModel(t *testing.T) {
@@ -68,6 +71,8 @@ func runModel(t *testing.T, seed int64, steps int) {
 		if len(list) == 0 {
 			return nil
 		}
+		// Map order is random: sort, so that a seed is one walk.
+		slices.SortFunc(list, func(a, b *State) int { return bytes.Compare(a.Other[:], b.Other[:]) })
 		return list[rng.Intn(len(list))]
 	}
 	randRange := func() (uint64, uint64) {
@@ -79,12 +84,33 @@ func runModel(t *testing.T, seed int64, steps int) {
 	}
 
 	for step := 0; step < steps; step++ {
+		// Courtesy clients expired by a conflict (or by the reaper)
+		// leave the walk, as their ids would stop working.
+		for i := 0; i < len(clients); {
+			if clients[i].c.Expired() {
+				outcomes["courtesy client expired"]++
+				clients = append(clients[:i], clients[i+1:]...)
+				continue
+			}
+			i++
+		}
 		if len(clients) == 0 {
 			newClient()
 		}
 		ci := rng.Intn(len(clients))
 		cl := clients[ci]
 		c := cl.c
+		if m.IsCourtesy(c) {
+			if rng.Intn(4) == 0 {
+				// A courtesy client comes back, with its state.
+				c.Renew()
+				outcomes["courtesy client came back"]++
+			} else {
+				// It stays away: act for another client, which
+				// may run into its state.
+				continue
+			}
+		}
 		var what string
 		switch op := rng.Intn(100); {
 		case op < 30:
@@ -138,25 +164,25 @@ func runModel(t *testing.T, seed int64, steps int) {
 			clients = append(clients[:ci], clients[ci+1:]...)
 		case op < 96:
 			what = "expire"
-			// Everyone but one client renews; the lease runs out for it.
+			// Everyone but one client (and the courtesy clients)
+			// renews; the lease runs out for it.
+			var renew []*client
 			for _, o := range clients {
-				if o != cl {
-					o.c.Renew()
+				if o != cl && !m.IsCourtesy(o.c) {
+					renew = append(renew, o)
 				}
 			}
+			for _, o := range renew {
+				o.c.Renew()
+			}
 			clk.Add(5 * time.Second)
-			for _, o := range clients {
-				if o != cl {
-					o.c.Renew()
-				}
+			for _, o := range renew {
+				o.c.Renew()
 			}
 			clk.Add(6 * time.Second)
 			m.Reap()
-			for i, o := range clients {
-				if o == cl {
-					clients = append(clients[:i], clients[i+1:]...)
-					break
-				}
+			if !c.Expired() && !m.IsCourtesy(c) {
+				t.Fatalf("seed %d step %d: a client whose lease ran out is neither expired nor courtesy", seed, step)
 			}
 		default:
 			what = "new client"
@@ -177,10 +203,14 @@ func runModel(t *testing.T, seed int64, steps int) {
 	}
 	// The walk must have reached the interesting cases, or it proves
 	// little: granted and refused opens and locks, and the limits.
-	for _, k := range []string{"open 0", "open 10015", "lock 0", "lock 10010"} {
+	for _, k := range []string{"open 0", "open 10015", "lock 0", "lock 10010",
+		"courtesy client came back", "courtesy client expired"} {
 		if outcomes[k] == 0 {
 			t.Errorf("seed %d never produced %q: %v", seed, k, outcomes)
 		}
+	}
+	if m.CourtesyExpired() == 0 {
+		t.Errorf("seed %d: no conflict ever expired a courtesy client", seed)
 	}
 	if opened.Load() != closed.Load() {
 		t.Fatalf("opened %d backend files, closed %d", opened.Load(), closed.Load())

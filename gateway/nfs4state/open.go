@@ -236,6 +236,8 @@ func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
 			continue
 		}
 		var mine *State
+		var courtesy []*Client
+		denied := false
 		for _, s := range fs.opens {
 			if s.Owner == req.Owner {
 				mine = s
@@ -243,12 +245,25 @@ func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
 			// The owner's own open counts too: an owner that denied
 			// reads cannot open for reading (RFC 7530 section 16.16.5).
 			if s.access&req.Deny != 0 || s.deny&req.Access != 0 {
-				fs.mu.Unlock()
-				m.closeFiles([]Closer{req.File})
-				return nil, nfs4.Stateid{}, nfs4.ErrShareDenied
+				if s.Client != c && m.isCourtesy(s.Client) {
+					courtesy = appendClient(courtesy, s.Client)
+					continue
+				}
+				denied = true
 			}
 		}
-		if m.openConflictLocked(fs, c, req.Access, req.Deny) {
+		if denied {
+			fs.mu.Unlock()
+			m.closeFiles([]Closer{req.File})
+			return nil, nfs4.Stateid{}, nfs4.ErrShareDenied
+		}
+		busy, courtesy := m.openConflictLocked(fs, c, req.Access, req.Deny, courtesy)
+		if len(courtesy) > 0 {
+			fs.mu.Unlock()
+			m.expireCourtesy(courtesy)
+			continue
+		}
+		if busy {
 			// Another client's delegation is being recalled.
 			fs.mu.Unlock()
 			m.closeFiles([]Closer{req.File})
@@ -525,17 +540,28 @@ func (m *Manager) Bump(s *State) (nfs4.Stateid, uint32) {
 
 // DenyConflict reports whether an I/O with a special stateid wanting access
 // (read or write) conflicts with a share deny held on the file.
+// A deny held by a courtesy client expires it instead.
 func (m *Manager) DenyConflict(fileKey string, access uint32) bool {
-	fs, ok := m.files.get(fileKey)
-	if !ok {
-		return false
-	}
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	for _, s := range fs.opens {
-		if s.deny&access != 0 {
-			return true
+	for {
+		fs, ok := m.files.get(fileKey)
+		if !ok {
+			return false
 		}
+		var courtesy []*Client
+		fs.mu.Lock()
+		for _, s := range fs.opens {
+			if s.deny&access != 0 {
+				if !m.isCourtesy(s.Client) {
+					fs.mu.Unlock()
+					return true
+				}
+				courtesy = appendClient(courtesy, s.Client)
+			}
+		}
+		fs.mu.Unlock()
+		if len(courtesy) == 0 {
+			return false
+		}
+		m.expireCourtesy(courtesy)
 	}
-	return false
 }

@@ -302,8 +302,12 @@ func TestLeaseExpiry(t *testing.T) {
 	s.Finish(0, nil, false)
 	c.End()
 	clk.Add(11 * time.Second)
+	if m.Reap() != 0 || !m.IsCourtesy(c) {
+		t.Fatal("a client with state was not kept as a courtesy client")
+	}
+	clk.Add(defaultCourtesyLeases * 10 * time.Second)
 	if m.Reap() != 1 {
-		t.Fatal("expired client not reaped")
+		t.Fatal("expired client not reaped after the courtesy period")
 	}
 	if closed.Load() != 1 {
 		t.Fatal("expired client's file not closed")
