@@ -1,17 +1,20 @@
 # nfsgw — the commands every developer and CI use.
 GO        ?= go
-GO_TAGS   ?=
+# pacific: go-ceph's build tag for Debian 12's Ceph 16.2 (see docs/cephfs.md
+# for newer Ceph). noceph is added when libcephfs' headers are missing and
+# cannot be installed, so the local-directory gateway still builds.
+GO_TAGS   ?= pacific $(shell test -e /usr/include/cephfs/libcephfs.h || echo noceph)
 BIN       := bin
 PKGS      := ./...
 LISTEN    ?= 127.0.0.1:2049
 DATA      ?= ./data
 STATE     ?= ./state
 
-.PHONY: all build run test test-unit test-e2e deps lint fuzz bench pynfs clean
+.PHONY: all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
 
 all: build
 
-build:
+build: deps-build
 	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/nfsgw ./cmd/nfsgw
 	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/nfsgwctl ./cmd/nfsgwctl
 
@@ -22,18 +25,42 @@ run: build
 
 ## deps: install what the tests need from Debian's packages.
 deps:
-	scripts/deps.sh
+	scripts/deps.sh test
 
-## test: every test, unit and end-to-end (the e2e tests start bin/nfsgw).
+deps-build:
+	@scripts/deps.sh build || echo "deps: libcephfs-dev missing: building without CephFS support"
+
+CEPH_DIR ?= /tmp/nfsgw-ceph-dev
+
+## ceph-up / ceph-down: a throwaway Ceph cluster for development
+## (eval "$$(scripts/ceph-dev.sh env $(CEPH_DIR))" to use it).
+ceph-up:
+	scripts/ceph-dev.sh up $(CEPH_DIR)
+	@scripts/ceph-dev.sh env $(CEPH_DIR)
+
+ceph-down:
+	scripts/ceph-dev.sh down $(CEPH_DIR)
+
+## test: every test, unit and end-to-end, with a throwaway Ceph cluster that
+## is started first and always stopped: the whole suite (e2e on the local
+## backend), then the end-to-end tests again with every export on CephFS.
 test: deps build
 	$(GO) vet -tags '$(GO_TAGS)' $(PKGS)
-	NFSGW_BIN=$(CURDIR)/$(BIN)/nfsgw $(GO) test -tags '$(GO_TAGS)' -race -count=1 -timeout 15m $(PKGS)
+	NFSGW_BIN=$(CURDIR)/$(BIN)/nfsgw scripts/with-ceph.sh sh -c '\
+	  $(GO) test -tags "$(GO_TAGS)" -race -count=1 -timeout 15m $(PKGS) && \
+	  NFSGW_E2E_BACKEND=ceph $(GO) test -tags "$(GO_TAGS)" -race -count=1 -timeout 10m ./e2e/'
 
 test-unit:
 	$(GO) test -tags '$(GO_TAGS)' -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 test-e2e: deps build
 	NFSGW_BIN=$(CURDIR)/$(BIN)/nfsgw $(GO) test -tags '$(GO_TAGS)' -race -count=1 -v ./e2e/
+
+## test-e2e-ceph: the end-to-end tests on CephFS (set CEPH_CONF for a running
+## cluster, e.g. after make ceph-up, or one is started for the run).
+test-e2e-ceph: deps build
+	NFSGW_BIN=$(CURDIR)/$(BIN)/nfsgw NFSGW_E2E_BACKEND=ceph sh -c 'if [ -n "$$CEPH_CONF" ]; then exec "$$@"; else exec scripts/with-ceph.sh "$$@"; fi' - \
+	  $(GO) test -tags '$(GO_TAGS)' -race -count=1 -v ./e2e/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
@@ -50,6 +77,21 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/...
 	$(GO) run ./bench/nfsbench -nfsgw $(BIN)/nfsgw
+
+## bench-ceph: nfsgw on CephFS against libcephfs itself (same cluster, same run):
+## GETATTR storm, small-file create+write+close, 1 MiB sequential write and read.
+## Uses the cluster CEPH_CONF names, or starts a throwaway one.
+bench-ceph: build
+	GO_TAGS='$(GO_TAGS)' scripts/bench-ceph.sh $(BENCH_CEPH_ARGS)
+
+## bench-vs-ganesha: nfsgw against NFS-Ganesha 4.3 on the same directory, A B A B,
+## medians and ratios into docs/benchmarks.md (+ docs/bench/*.png). BENCH_ARGS adds
+## flags of bench/vsganesha, e.g. BENCH_ARGS="-rounds 3 -size 4G" or "-backend ceph -ceph-conf C".
+BENCH_ARGS ?=
+bench-vs-ganesha: build
+	scripts/bench-deps.sh
+	$(GO) build -o $(BIN)/nfsbench ./bench/nfsbench
+	$(GO) run ./bench/vsganesha -nfsgw $(BIN)/nfsgw -nfsgwctl $(BIN)/nfsgwctl -nfsbench $(BIN)/nfsbench -doc docs/benchmarks.md $(BENCH_ARGS)
 
 ## pynfs: the NFSv4.0/4.1 conformance suite against a fresh local gateway.
 pynfs: build

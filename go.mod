@@ -3,21 +3,22 @@ module nfsgw
 go 1.26.0
 
 require (
+	github.com/ceph/go-ceph v0.34.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/rasky/go-xdr v0.0.0-20170124162913-1a41d1a06c93
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/image v0.47.0
 	golang.org/x/sys v0.49.0
 	google.golang.org/grpc v1.85.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
-	github.com/ceph/go-ceph v0.34.0 // indirect
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.14 // indirect
 	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/text v0.42.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

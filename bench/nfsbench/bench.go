@@ -35,7 +35,8 @@ type bench struct {
 	admin *nfsclient.Client   // set-up, clean-up, write and read
 	pool  []*nfsclient.Client // -clients clients of the timed workloads
 
-	io ioFiles
+	io  ioFiles
+	fix *fixtureFHs
 
 	notes   []string
 	results []Result
@@ -158,8 +159,11 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.dirFH, err = b.admin.Mkdir(ctx, b.rootFH, b.dirName, 0o777); err != nil {
 		return fmt.Errorf("mkdir %s/%s: %w", b.exportPath, b.dirName, err)
 	}
-	if b.tmp != "" {
-		b.localDir = filepath.Join(b.tmp, b.dirName)
+	if root := b.tmp; root != "" || b.cfg.localRoot != "" {
+		if root == "" {
+			root = b.cfg.localRoot
+		}
+		b.localDir = filepath.Join(root, b.dirName)
 		if _, err := os.Stat(b.localDir); err != nil {
 			b.localDir = ""
 			b.notes = append(b.notes, "the bench directory is not at the expected local path: no raw-disk figures")
@@ -285,7 +289,14 @@ func (b *bench) cleanup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var errs []error
-	if b.srv == nil && b.admin != nil && b.dirFH != nil {
+	if b.srv == nil && b.localDir != "" {
+		// The raw files sit beside the NFS ones, behind the server's back:
+		// remove the whole directory locally.
+		logf("removing %s", b.localDir)
+		if err := os.RemoveAll(b.localDir); err != nil {
+			errs = append(errs, err)
+		}
+	} else if b.srv == nil && b.admin != nil && b.dirFH != nil {
 		logf("removing %s/%s", b.exportPath, b.dirName)
 		if err := b.removeTree(ctx, b.rootFH, b.dirName); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s/%s: %w", b.exportPath, b.dirName, err))

@@ -67,7 +67,17 @@ import (
 
 // workloadOrder is the order of the table; idleclients runs first (see
 // the package comment) but is listed last.
-var workloadOrder = []string{"getattr", "lookup", "openclose", "lockunlock", "write", "read", "idleclients"}
+var workloadOrder = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "smallcreate", "smallread",
+	"openclose", "lockunlock", "readdir", "readdirbig", "write", "read", "randrw", "connect", "idleclients"}
+
+// defaultWorkloads is what -workloads all selects: every workload but
+// readdirbig, whose fixture directory takes a while to make.
+var defaultWorkloads = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "smallcreate", "smallread",
+	"openclose", "lockunlock", "readdir", "write", "read", "randrw", "connect", "idleclients"}
+
+// timedWorkloads have a -NAME-duration flag.
+var timedWorkloads = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "smallcreate", "smallread",
+	"openclose", "lockunlock", "readdir", "readdirbig", "randrw"}
 
 type config struct {
 	nfsgw      string
@@ -93,6 +103,14 @@ type config struct {
 	jsonPath    string
 	uid, gid    uint
 	cpuProfile  string
+
+	fix            fixtureSpec
+	fixtures       string // fixture tree, relative to exportPath ("" makes one when the bench owns the server)
+	makeFixtures   string // only make the fixture tree below this local directory, then exit
+	localRoot      string // local directory the -addr server exports, for the raw figures
+	readdirClients int
+	connectClients int
+	smallFileSync  bool
 }
 
 // durationOf returns the measured duration of a timed workload.
@@ -168,7 +186,7 @@ func parseWorkloads(s string) ([]string, error) {
 		switch {
 		case w == "":
 		case w == "all":
-			out = append(out, workloadOrder...)
+			out = append(out, defaultWorkloads...)
 		case slices.Contains(workloadOrder, w):
 			out = append(out, w)
 		default:
@@ -200,7 +218,7 @@ func parseFlags(args []string) (*config, error) {
 	wl := fl.String("workloads", "all", "comma list of workloads: "+strings.Join(workloadOrder, ",")+" or all")
 	fl.IntVar(&c.clients, "clients", 32, "concurrent clients of the getattr, lookup, openclose and lockunlock workloads")
 	fl.DurationVar(&c.duration, "duration", 4*time.Second, "measured duration of each timed workload (after a short warm-up)")
-	for _, w := range []string{"getattr", "lookup", "openclose", "lockunlock"} {
+	for _, w := range timedWorkloads {
 		d := new(time.Duration)
 		c.durations[w] = d
 		fl.DurationVar(d, w+"-duration", 0, "duration of "+w+" (default -duration; openclose runs it twice: create and existing)")
@@ -215,6 +233,16 @@ func parseFlags(args []string) (*config, error) {
 	fl.IntVar(&c.dialConc, "dial-concurrency", 64, "clients connecting at once")
 	fl.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	fl.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (the client side) to this file")
+	fl.IntVar(&c.fix.many, "many-files", 10000, "files of the getattrmany and readdir fixture directory")
+	fl.IntVar(&c.fix.big, "big-dir", 100000, "files of the readdirbig fixture directory")
+	fl.IntVar(&c.fix.depth, "deep-depth", 16, "directories above the lookupdeep leaf")
+	fl.IntVar(&c.fix.small, "small-files", 1000, "4 KiB files read by smallread and connect")
+	fl.StringVar(&c.fixtures, "fixtures", "", "fixture tree below the export path (made with -make-fixtures)")
+	fl.StringVar(&c.makeFixtures, "make-fixtures", "", "make the fixture tree in DIR/"+fixtureDir+" and exit")
+	fl.StringVar(&c.localRoot, "local-root", "", "with -addr: the local directory the server exports (raw figures, and -raw-dir below it)")
+	fl.IntVar(&c.readdirClients, "readdir-clients", 4, "clients listing at once in readdir and readdirbig")
+	fl.IntVar(&c.connectClients, "connect-clients", 1000, "clients connecting at once in connect")
+	fl.BoolVar(&c.smallFileSync, "small-filesync", false, "smallcreate WRITEs FILE_SYNC (as Linux flushes one page on close) instead of UNSTABLE")
 	fl.UintVar(&c.uid, "uid", uint(os.Getuid()), "AUTH_SYS uid of the clients")
 	fl.UintVar(&c.gid, "gid", uint(os.Getgid()), "AUTH_SYS gid of the clients")
 	if err := fl.Parse(args); err != nil {
@@ -252,6 +280,10 @@ func parseFlags(args []string) (*config, error) {
 		return nil, errors.New("-dial-concurrency must be at least 1")
 	case c.lookupFiles < 1:
 		return nil, errors.New("-lookup-files must be at least 1")
+	case c.fix.many < 1 || c.fix.small < 1 || c.fix.big < 0 || c.fix.depth < 1:
+		return nil, errors.New("-many-files, -small-files and -deep-depth must be at least 1")
+	case c.readdirClients < 1 || c.connectClients < 1:
+		return nil, errors.New("-readdir-clients and -connect-clients must be at least 1")
 	}
 	c.ioSize = int(ioSize)
 	return c, nil
@@ -273,6 +305,15 @@ func run(args []string) int {
 		}
 		logf("%v", err)
 		return 2
+	}
+	if cfg.makeFixtures != "" {
+		t0 := time.Now()
+		if err := makeFixtures(cfg.makeFixtures, cfg.fix); err != nil {
+			logf("fixtures: %v", err)
+			return 1
+		}
+		logf("fixtures ready in %s/%s (%s)", cfg.makeFixtures, fixtureDir, time.Since(t0).Round(time.Millisecond))
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -356,6 +397,20 @@ func (b *bench) runWorkload(ctx context.Context, w string) ([]Result, error) {
 	switch w {
 	case "getattr":
 		return b.runGetattr(ctx)
+	case "getattrmany":
+		return b.runGetattrMany(ctx)
+	case "lookupdeep":
+		return b.runLookupDeep(ctx)
+	case "smallcreate":
+		return b.runSmallCreate(ctx)
+	case "smallread":
+		return b.runSmallRead(ctx)
+	case "readdir", "readdirbig":
+		return b.runReaddir(ctx, w)
+	case "randrw":
+		return b.runRandRW(ctx)
+	case "connect":
+		return b.runConnect(ctx)
 	case "lookup":
 		return b.runLookup(ctx)
 	case "openclose":

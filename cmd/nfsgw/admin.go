@@ -22,6 +22,7 @@ type adminProvider struct {
 	start   time.Time
 	listen  []string
 	grace   grace.Gate
+	mgr     *exportManager // nil: exports cannot change at run time
 }
 
 func (p *adminProvider) Status() admin.Status {

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +21,6 @@ import (
 	"nfsgw/gateway/compound"
 	"nfsgw/gateway/config"
 	"nfsgw/gateway/export"
-	"nfsgw/gateway/fsal/localfs"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
@@ -42,7 +40,7 @@ func run(args []string) int {
 	var listens, exports multiFlag
 	cfgPath := fl.String("config", "", "configuration file (YAML); see docs/configuration.md")
 	fl.Var(&listens, "listen", "address to serve NFS on, host:port (repeatable; default 127.0.0.1:2049)")
-	fl.Var(&exports, "export", "quick-start export PSEUDO=DIR (repeatable)")
+	fl.Var(&exports, "export", "quick-start export PSEUDO=DIR or PSEUDO=ceph:/PATH (repeatable)")
 	squash := fl.String("squash", "root", "identity squashing of the quick-start exports: root, none or all")
 	admin := fl.String("admin", "", "gRPC admin API address (host:port)")
 	lease := fl.Int("lease", 0, "lease time in seconds (default 90)")
@@ -50,9 +48,14 @@ func run(args []string) int {
 	nodeID := fl.String("node-id", "", "this gateway's node id (default: host name)")
 	logLevel := fl.String("log-level", "", "trace, debug, info, warn or error")
 	stateDir := fl.String("state-dir", "", "directory for the node's recovery database")
+	cephConf := fl.String("ceph-conf", "", "ceph.conf of the cluster for ceph:/PATH exports (default /etc/ceph/ceph.conf)")
+	cephUser := fl.String("ceph-user", "", "cephx user for CephFS, without client. (default admin)")
+	cephKeyring := fl.String("ceph-keyring", "", "keyring file for the cephx user (default: what ceph.conf says)")
+	fl.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (loopback), with mutex and block profiles")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
+	configPath = *cfgPath
 
 	cfg := &config.Config{}
 	if *cfgPath != "" {
@@ -92,6 +95,15 @@ func run(args []string) int {
 	if *stateDir != "" {
 		cfg.StateDir = *stateDir
 	}
+	if *cephConf != "" {
+		cfg.Ceph.Conf = *cephConf
+	}
+	if *cephUser != "" {
+		cfg.Ceph.User = *cephUser
+	}
+	if *cephKeyring != "" {
+		cfg.Ceph.Keyring = *cephKeyring
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "nfsgw:", err)
 		return 2
@@ -105,14 +117,11 @@ func run(args []string) int {
 }
 
 // buildExports opens every export's backend.
-func buildExports(cfg *config.Config) (*export.Table, error) {
+func buildExports(cfg *config.Config, be *backends) (*export.Table, error) {
 	var list []*export.Export
-	for _, ec := range cfg.Exports {
-		path, err := filepath.Abs(ec.Path)
-		if err != nil {
-			return nil, err
-		}
-		fs, err := localfs.New(path, localfs.Options{ReadOnly: ec.Access == "ro"})
+	for i := range cfg.Exports {
+		ec := &cfg.Exports[i]
+		fs, path, err := be.open(ec)
 		if err != nil {
 			return nil, fmt.Errorf("export %s: %w", ec.Pseudo, err)
 		}
@@ -127,7 +136,9 @@ func buildExports(cfg *config.Config) (*export.Table, error) {
 }
 
 func serve(cfg *config.Config, log hclog.Logger) error {
-	tbl, err := buildExports(cfg)
+	be := newBackends(cfg, log.Named("backend"))
+	defer be.close()
+	tbl, err := openExports(cfg, be)
 	if err != nil {
 		return err
 	}
@@ -145,6 +156,13 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		OnForget: rec.forget,
 	})
 	registry := export.NewRegistry(tbl)
+	exportMgr := newExportManager(cfg, be, registry, log.Named("exports"))
+	defer exportMgr.stop()
+	stopPprof, err := startPprof(pprofAddr, log)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	defer stopPprof()
 	engine := compound.New(compound.Config{
 		Exports:     registry,
 		State:       state,
@@ -186,7 +204,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		for _, l := range listeners {
 			addrs = append(addrs, l.Addr().String())
 		}
-		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate}
+		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, mgr: exportMgr}
 		stopAdmin, bound, err := admin.Serve(context.Background(), cfg.Admin, p, log.Named("admin"))
 		if err != nil {
 			close(stop)

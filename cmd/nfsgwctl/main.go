@@ -1,7 +1,7 @@
 // Command nfsgwctl is the operator's client for a running nfsgw gateway's
 // admin API:
 //
-//	nfsgwctl [--addr 127.0.0.1:2050] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID
+//	nfsgwctl [--addr 127.0.0.1:2050] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID|export add|remove ...
 //
 // It prints aligned tables, or JSON with --json. Exit status is 0 on
 // success, 1 when the gateway cannot be reached or refuses the request, and
@@ -54,6 +54,7 @@ type options struct {
 	timeout time.Duration
 	cmd     string
 	args    []string
+	export  *exportCmd // the export subcommand
 }
 
 const usageText = `usage: nfsgwctl [flags] COMMAND
@@ -63,6 +64,11 @@ Commands:
   exports           list the exports
   clients           list the NFSv4 clients
   evict CLIENTID    destroy a client and all its state (id in decimal or 0x hex)
+  export add --id N --pseudo PATH --path DIR|ceph:/PATH [--access rw|ro] [--squash root|none|all]
+             [--client CIDR]... [--anon-uid N] [--anon-gid N]
+                    serve one more export, at once (its flags come after "add")
+  export remove --id N
+                    stop serving an export
 
 Flags:
 `
@@ -102,13 +108,18 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
+		if len(pos) == 1 && pos[0] == "export" {
+			// The export subcommands have flags of their own.
+			pos = append(pos, args...)
+			break
+		}
 	}
 
 	if o.timeout <= 0 {
 		return nil, &usageError{"--timeout must be positive"}
 	}
 	if len(pos) == 0 {
-		return nil, &usageError{"missing command (status, exports, clients or evict)"}
+		return nil, &usageError{"missing command (status, exports, clients, evict or export)"}
 	}
 	o.cmd, o.args = pos[0], pos[1:]
 	want := 0
@@ -116,8 +127,15 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	case "status", "exports", "clients":
 	case "evict":
 		want = 1
+	case "export":
+		e, err := parseExportArgs(o.args, stderr)
+		if err != nil {
+			return nil, err
+		}
+		o.export = e
+		return o, nil
 	default:
-		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients or evict)", o.cmd)}
+		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict or export)", o.cmd)}
 	}
 	if len(o.args) != want {
 		if want == 0 {
@@ -178,6 +196,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // describeError turns an RPC failure into a message for the operator.
 func describeError(o *options, err error) string {
 	switch {
+	case o.export != nil:
+		if st, ok := status.FromError(err); ok {
+			return fmt.Sprintf("export %s: %s (%s)", o.export.op, st.Message(), st.Code())
+		}
+		return fmt.Sprintf("export %s: %v", o.export.op, err)
 	case errors.Is(err, admin.ErrNotFound):
 		return fmt.Sprintf("%s: no client with id %s", o.cmd, o.args[0])
 	case status.Code(err) == codes.Unavailable:
@@ -229,6 +252,8 @@ func execute(ctx context.Context, c *admin.Client, o *options, w io.Writer, now 
 			return writeJSON(w, nonNil(cl))
 		}
 		return printClients(w, cl, now)
+	case "export":
+		return runExport(ctx, c, o, w)
 	case "evict":
 		id, err := parseClientID(o.args[0])
 		if err != nil {

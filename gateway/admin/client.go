@@ -140,11 +140,26 @@ func (c *Client) EvictClient(ctx context.Context, id uint64) error {
 // clientError maps NotFound back to ErrNotFound so callers need not import
 // gRPC's status package; the status stays reachable through Unwrap.
 func clientError(err error) error {
-	if status.Code(err) == codes.NotFound {
+	switch status.Code(err) {
+	case codes.NotFound:
 		return &notFoundError{err: err}
+	case codes.AlreadyExists:
+		return &codeError{err: err, sentinel: ErrConflict}
+	case codes.InvalidArgument:
+		return &codeError{err: err, sentinel: ErrInvalid}
 	}
 	return err
 }
+
+// codeError is a status that also matches one of the package's errors.
+type codeError struct {
+	err      error
+	sentinel error
+}
+
+func (e *codeError) Error() string              { return status.Convert(e.err).Message() }
+func (e *codeError) Unwrap() []error            { return []error{e.sentinel, e.err} }
+func (e *codeError) GRPCStatus() *status.Status { return status.Convert(e.err) }
 
 // notFoundError is a NotFound status that also matches ErrNotFound.
 type notFoundError struct{ err error }

@@ -50,6 +50,8 @@ type adminService interface {
 	listExports(context.Context, *ListExportsRequest) (*ListExportsResponse, error)
 	listClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error)
 	evictClient(context.Context, *EvictClientRequest) (*EvictClientResponse, error)
+	addExport(context.Context, *AddExportRequest) (*AddExportResponse, error)
+	removeExport(context.Context, *RemoveExportRequest) (*RemoveExportResponse, error)
 }
 
 // serviceDesc is what protoc-gen-go-grpc would generate from a .proto file;
@@ -62,6 +64,8 @@ var serviceDesc = grpc.ServiceDesc{
 		unary("ListExports", MethodListExports, adminService.listExports),
 		unary("ListClients", MethodListClients, adminService.listClients),
 		unary("EvictClient", MethodEvictClient, adminService.evictClient),
+		unary("AddExport", MethodAddExport, adminService.addExport),
+		unary("RemoveExport", MethodRemoveExport, adminService.removeExport),
 	},
 	Metadata: "nfsgw/gateway/admin (hand-written, JSON codec)",
 }

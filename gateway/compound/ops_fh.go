@@ -136,7 +136,7 @@ func opLookupP(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			return nfs4.ErrNoent
 		}
 		r.cur = fileRef{}
-		return r.setCurPseudo(n.Parent)
+		return r.setCurPseudo(r.tbl.PseudoParent(n))
 	}
 	exp := r.cur.exp
 	if bytes.Equal(r.cur.key, exp.FS.Root()) {
@@ -144,7 +144,7 @@ func opLookupP(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		if n == nil || n.Parent == nil {
 			return nfs4.ErrNoent
 		}
-		parent := n.Parent
+		parent := r.tbl.PseudoParent(n)
 		r.cur = fsalPseudoRef(parent)
 		r.clearCurStateid()
 		return nfs4.OK

@@ -5,10 +5,13 @@
 package export
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"nfsgw/gateway/fsal"
@@ -121,39 +124,119 @@ func CleanPseudo(p string) string {
 }
 
 // NewTable builds a table, rejecting duplicate ids or pseudo paths and an
-// export nested inside another export's pseudo path.
+// export nested inside another export's pseudo path. It cleans each
+// export's Pseudo in place, so an Export must not be shared with a table
+// in use until it has been through NewTable once.
 func NewTable(exports []*Export) (*Table, error) {
-	t := &Table{byID: make(map[uint16]*Export, len(exports)), byPseudo: make(map[string]*Export, len(exports))}
+	t := &Table{byID: make(map[uint16]*Export, len(exports)), byPseudo: make(map[string]*Export, len(exports)),
+		list: make([]*Export, 0, len(exports))}
 	for _, e := range exports {
-		e.Pseudo = CleanPseudo(e.Pseudo)
-		if e.ID == 0 {
-			return nil, fmt.Errorf("export %s: id 0 is reserved for the pseudo filesystem", e.Pseudo)
+		// Writing only when it changes keeps a shared, already clean
+		// Export free of writes (With reuses them in the next table).
+		if c := CleanPseudo(e.Pseudo); c != e.Pseudo {
+			e.Pseudo = c
 		}
-		if _, dup := t.byID[e.ID]; dup {
-			return nil, fmt.Errorf("export %s: duplicate export id %d", e.Pseudo, e.ID)
+		if err := t.add(e); err != nil {
+			return nil, err
 		}
-		if _, dup := t.byPseudo[e.Pseudo]; dup {
-			return nil, fmt.Errorf("export %s: duplicate pseudo path", e.Pseudo)
-		}
-		t.byID[e.ID] = e
-		t.byPseudo[e.Pseudo] = e
-		t.list = append(t.list, e)
 	}
 	// A pseudo path below another export would hide part of that export;
 	// refuse it rather than serve something surprising.
 	for _, e := range t.list {
-		for p := path.Dir(e.Pseudo); ; p = path.Dir(p) {
-			if o, ok := t.byPseudo[p]; ok && o != e {
-				return nil, fmt.Errorf("export %s is nested inside export %s", e.Pseudo, o.Pseudo)
-			}
-			if p == "/" {
-				break
-			}
+		if o := t.exportAbove(e.Pseudo); o != nil {
+			return nil, fmt.Errorf("export %s is nested inside export %s", e.Pseudo, o.Pseudo)
 		}
 	}
 	t.buildPseudo()
 	return t, nil
 }
+
+func (t *Table) add(e *Export) error {
+	if e.ID == 0 {
+		return fmt.Errorf("export %s: id 0 is reserved for the pseudo filesystem", e.Pseudo)
+	}
+	if _, dup := t.byID[e.ID]; dup {
+		return fmt.Errorf("export %s: duplicate export id %d", e.Pseudo, e.ID)
+	}
+	if _, dup := t.byPseudo[e.Pseudo]; dup {
+		return fmt.Errorf("export %s: duplicate pseudo path", e.Pseudo)
+	}
+	t.byID[e.ID] = e
+	t.byPseudo[e.Pseudo] = e
+	t.list = append(t.list, e)
+	return nil
+}
+
+// exportAbove returns an export whose pseudo path is a proper ancestor of
+// the clean path p, or nil. It slices p rather than calling path.Dir, so
+// that checking 15,000 exports allocates nothing.
+func (t *Table) exportAbove(p string) *Export {
+	for p != "/" {
+		i := strings.LastIndexByte(p, '/')
+		if i <= 0 {
+			p = "/"
+		} else {
+			p = p[:i]
+		}
+		if o, ok := t.byPseudo[p]; ok {
+			return o
+		}
+	}
+	return nil
+}
+
+// With returns a new table holding t's exports and e, or an error when e
+// clashes with one of them (same id or pseudo path, or nested). t is left
+// as it is, so requests running on it are undisturbed.
+func (t *Table) With(e *Export) (*Table, error) {
+	e.Pseudo = CleanPseudo(e.Pseudo)
+	n := &Table{byID: maps.Clone(t.byID), byPseudo: maps.Clone(t.byPseudo),
+		list: append(make([]*Export, 0, len(t.list)+1), t.list...)}
+	if err := n.add(e); err != nil {
+		return nil, err
+	}
+	if o := n.exportAbove(e.Pseudo); o != nil {
+		return nil, fmt.Errorf("export %s would be nested inside export %s", e.Pseudo, o.Pseudo)
+	}
+	// An export below e would be hidden by it: the pseudo tree of t has a
+	// directory at e's path exactly when some export lies below it.
+	if pn := t.pseudoByID[pseudoID(e.Pseudo)]; pn != nil && pn.Path == e.Pseudo && len(pn.Children) > 0 {
+		return nil, fmt.Errorf("export %s would contain other exports (e.g. %s)", e.Pseudo, firstExportBelow(pn).Pseudo)
+	}
+	n.pseudoRoot, n.pseudoByID = t.pseudoRoot, maps.Clone(t.pseudoByID)
+	n.pseudoAdd(e)
+	return n, nil
+}
+
+func firstExportBelow(n *PseudoNode) *Export {
+	for n.Export == nil && len(n.Children) > 0 {
+		n = n.Children[0]
+	}
+	return n.Export
+}
+
+// Without returns a new table holding t's exports but the one with id, and
+// that export; the error wraps ErrNoExport when there is none.
+func (t *Table) Without(id uint16) (*Table, *Export, error) {
+	e := t.byID[id]
+	if e == nil {
+		return nil, nil, fmt.Errorf("export id %d: %w", id, ErrNoExport)
+	}
+	n := &Table{byID: maps.Clone(t.byID), byPseudo: maps.Clone(t.byPseudo), list: make([]*Export, 0, len(t.list))}
+	delete(n.byID, id)
+	delete(n.byPseudo, e.Pseudo)
+	for _, o := range t.list {
+		if o != e {
+			n.list = append(n.list, o)
+		}
+	}
+	n.pseudoRoot, n.pseudoByID = t.pseudoRoot, maps.Clone(t.pseudoByID)
+	n.pseudoRemove(e)
+	return n, e, nil
+}
+
+// ErrNoExport is returned for an export id the table does not hold.
+var ErrNoExport = errors.New("no such export")
 
 // ByID returns the export with id, or nil.
 func (t *Table) ByID(id uint16) *Export { return t.byID[id] }
@@ -164,9 +247,12 @@ func (t *Table) ByPseudo(p string) *Export { return t.byPseudo[p] }
 // All returns the exports in configuration order.
 func (t *Table) All() []*Export { return t.list }
 
-// Registry publishes the current table.
+// Registry publishes the current table. Readers Load it without a lock;
+// writers go through Update, one at a time, so two concurrent changes
+// cannot both start from the same table and lose one of them.
 type Registry struct {
 	cur atomic.Pointer[Table]
+	wmu sync.Mutex
 }
 
 // NewRegistry returns a registry serving t.
@@ -180,4 +266,22 @@ func NewRegistry(t *Table) *Registry {
 func (r *Registry) Load() *Table { return r.cur.Load() }
 
 // Store replaces the current table.
-func (r *Registry) Store(t *Table) { r.cur.Store(t) }
+func (r *Registry) Store(t *Table) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.cur.Store(t)
+}
+
+// Update replaces the current table with what fn makes of it; when fn
+// fails nothing changes. Calls are serialised with each other and with
+// Store; readers are never blocked.
+func (r *Registry) Update(fn func(cur *Table) (*Table, error)) (*Table, error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	n, err := fn(r.cur.Load())
+	if err != nil {
+		return nil, err
+	}
+	r.cur.Store(n)
+	return n, nil
+}

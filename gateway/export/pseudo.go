@@ -2,9 +2,8 @@ package export
 
 import (
 	"encoding/binary"
-	"hash/fnv"
-	"path"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -14,10 +13,14 @@ import (
 type PseudoNode struct {
 	// ID is stable across restarts (a hash of the path), so pseudo handles
 	// survive a gateway restart like export handles do.
-	ID       uint64
-	Path     string
-	Name     string
-	Parent   *PseudoNode // nil at the root
+	ID   uint64
+	Path string
+	Name string
+	// Parent is nil at the root. Tables made by With and Without share
+	// the nodes an export change leaves alone with the table they came
+	// from, so Parent may be an older version of the parent directory:
+	// use Table.PseudoParent for the one of a given table.
+	Parent   *PseudoNode
 	Children []*PseudoNode
 	// Export is set when an export is mounted at this path; the node is
 	// then a junction and lookups continue in the export.
@@ -35,34 +38,141 @@ func pseudoID(p string) uint64 {
 	if p == "/" {
 		return 1
 	}
-	h := fnv.New64a()
-	h.Write([]byte(p))
+	// FNV-1a, inline: hash/fnv would allocate a hasher per node.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(p); i++ {
+		h ^= uint64(p[i])
+		h *= 1099511628211
+	}
 	// Keep ids clear of 0 and 1 (reserved for "none" and the root).
-	return h.Sum64() | 2
+	return h | 2
 }
 
+// buildPseudo builds the tree from t.list. It runs on every export change,
+// so with 15,000 exports it must stay cheap: node paths and names are
+// slices of the exports' own pseudo paths, and only directories with
+// children get a name map.
 func (t *Table) buildPseudo() {
-	t.pseudoRoot = &PseudoNode{ID: 1, Path: "/", byName: map[string]*PseudoNode{}}
-	t.pseudoByID = map[uint64]*PseudoNode{1: t.pseudoRoot}
+	t.pseudoRoot = &PseudoNode{ID: 1, Path: "/"}
+	t.pseudoByID = make(map[uint64]*PseudoNode, len(t.list)+1)
+	t.pseudoByID[1] = t.pseudoRoot
+	var parents []*PseudoNode
 	for _, e := range t.list {
 		n := t.pseudoRoot
-		if e.Pseudo != "/" {
-			for _, part := range strings.Split(strings.TrimPrefix(e.Pseudo, "/"), "/") {
-				c := n.byName[part]
-				if c == nil {
-					p := path.Join(n.Path, part)
-					c = &PseudoNode{ID: pseudoID(p), Path: p, Name: part, Parent: n, byName: map[string]*PseudoNode{}}
-					n.byName[part] = c
-					n.Children = append(n.Children, c)
-					t.pseudoByID[c.ID] = c
-				}
-				n = c
+		p := e.Pseudo // clean and absolute
+		for start := 1; start < len(p); {
+			end := strings.IndexByte(p[start:], '/')
+			if end < 0 {
+				end = len(p)
+			} else {
+				end += start
 			}
+			part := p[start:end]
+			c := n.byName[part]
+			if c == nil {
+				c = &PseudoNode{ID: pseudoID(p[:end]), Path: p[:end], Name: part, Parent: n}
+				if n.byName == nil {
+					n.byName = map[string]*PseudoNode{}
+					parents = append(parents, n)
+				}
+				n.byName[part] = c
+				n.Children = append(n.Children, c)
+				t.pseudoByID[c.ID] = c
+			}
+			n = c
+			start = end + 1
 		}
 		n.Export = e
 	}
-	for _, n := range t.pseudoByID {
-		sort.Slice(n.Children, func(i, j int) bool { return n.Children[i].Name < n.Children[j].Name })
+	for _, n := range parents {
+		slices.SortFunc(n.Children, func(a, b *PseudoNode) int { return strings.Compare(a.Name, b.Name) })
+	}
+}
+
+// PseudoParent returns n's parent directory in t, or nil at the root.
+func (t *Table) PseudoParent(n *PseudoNode) *PseudoNode {
+	if n.Parent == nil {
+		return nil
+	}
+	if p := t.pseudoByID[n.Parent.ID]; p != nil {
+		return p
+	}
+	return n.Parent
+}
+
+// copyNode returns a copy of n that the caller may change: its own name
+// map and child list.
+func copyNode(n *PseudoNode) *PseudoNode {
+	c := *n
+	c.byName = maps.Clone(n.byName)
+	c.Children = slices.Clone(n.Children)
+	return &c
+}
+
+// setChild makes c the child of dir called c.Name, keeping Children sorted.
+func (dir *PseudoNode) setChild(c *PseudoNode) {
+	if dir.byName == nil {
+		dir.byName = map[string]*PseudoNode{}
+	}
+	dir.byName[c.Name] = c
+	i, found := slices.BinarySearchFunc(dir.Children, c.Name, func(x *PseudoNode, name string) int { return strings.Compare(x.Name, name) })
+	if found {
+		dir.Children[i] = c
+	} else {
+		dir.Children = slices.Insert(dir.Children, i, c)
+	}
+}
+
+func (dir *PseudoNode) dropChild(name string) {
+	delete(dir.byName, name)
+	dir.Children = slices.DeleteFunc(dir.Children, func(x *PseudoNode) bool { return x.Name == name })
+}
+
+// copyPath gives t its own copies of the directories from the root down
+// to the last existing one on the clean path p (path copying: everything
+// else stays shared with the table t was made from), creating the missing
+// ones, and returns the node at p.
+func (t *Table) copyPath(p string) *PseudoNode {
+	n := copyNode(t.pseudoRoot)
+	t.pseudoRoot = n
+	t.pseudoByID[n.ID] = n
+	for start := 1; start < len(p); {
+		end := strings.IndexByte(p[start:], '/')
+		if end < 0 {
+			end = len(p)
+		} else {
+			end += start
+		}
+		part := p[start:end]
+		var c *PseudoNode
+		if old := n.byName[part]; old != nil {
+			c = copyNode(old)
+		} else {
+			c = &PseudoNode{ID: pseudoID(p[:end]), Path: p[:end], Name: part}
+		}
+		c.Parent = n
+		n.setChild(c)
+		t.pseudoByID[c.ID] = c
+		n = c
+		start = end + 1
+	}
+	return n
+}
+
+// pseudoAdd mounts e in t's pseudo tree, which t shares with an older
+// table until copyPath gives it its own nodes.
+func (t *Table) pseudoAdd(e *Export) {
+	t.copyPath(e.Pseudo).Export = e
+}
+
+// pseudoRemove unmounts e, dropping the directories that only led to it.
+func (t *Table) pseudoRemove(e *Export) {
+	n := t.copyPath(e.Pseudo)
+	n.Export = nil
+	for n.Parent != nil && n.Export == nil && len(n.Children) == 0 {
+		n.Parent.dropChild(n.Name)
+		delete(t.pseudoByID, n.ID)
+		n = n.Parent
 	}
 }
 

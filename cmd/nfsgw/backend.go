@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nfsgw/cephfsal"
+	"nfsgw/gateway/config"
+	"nfsgw/gateway/fsal"
+	"nfsgw/gateway/fsal/localfs"
+)
+
+// backends opens every export's filesystem. Exports on CephFS that agree on
+// filesystem, user and keyring share one libcephfs mount: one CephFS session
+// per gateway and user, whose uuid is derived from the node id so that the
+// next instance of this node can reset it.
+type backends struct {
+	cfg *config.Config
+	log hclog.Logger
+
+	mu     sync.Mutex
+	mounts map[mountKey]*cephfsal.Mount
+}
+
+type mountKey struct{ fs, user, keyring string }
+
+func newBackends(cfg *config.Config, log hclog.Logger) *backends {
+	return &backends{cfg: cfg, log: log, mounts: map[mountKey]*cephfsal.Mount{}}
+}
+
+// open returns the filesystem for one export and the path to show for it.
+func (b *backends) open(ec *config.Export) (fsal.FS, string, error) {
+	ro := ec.Access == "ro"
+	if p, ok := ec.CephPath(); ok {
+		m, err := b.mount(ec)
+		if err != nil {
+			return nil, "", err
+		}
+		fs, err := m.Export(p, ro)
+		if err != nil {
+			return nil, "", fmt.Errorf("CephFS path %s: %w", p, err)
+		}
+		return fs, ec.Path, nil
+	}
+	path, err := filepath.Abs(ec.Path)
+	if err != nil {
+		return nil, "", err
+	}
+	fs, err := localfs.New(path, localfs.Options{ReadOnly: ro})
+	return fs, path, err
+}
+
+func (b *backends) mount(ec *config.Export) (*cephfsal.Mount, error) {
+	c := b.cfg.Ceph
+	k := mountKey{fs: c.FSName, user: c.User, keyring: c.Keyring}
+	if ec.CephFS != "" {
+		k.fs = ec.CephFS
+	}
+	if ec.CephUser != "" {
+		k.user = ec.CephUser
+	}
+	if ec.CephKeyring != "" {
+		k.keyring = ec.CephKeyring
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m := b.mounts[k]; m != nil {
+		return m, nil
+	}
+	// Each mount has its own session, so each needs its own uuid; the
+	// first (usual: only) one is named after the node alone.
+	node := b.cfg.NodeID
+	if n := len(b.mounts); n > 0 {
+		node = fmt.Sprintf("%s.%d", node, n)
+	}
+	opts := cephfsal.MountOptions{
+		ConfPath:             c.Conf,
+		User:                 k.user,
+		Keyring:              k.keyring,
+		FSName:               k.fs,
+		NodeID:               node,
+		ResetPreviousSession: true,
+		TrustFileHandles:     !c.StrictFileHandles,
+		SessionTimeout:       time.Duration(c.SessionTimeoutSeconds) * time.Second,
+		// Several attempts fit in the retry budget.
+		MountTimeout: max(2*time.Second, min(cephfsal.DefaultMountTimeout, time.Duration(c.MountTimeoutSeconds)*time.Second/3).Round(time.Second)),
+	}
+	start := time.Now()
+	m, err := mountWithRetry(opts, time.Duration(c.MountTimeoutSeconds)*time.Second, b.log)
+	if err != nil {
+		return nil, err
+	}
+	b.log.Info("CephFS mounted", "conf", c.Conf, "user", k.user, "fs", k.fs, "node", node, "took", time.Since(start))
+	b.mounts[k] = m
+	return m, nil
+}
+
+// mountWithRetry retries a mount that fails for a reason that may pass (a
+// cluster still starting, an MDS failing over) until budget is spent,
+// logging each failure; configuration and permission errors fail at once.
+func mountWithRetry(opts cephfsal.MountOptions, budget time.Duration, log hclog.Logger) (*cephfsal.Mount, error) {
+	deadline := time.Now().Add(budget)
+	delay := 500 * time.Millisecond
+	for i := 1; ; i++ {
+		m, err := cephfsal.NewMount(opts)
+		if err == nil {
+			return m, nil
+		}
+		if !retryable(err) || time.Now().Add(delay).After(deadline) {
+			return nil, fmt.Errorf("CephFS mount (conf %s, user %s) failed after %d attempt(s): %w", opts.ConfPath, opts.User, i, err)
+		}
+		log.Warn("CephFS mount failed; retrying", "attempt", i, "in", delay, "error", err)
+		time.Sleep(delay)
+		delay = min(2*delay, 8*time.Second)
+	}
+}
+
+// close unmounts every CephFS mount.
+func (b *backends) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, m := range b.mounts {
+		if err := m.Close(); err != nil {
+			b.log.Warn("CephFS unmount", "error", err)
+		}
+		delete(b.mounts, k)
+	}
+}
+
+// retryable reports whether a failed mount may succeed later: the cluster
+// did not answer (still starting, no active MDS yet) rather than refused.
+func retryable(err error) bool {
+	for _, e := range []syscall.Errno{syscall.ETIMEDOUT, syscall.ESHUTDOWN, syscall.ECONNREFUSED,
+		syscall.ENOTCONN, syscall.EAGAIN, syscall.EIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
