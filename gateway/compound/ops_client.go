@@ -18,7 +18,7 @@ func opSetClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
-	c, st := r.s.cfg.State.SetClientID(string(owner), verf, r.principal, cb, r.remote.String())
+	c, st := r.s.cfg.State.SetClientID(string(owner), verf, r.principalName(), cb, r.remote.String())
 	if st == nfs4.ErrClidInuse {
 		e.String(c.Callback.NetID)
 		e.String(c.Callback.Addr)
@@ -39,7 +39,7 @@ func opSetClientIDConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
-	st := r.s.cfg.State.SetClientIDConfirm(id, confirm, r.principal)
+	st := r.s.cfg.State.SetClientIDConfirm(id, confirm, r.principalName())
 	if st == nfs4.OK {
 		r.probeCallback40(id)
 	}
@@ -116,7 +116,7 @@ func opExchangeID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if flags&^known != 0 || flags&nfs4.ExchgidFlagConfirmedR != 0 {
 		return nfs4.ErrInval
 	}
-	res, st := r.s.cfg.State.ExchangeID(string(owner), verf, r.principal,
+	res, st := r.s.cfg.State.ExchangeID(string(owner), verf, r.principalName(),
 		flags&nfs4.ExchgidFlagUpdConfirmedRecA != 0, r.remote.String())
 	if st != nfs4.OK {
 		return st
@@ -212,7 +212,7 @@ func opCreateSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	back.MaxResponseSize = minU32(back.MaxResponseSize, 64<<10)
 	back.MaxResponseSizeCached = 0
 	flags &= nfs4.CreateSessionFlagConnBackChan // no persistence, no RDMA
-	s, replay, st := r.s.cfg.State.CreateSession(id, seq, r.principal, fore, back, flags, cbProg)
+	s, replay, st := r.s.cfg.State.CreateSession(id, seq, r.principalName(), fore, back, flags, cbProg)
 	if st != nfs4.OK {
 		return st
 	}

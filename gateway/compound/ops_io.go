@@ -85,7 +85,7 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 	if write && access&nfs4.ShareAccessWrite == 0 {
 		return nil, nil, nfs4.ErrOpenmode
 	}
-	if s.Client.Principal != r.principal {
+	if s.Client.Principal != r.principalName() {
 		// Someone else's stateid: the open proves nothing about this
 		// caller, so check the caller's own permission (knfsd does the
 		// same on every READ and WRITE).

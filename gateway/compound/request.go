@@ -2,8 +2,10 @@ package compound
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strconv"
+	"syscall"
 
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/fh"
@@ -36,7 +38,8 @@ type request struct {
 	opIndex uint32
 
 	cred      fsal.Cred
-	principal string
+	principal string // see principalName
+	authSys   bool
 
 	cur, saved                fileRef
 	curStateid, savedStateid  nfs4.Stateid
@@ -60,15 +63,29 @@ type request struct {
 }
 
 func (r *request) setCred(call *oncrpc.Call) {
-	if call.Flavor == oncrpc.FlavorSys {
+	r.principal = ""
+	r.authSys = call.Flavor == oncrpc.FlavorSys
+	if r.authSys {
 		r.cred = fsal.Cred{UID: call.Sys.UID, GID: call.Sys.GID, Groups: call.Sys.GIDs}
-		r.principal = "sys:" + strconv.FormatUint(uint64(call.Sys.UID), 10)
 		return
 	}
 	// AUTH_NONE callers are anonymous: they get the export's anonymous
 	// identity through squashing of an all-squash-like mapping below.
 	r.cred = fsal.Cred{UID: 65534, GID: 65534}
-	r.principal = "none"
+}
+
+// principalName names the caller for the state model's client records. It
+// is built on first use: most COMPOUNDs (GETATTR, LOOKUP, ...) never need
+// it, and formatting it on every request was measurable.
+func (r *request) principalName() string {
+	if r.principal == "" {
+		if r.authSys {
+			r.principal = "sys:" + strconv.FormatUint(uint64(r.cred.UID), 10)
+		} else {
+			r.principal = "none"
+		}
+	}
+	return r.principal
 }
 
 // finish releases what the COMPOUND still holds.
@@ -143,6 +160,13 @@ func (r *request) resolveFH(raw []byte) (fileRef, uint32) {
 		return fileRef{}, nfs4.ErrAccess
 	}
 	if err := exp.FS.Check(r.ctx, key); err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			// Outside the export, or another export's object: PUTFH
+			// may not answer NFS4ERR_ACCESS (RFC 7530 section 16.20.5,
+			// RFC 8881 section 18.19.3), and to this export the
+			// object does not exist (knfsd answers the same).
+			return fileRef{}, nfs4.ErrStale
+		}
 		return fileRef{}, statusOf(err)
 	}
 	return fileRef{raw: own, exp: exp, key: fsal.Handle(own[fh.HeaderSize:])}, nfs4.OK
