@@ -78,6 +78,23 @@ func (c *fdCache) put(h []byte, fd int) {
 	}
 	e := &cachedFD{fd: fd}
 	e.refs.Store(1)
+	c.insert(h, e)
+}
+
+// add hands fd to the cache and returns its entry referenced for the
+// caller, who must release it. With the cache disabled it returns nil and
+// the caller keeps fd.
+func (c *fdCache) add(h []byte, fd int) *cachedFD {
+	if c == nil || c.perShard == 0 {
+		return nil
+	}
+	e := &cachedFD{fd: fd}
+	e.refs.Store(2)
+	c.insert(h, e)
+	return e
+}
+
+func (c *fdCache) insert(h []byte, e *cachedFD) {
 	sh := c.shard(h)
 	sh.mu.Lock()
 	var evicted []*cachedFD

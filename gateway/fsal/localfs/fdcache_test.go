@@ -3,9 +3,12 @@ package localfs
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"nfsgw/gateway/fsal"
 )
@@ -81,4 +84,99 @@ func TestFDCacheChurn(t *testing.T) {
 			t.Errorf("leaked fd %s -> %s", fd, target)
 		}
 	}
+}
+
+// TestDirCacheStale: Lookup, Parent and Readdir work relative to a cached
+// descriptor of the directory; once the directory is removed they must
+// report ESTALE as an uncached resolution does, not ENOENT, an empty
+// listing or the old parent.
+func TestDirCacheStale(t *testing.T) {
+	fs := newTestFS(t)
+	ops := map[string]func(c *fsal.Cred, d fsal.Handle) error{
+		"Lookup": func(c *fsal.Cred, d fsal.Handle) error { _, _, err := fs.Lookup(ctx, c, d, "f"); return err },
+		"Parent": func(c *fsal.Cred, d fsal.Handle) error { _, _, err := fs.Parent(ctx, c, d); return err },
+		"Readdir": func(c *fsal.Cred, d fsal.Handle) error {
+			_, err := fs.Readdir(ctx, c, d, 0, false, func(*fsal.DirEntry) bool { return true })
+			return err
+		},
+		"Readdir with attributes": func(c *fsal.Cred, d fsal.Handle) error {
+			_, err := fs.Readdir(ctx, c, d, 0, true, func(*fsal.DirEntry) bool { return true })
+			return err
+		},
+	}
+	for name, op := range ops {
+		for _, c := range []*fsal.Cred{fsal.Root, user1} {
+			d, _, err := fs.Mkdir(ctx, fsal.Root, fs.Root(), "d", &fsal.SetAttr{Mask: fsal.SetMode, Mode: 0o777})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, err := fs.Create(ctx, fsal.Root, d, "f", fsal.Guarded, nil, [8]byte{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := op(c, d); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if e := fs.fds.get(d); e == nil {
+				t.Fatalf("%s did not cache the directory's descriptor", name)
+			} else {
+				e.release()
+			}
+			if err := fs.Remove(ctx, fsal.Root, d, "f"); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Remove(ctx, fsal.Root, fs.Root(), "d"); err != nil {
+				t.Fatal(err)
+			}
+			wantErr(t, name+" of a removed, cached directory", op(c, d), syscall.ESTALE)
+		}
+	}
+}
+
+// TestDirCacheCreds: a directory descriptor cached by one caller's lookup
+// grants nothing to the next: lookups and listings are still checked
+// against each caller's identity.
+func TestDirCacheCreds(t *testing.T) {
+	fs := newTestFS(t)
+	if err := unix.Fchmod(fs.mountFD, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Readable by others but not searchable: no lookups.
+	d, _, err := fs.Mkdir(ctx, fsal.Root, fs.Root(), "d", &fsal.SetAttr{Mask: fsal.SetMode, Mode: 0o744})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := fs.Create(ctx, fsal.Root, d, "f", fsal.Guarded, nil, [8]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // uncached, then cached
+		if _, _, err := fs.Lookup(ctx, fsal.Root, d, "f"); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = fs.Lookup(ctx, user1, d, "f")
+		wantErr(t, "Lookup in a dir without search permission", err, syscall.EACCES)
+		_, err = fs.Readdir(ctx, user1, d, 0, true, func(*fsal.DirEntry) bool { return true })
+		wantErr(t, "Readdir with attributes of a dir without search permission", err, syscall.EACCES)
+	}
+	if _, err := fs.Setattr(ctx, fsal.Root, d, &fsal.SetAttr{Mask: fsal.SetMode, Mode: 0o700}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.Readdir(ctx, user1, d, 0, false, func(*fsal.DirEntry) bool { return true })
+	wantErr(t, "Readdir of a 0700 dir", err, syscall.EACCES)
+}
+
+// TestLookupLongNames: names are NUL-terminated in a fixed buffer up to
+// the longest name Linux allows, beyond it in an allocated one.
+func TestLookupLongNames(t *testing.T) {
+	fs := newTestFS(t)
+	longest := strings.Repeat("n", 255)
+	if _, _, _, err := fs.Create(ctx, fsal.Root, fs.Root(), longest, fsal.Guarded, nil, [8]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fs.Lookup(ctx, fsal.Root, fs.Root(), longest); err != nil {
+		t.Fatalf("Lookup of a 255-byte name: %v", err)
+	}
+	_, _, err := fs.Lookup(ctx, fsal.Root, fs.Root(), longest+"n")
+	wantErr(t, "Lookup of a 256-byte name", err, syscall.ENAMETOOLONG)
+	_, _, err = fs.Lookup(ctx, fsal.Root, fs.Root(), strings.Repeat("n", 5000))
+	wantErr(t, "Lookup of a 5000-byte name", err, syscall.ENAMETOOLONG)
 }

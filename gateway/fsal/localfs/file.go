@@ -71,8 +71,9 @@ type File struct {
 }
 
 var (
-	_ fsal.File   = (*File)(nil)
-	_ fsal.Locker = (*File)(nil)
+	_ fsal.File       = (*File)(nil)
+	_ fsal.Locker     = (*File)(nil)
+	_ fsal.LockTester = (*File)(nil)
 )
 
 // control runs fn on the descriptor while holding a reference to it.
@@ -162,6 +163,42 @@ func (f *File) SetLock(_ context.Context, _ uint64, t fsal.LockType, off, length
 // Unlock releases a byte-range lock (or part of one).
 func (f *File) Unlock(_ context.Context, _ uint64, off, length uint64) error {
 	return f.lock(unix.F_UNLCK, off, length)
+}
+
+// TestLock reports whether t on the range would conflict with a lock held
+// through another open file description (another File, another process),
+// with F_OFD_GETLK; locks held through this File never conflict. A
+// conflicting lock is described as the kernel reports it (length 0: to the
+// end of the file); its owner, an OFD lock's, is not known.
+func (f *File) TestLock(_ context.Context, _ uint64, t fsal.LockType, off, length uint64) (conflict bool, ct fsal.LockType, coff, clen uint64, err error) {
+	var typ int16
+	switch t {
+	case fsal.ReadLock:
+		typ = unix.F_RDLCK
+	case fsal.WriteLock:
+		typ = unix.F_WRLCK
+	default:
+		return false, 0, 0, 0, syscall.EINVAL
+	}
+	if off > math.MaxInt64 {
+		return false, 0, 0, 0, syscall.EINVAL
+	}
+	if length > math.MaxInt64-off {
+		length = 0
+	}
+	lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: int64(off), Len: int64(length)}
+	if err := f.control(func(fd int) error { return unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk) }); err != nil {
+		return false, 0, 0, 0, err
+	}
+	switch lk.Type {
+	case unix.F_UNLCK:
+		return false, 0, 0, 0, nil
+	case unix.F_RDLCK:
+		ct = fsal.ReadLock
+	default:
+		ct = fsal.WriteLock
+	}
+	return true, ct, uint64(lk.Start), uint64(lk.Len), nil
 }
 
 func (f *File) lock(typ int16, off, length uint64) error {

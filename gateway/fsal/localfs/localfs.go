@@ -5,8 +5,12 @@
 // survive gateway restarts, and every handle is resolved with
 // open_by_handle_at to an O_PATH descriptor on which the operation is then
 // performed with *at system calls under the caller's identity (per-thread
-// fsuid/fsgid/groups, see cred.go). No descriptor is cached between calls:
-// a cached fd would pin deleted inodes and hide ESTALE.
+// fsuid/fsgid/groups, see cred.go). GETATTR, LOOKUP, LOOKUPP and READDIR
+// reuse descriptors from a bounded cache (fdcache.go); since a cached fd
+// pins a removed inode and would hide ESTALE, they check for removal when
+// the descriptor's answer could be one (see resolveDir). LOOKUP and READDIR
+// describe entries by name relative to the directory without opening them
+// (nameat.go).
 //
 // The process must run as root: open_by_handle_at needs
 // CAP_DAC_READ_SEARCH, and switching identity needs CAP_SETUID/CAP_SETGID.
@@ -93,7 +97,7 @@ type FS struct {
 	readOnly bool
 
 	key  []byte
-	macs sync.Pool // of hash.Hash keyed with key; hmac.New is too costly per call
+	macs sync.Pool // of *macState; hmac.New is too costly per call
 
 	checked *handleCache
 	fds     *fdCache
@@ -148,7 +152,7 @@ func (fs *FS) init(root string, opts Options) error {
 			return fmt.Errorf("localfs: handle key on %s: %w (set Options.HandleKey)", root, err)
 		}
 	}
-	fs.macs.New = func() any { return hmac.New(sha256.New, fs.key) }
+	fs.macs.New = func() any { return &macState{h: hmac.New(sha256.New, fs.key)} }
 
 	if fs.root, err = fs.encode(fh); err != nil {
 		return fmt.Errorf("localfs: root handle: %w", err)
@@ -226,12 +230,18 @@ func (fs *FS) Close() error {
 // Root returns the handle of the export root.
 func (fs *FS) Root() fsal.Handle { return fs.root }
 
+// macState is a keyed HMAC with room for its sum, which would escape to
+// the heap on every call if it lived on the stack.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
 func (fs *FS) tag(dst, b []byte) []byte {
-	m := fs.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write(b)
-	var sum [sha256.Size]byte
-	dst = append(dst, m.Sum(sum[:0])[:tagSize]...)
+	m := fs.macs.Get().(*macState)
+	m.h.Reset()
+	m.h.Write(b)
+	dst = append(dst, m.h.Sum(m.sum[:0])[:tagSize]...)
 	fs.macs.Put(m)
 	return dst
 }
@@ -284,6 +294,54 @@ func (fs *FS) resolve(h fsal.Handle) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// fdRef is a descriptor on loan from resolveDir: a cache entry, or one the
+// borrower owns when the cache is disabled.
+type fdRef struct {
+	fd int
+	e  *cachedFD
+}
+
+func (r fdRef) release() {
+	if r.e != nil {
+		r.e.release()
+	} else {
+		unix.Close(r.fd)
+	}
+}
+
+// resolveDir is resolve through the descriptor cache, for the calls that
+// only name things relative to a directory (Lookup, Parent, Readdir),
+// which then cost no open_by_handle_at. A cached descriptor outlives the
+// removal of its directory, where lookups fail with ENOENT, listings are
+// empty and ".." still leads to the old parent: callers check with
+// unlinked when the answer could come from a removed directory and retry
+// with cached=false, which reports ESTALE as resolve does. hit reports
+// that the descriptor came from the cache.
+func (fs *FS) resolveDir(h fsal.Handle, cached bool) (ref fdRef, hit bool, err error) {
+	if cached {
+		if e := fs.fds.get(h); e != nil {
+			return fdRef{fd: e.fd, e: e}, true, nil
+		}
+	}
+	fd, err := fs.resolve(h)
+	if err != nil {
+		return fdRef{fd: -1}, false, err
+	}
+	if cached {
+		if e := fs.fds.add(h, fd); e != nil {
+			return fdRef{fd: fd, e: e}, false, nil
+		}
+	}
+	return fdRef{fd: fd}, false, nil
+}
+
+// unlinked reports whether the object behind fd has been removed (or
+// cannot be stat'ed): its cache entry is to be dropped.
+func unlinked(fd int) bool {
+	var st unix.Statx_t
+	return statFD(fd, &st) != nil || st.Nlink == 0
 }
 
 // Check validates a client-supplied handle: well formed (EBADF), issued by

@@ -310,6 +310,12 @@ func TestFDLeak(t *testing.T) {
 	t.Run("suite", func(t *testing.T) {
 		fsaltest.Run(t, func(t *testing.T) fsal.FS { return newTestFS(t) })
 	})
+	t.Run("suite without descriptor cache", func(t *testing.T) {
+		fsaltest.Run(t, func(t *testing.T) fsal.FS {
+			requireRoot(t)
+			return newAt(t, t.TempDir(), Options{FDCacheSize: -1})
+		})
+	})
 	t.Run("localfs", func(t *testing.T) {
 		TestCheckOutside(t)
 		TestGarbageHandles(t)
@@ -707,5 +713,98 @@ func BenchmarkRunAs(b *testing.B) {
 	c := &fsal.Cred{UID: 1000, GID: 1000, Groups: []uint32{1, 2, 3}}
 	for b.Loop() {
 		runAs(c, func() error { return nil })
+	}
+}
+
+// benchCreds are the identities the directory benchmarks run as: root
+// skips the identity switch, a user pays it.
+var benchCreds = []struct {
+	name string
+	c    *fsal.Cred
+}{{"root", fsal.Root}, {"user", &fsal.Cred{UID: 1000, GID: 1000, Groups: []uint32{1, 2, 3}}}}
+
+// BenchmarkLookupDeep walks a path 16 directories deep from the root, one
+// Lookup per component, as the lookupdeep workload of bench/vsganesha does
+// in one COMPOUND; ns/op is per walk.
+func BenchmarkLookupDeep(b *testing.B) {
+	requireRoot(b)
+	dir := b.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	p := dir
+	for i := range 16 {
+		names = append(names, "d"+strconv.Itoa(i))
+		p = filepath.Join(p, names[i])
+		if err := os.Mkdir(p, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fs := newAt(b, dir, Options{})
+	for _, tc := range benchCreds {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				h := fs.Root()
+				for _, n := range names {
+					var err error
+					if h, _, err = fs.Lookup(ctx, tc.c, h, n); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReaddirAttrs lists a 10,000-entry directory with handles and
+// attributes, as READDIR with attributes does; ns/op is per listing.
+func BenchmarkReaddirAttrs(b *testing.B) {
+	requireRoot(b)
+	dir := b.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	const n = 10000
+	for i := range n {
+		fd, err := unix.Open(filepath.Join(dir, "file-"+strconv.Itoa(i)), unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	fs := newAt(b, dir, Options{})
+	for _, tc := range benchCreds {
+		for _, withAttrs := range []bool{true, false} {
+			name := tc.name + "/attrs"
+			if !withAttrs {
+				name = tc.name + "/names"
+			}
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					got := 0
+					eof, err := fs.Readdir(ctx, tc.c, fs.Root(), 0, withAttrs, func(e *fsal.DirEntry) bool {
+						if withAttrs && (len(e.Handle) == 0 || e.Attr.Fileid == 0) {
+							b.Fatalf("%s: no handle or attributes", e.Name)
+						}
+						got++
+						return true
+					})
+					if err != nil || !eof || got != n {
+						b.Fatalf("Readdir: %d entries, eof %v, %v", got, eof, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkTag(b *testing.B) {
+	fs := newTestFS(b)
+	h := fs.Root()
+	for b.Loop() {
+		if _, err := fs.decode(h, true); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -223,51 +223,70 @@ func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 	if err := validName(name); err != nil {
 		return nil, fsal.Attr{}, err
 	}
-	dfd, err := fs.resolve(dir)
+	var cn cName
+	p, err := cn.ptr(name)
 	if err != nil {
 		return nil, fsal.Attr{}, err
 	}
-	defer unix.Close(dfd)
-	fd, err := openName(c, dfd, name)
-	if err != nil {
-		return nil, fsal.Attr{}, err
+	for cached := true; ; cached = false {
+		d, hit, err := fs.resolveDir(dir, cached)
+		if err != nil {
+			return nil, fsal.Attr{}, err
+		}
+		h, a, err := fs.lookupAt(c, d.fd, p)
+		if err == unix.ENOENT && d.e != nil && unlinked(d.fd) {
+			fs.fds.drop(dir, d.e)
+			d.release()
+			if hit {
+				continue // resolve afresh: ESTALE if it is gone for good
+			}
+			return nil, fsal.Attr{}, err
+		}
+		d.release()
+		if err != nil {
+			return nil, fsal.Attr{}, err
+		}
+		return h, a, nil
 	}
-	defer unix.Close(fd)
-	h, a, err := fs.describe(fd)
-	if err != nil {
-		return nil, fsal.Attr{}, err
-	}
-	return h, a, nil
 }
 
 // Parent returns the parent directory of dir, or ENOENT at the export root
 // so that ".." never leads out of the export.
 func (fs *FS) Parent(_ context.Context, c *fsal.Cred, dir fsal.Handle) (fsal.Handle, fsal.Attr, error) {
-	fd, err := fs.resolve(dir)
-	if err != nil {
-		return nil, fsal.Attr{}, err
+	for cached := true; ; cached = false {
+		d, hit, err := fs.resolveDir(dir, cached)
+		if err != nil {
+			return nil, fsal.Attr{}, err
+		}
+		var st unix.Statx_t
+		err = statFD(d.fd, &st)
+		if err == nil && st.Nlink == 0 && hit {
+			fs.fds.drop(dir, d.e)
+			d.release()
+			continue // resolve afresh: ESTALE if it is gone for good
+		}
+		var h fsal.Handle
+		var a fsal.Attr
+		if err == nil {
+			h, a, err = fs.parentOf(c, d.fd, &st)
+		}
+		d.release()
+		return h, a, err
 	}
-	defer unix.Close(fd)
-	var st unix.Statx_t
-	if err := statFD(fd, &st); err != nil {
-		return nil, fsal.Attr{}, err
-	}
-	if devInoOf(&st) == fs.rootDev {
+}
+
+var dotdot = [...]byte{'.', '.', 0}
+
+// parentOf describes the parent of the directory fd, whose attributes are
+// st.
+func (fs *FS) parentOf(c *fsal.Cred, fd int, st *unix.Statx_t) (fsal.Handle, fsal.Attr, error) {
+	if devInoOf(st) == fs.rootDev {
 		return nil, fsal.Attr{}, syscall.ENOENT
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil, fsal.Attr{}, syscall.ENOTDIR
 	}
-	pfd := -1
-	err = runAs(c, func() (err error) {
-		pfd, err = unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		return err
-	})
-	if err != nil {
-		return nil, fsal.Attr{}, err
-	}
-	defer unix.Close(pfd)
-	h, a, err := fs.describe(pfd)
+	h, a, err := fs.lookupAt(c, fd, &dotdot[0])
 	if err != nil {
 		return nil, fsal.Attr{}, err
 	}

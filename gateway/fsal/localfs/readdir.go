@@ -1,6 +1,7 @@
 package localfs
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"math"
@@ -46,10 +47,31 @@ const direntBufSize = 32 << 10
 
 var direntBufs = sync.Pool{New: func() any { b := make([]byte, direntBufSize); return &b }}
 
-// Readdir lists dir from cookie on; see the cookie notes above. Entries are
-// delivered in batches of one getdents64 call, and fn runs outside any
-// identity switch, so it may call back into the FS. With withAttrs, an
-// entry whose lookup needs permission the caller lacks (a directory that is
+// attrChunk is how many entries get their attributes under one identity
+// switch. Entries are delivered chunk by chunk, so when fn stops early
+// (a full READDIR reply) at most one chunk's lookups were wasted, while a
+// non-root caller's switch (two sets of credential changes, several µs in
+// a VM) is spread over many entries.
+const attrChunk = 64
+
+// dirScratch is Readdir's reusable working memory: the entries of one
+// getdents batch and, per chunk, the raw results of the lookups.
+type dirScratch struct {
+	ents  []fsal.DirEntry
+	names []int // offset of each entry's NUL-terminated name in the getdents buffer
+	st    [attrChunk]unix.Statx_t
+	kh    [attrChunk]kernelHandle
+	mid   [attrChunk]int32
+	found [attrChunk]bool
+}
+
+var dirScratches = sync.Pool{New: func() any { return new(dirScratch) }}
+
+// Readdir lists dir from cookie on; see the cookie notes above. fn runs
+// outside any identity switch, so it may call back into the FS; the
+// DirEntry it gets is reused once it returns (its Name and Handle are
+// not), so it must copy the struct to keep it. With withAttrs, an entry
+// whose lookup needs permission the caller lacks (a directory that is
 // readable but not searchable) fails the whole call with EACCES, since
 // DirEntry cannot carry a per-entry error; entries removed meanwhile are
 // skipped; a mount point of another filesystem gets its attributes but a
@@ -59,30 +81,62 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 	if err != nil {
 		return false, err
 	}
-	dfd, err := fs.resolve(dir)
-	if err != nil {
-		return false, err
+	for cached := true; ; cached = false {
+		rfd, retry, err := fs.openDir(c, dir, cached)
+		if retry {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		eof, err := fs.readdir(ctx, c, rfd, pos, withAttrs, fn)
+		unix.Close(rfd)
+		return eof, err
 	}
-	defer unix.Close(dfd)
-	rfd := -1
+}
+
+// openDir opens dir for reading as c, from its cached descriptor if
+// cached. retry asks for another try uncached: the cached descriptor was
+// of a removed directory, whose fresh resolution reports ESTALE.
+func (fs *FS) openDir(c *fsal.Cred, dir fsal.Handle, cached bool) (rfd int, retry bool, err error) {
+	d, hit, err := fs.resolveDir(dir, cached)
+	if err != nil {
+		return -1, false, err
+	}
+	defer d.release()
+	rfd = -1
 	err = runAs(c, func() (err error) {
 		// Reading a directory needs read permission: open it as the
 		// caller. Later getdents calls on the descriptor are not
 		// permission checked.
-		rfd, err = unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		rfd, err = unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		return err
 	})
 	if err != nil {
-		return false, err
+		return -1, false, err
 	}
-	defer unix.Close(rfd)
+	if d.e != nil && unlinked(rfd) {
+		fs.fds.drop(dir, d.e)
+		if hit {
+			unix.Close(rfd)
+			return -1, true, nil
+		}
+	}
+	return rfd, false, nil
+}
+
+func (fs *FS) readdir(ctx context.Context, c *fsal.Cred, rfd int, pos int64, withAttrs bool, fn func(e *fsal.DirEntry) bool) (bool, error) {
 	if _, err := unix.Seek(rfd, pos, 0); err != nil {
 		return false, err
 	}
-
 	bp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bp)
 	buf := *bp
+	sc := dirScratches.Get().(*dirScratch)
+	defer func() {
+		clear(sc.ents[:cap(sc.ents)]) // let the collector have the names and handles
+		dirScratches.Put(sc)
+	}()
 	for {
 		if ctx.Err() != nil {
 			return false, syscall.EINTR
@@ -94,74 +148,76 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 		if n == 0 {
 			return true, nil
 		}
-		batch, err := parseDirents(buf[:n])
-		if err != nil {
+		if err := sc.parse(buf[:n]); err != nil {
 			return false, err
 		}
-		if withAttrs {
-			if batch, err = fs.fillAttrs(c, rfd, batch); err != nil {
-				return false, err
+		for start := 0; start < len(sc.ents); start += attrChunk {
+			end := min(start+attrChunk, len(sc.ents))
+			chunk := sc.ents[start:end]
+			if withAttrs {
+				if chunk, err = fs.fillAttrs(c, rfd, buf, sc, chunk, sc.names[start:end]); err != nil {
+					return false, err
+				}
 			}
-		}
-		for i := range batch {
-			if !fn(&batch[i]) {
-				return false, nil
+			for i := range chunk {
+				if !fn(&chunk[i]) {
+					return false, nil
+				}
 			}
 		}
 	}
 }
 
-// parseDirents decodes linux_dirent64 records: d_ino u64, d_off s64,
-// d_reclen u16, d_type u8, NUL-terminated d_name.
-func parseDirents(b []byte) ([]fsal.DirEntry, error) {
-	var out []fsal.DirEntry
-	for len(b) >= 19 {
-		off := binary.NativeEndian.Uint64(b[8:])
-		reclen := int(binary.NativeEndian.Uint16(b[16:]))
-		if reclen < 19 || reclen > len(b) {
-			return nil, syscall.EIO
+// parse decodes linux_dirent64 records (d_ino u64, d_off s64, d_reclen
+// u16, d_type u8, NUL-terminated d_name) into sc.ents and sc.names. The
+// names of a batch share one string, one allocation per batch.
+func (sc *dirScratch) parse(b []byte) error {
+	sc.ents, sc.names = sc.ents[:0], sc.names[:0]
+	all := string(b)
+	for at := 0; len(b)-at >= 19; {
+		rec := b[at:]
+		off := binary.NativeEndian.Uint64(rec[8:])
+		reclen := int(binary.NativeEndian.Uint16(rec[16:]))
+		if reclen < 20 || reclen > len(rec) {
+			return syscall.EIO
 		}
-		name := b[19:reclen]
-		for i, ch := range name {
-			if ch == 0 {
-				name = name[:i]
-				break
-			}
+		nameLen := bytes.IndexByte(rec[19:reclen], 0)
+		if nameLen < 0 {
+			return syscall.EIO // the kernel always terminates d_name
 		}
-		b = b[reclen:]
-		if string(name) == "." || string(name) == ".." {
+		nameAt := at + 19
+		at += reclen
+		name := all[nameAt : nameAt+nameLen]
+		if name == "." || name == ".." {
 			continue
 		}
 		ck, err := posToCookie(off)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, fsal.DirEntry{Name: string(name), Cookie: ck})
+		sc.ents = append(sc.ents, fsal.DirEntry{Name: name, Cookie: ck})
+		sc.names = append(sc.names, nameAt)
 	}
-	return out, nil
+	return nil
 }
 
-// fillAttrs sets Handle and Attr of each entry. Only the lookups run as c
-// (they need search permission); handles and attributes need none.
-func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, batch []fsal.DirEntry) ([]fsal.DirEntry, error) {
-	fds := make([]int, len(batch))
-	for i := range fds {
-		fds[i] = -1
-	}
-	defer func() {
-		for _, fd := range fds {
-			if fd >= 0 {
-				unix.Close(fd)
-			}
-		}
-	}()
+// fillAttrs sets Handle and Attr of the entries of one chunk (at most
+// attrChunk), whose names are at names in buf, and drops the entries
+// removed since getdents. Only the lookups run as c (they need search
+// permission); the handles are tagged outside, in one allocation.
+func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk []fsal.DirEntry, names []int) ([]fsal.DirEntry, error) {
 	err := runAs(c, func() error {
-		for i := range batch {
-			fd, err := unix.Openat(rfd, batch[i].Name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		for i := range chunk {
+			p := &buf[names[i]]
+			err := statxAt(rfd, p, &sc.st[i])
+			if err == nil {
+				err = handleAt(rfd, p, &sc.kh[i], &sc.mid[i])
+			}
 			switch err {
 			case nil:
-				fds[i] = fd
+				sc.found[i] = true
 			case unix.ENOENT: // removed since getdents: skip
+				sc.found[i] = false
 			default:
 				return err
 			}
@@ -171,18 +227,25 @@ func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, batch []fsal.DirEntry) ([]fsal.Di
 	if err != nil {
 		return nil, err
 	}
-	out := batch[:0]
-	for i, e := range batch {
-		if fds[i] < 0 {
+	size := 0
+	for i := range chunk {
+		if sc.found[i] && int(sc.mid[i]) == fs.mountID {
+			size += sc.kh[i].encodedLen()
+		}
+	}
+	slab := make([]byte, 0, size)
+	out := chunk[:0]
+	for i := range chunk {
+		if !sc.found[i] {
 			continue
 		}
-		h, a, err := fs.describe(fds[i])
-		switch err {
-		case nil, syscall.EXDEV:
-		default:
-			return nil, err
+		e := chunk[i]
+		e.Attr = attrOf(&sc.st[i])
+		if int(sc.mid[i]) == fs.mountID {
+			start := len(slab)
+			slab = fs.appendHandle(slab, &sc.kh[i])
+			e.Handle = slab[start:len(slab):len(slab)]
 		}
-		e.Handle, e.Attr = h, a
 		out = append(out, e)
 	}
 	return out, nil
