@@ -8,6 +8,7 @@ import (
 	"math"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"nfsgw/cephfsal/internal/cephll"
 	"nfsgw/gateway/fsal"
@@ -62,7 +63,7 @@ func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (f
 		return nil, err
 	}
 	r.v.opens.Add(1)
-	return newFile(fs.ll, r, fh, fs.m.opts.DelegationTimeout > 0, fs.m.root), nil
+	return newFile(fs.ll, r, fh, fs.m.opts.DelegationTimeout, fs.m.root), nil
 }
 
 // File is an open CephFS file. It implements fsal.File, fsal.Locker and
@@ -73,7 +74,7 @@ type File struct {
 	fh     cephll.Fh
 	root   *cephll.Perm
 	deleg  atomic.Uint64 // cephll.DelegID of a granted delegation, or 0
-	delegs bool          // delegations enabled on the mount
+	delegs time.Duration // the mount's delegation timeout (0: none)
 
 	// state counts calls in flight, plus closedBit once Close began: a
 	// libcephfs Fh must not be closed while another call still uses it,
@@ -85,12 +86,14 @@ type File struct {
 const closedBit = 1 << 62
 
 var (
-	_ fsal.File      = (*File)(nil)
-	_ fsal.Locker    = (*File)(nil)
-	_ fsal.Delegator = (*File)(nil)
+	_ fsal.File               = (*File)(nil)
+	_ fsal.Locker             = (*File)(nil)
+	_ fsal.Delegator          = (*File)(nil)
+	_ fsal.LockTester         = (*File)(nil)
+	_ fsal.DelegationDeadline = (*File)(nil)
 )
 
-func newFile(ll *cephll.Mount, r *ref[*node], fh cephll.Fh, delegs bool, root *cephll.Perm) *File {
+func newFile(ll *cephll.Mount, r *ref[*node], fh cephll.Fh, delegs time.Duration, root *cephll.Perm) *File {
 	return &File{ll: ll, node: r, fh: fh, delegs: delegs, root: root, done: make(chan struct{})}
 }
 
@@ -274,7 +277,7 @@ func (f *File) TestLock(_ context.Context, owner uint64, t fsal.LockType, off, l
 // fsal.Delegator). A read delegation needs the file open for reading, a
 // write delegation for writing. Asking again replaces the delegation.
 func (f *File) Delegate(t fsal.LockType, recall func()) error {
-	if !f.delegs {
+	if f.delegs <= 0 {
 		return syscall.EOPNOTSUPP
 	}
 	var cmd uint
@@ -302,6 +305,10 @@ func (f *File) Delegate(t fsal.LockType, recall func()) error {
 	}
 	return nil
 }
+
+// ReturnTimeout is the mount's delegation timeout: a recalled delegation
+// not returned within it gets the whole client unmounted by libcephfs.
+func (f *File) ReturnTimeout() time.Duration { return f.delegs }
 
 // ReturnDelegation gives the delegation back (a no-op without one).
 func (f *File) ReturnDelegation() error {

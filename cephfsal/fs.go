@@ -52,6 +52,14 @@ type FS struct {
 	nodes    *refCache[uint64, *node]
 	handed   *inoSet // inodes handed out from inside (see Check)
 	trust    bool    // MountOptions.TrustFileHandles
+
+	// The root fields above are set once by resolveRoot; ExportLazy
+	// leaves that to a background goroutine, and Root, Check and close
+	// wait for it (every other method needs a handle, which comes from
+	// Root or Check).
+	rootReady atomic.Bool
+	rootDone  chan struct{}
+	rootErr   error
 }
 
 // node is a referenced inode. verdict caches whether it lies inside the
@@ -67,30 +75,56 @@ type node struct {
 
 var _ fsal.FS = (*FS)(nil)
 
-func newFS(m *Mount, rel string, readOnly bool) (*FS, error) {
-	fs := &FS{m: m, ll: m.ll, readOnly: readOnly, trust: m.opts.TrustFileHandles}
+func newFS(m *Mount, rel string, readOnly bool) *FS {
+	fs := &FS{m: m, ll: m.ll, readOnly: readOnly, trust: m.opts.TrustFileHandles, rootDone: make(chan struct{})}
 	fs.nodes = newRefCache(m.opts.InodeCacheSize, mix, func(n *node) { fs.ll.Put(n.in) })
 	fs.handed = newInoSet(4 * m.opts.InodeCacheSize)
+	return fs
+}
+
+// resolveRoot looks the export's directory up and pins it.
+func (fs *FS) resolveRoot(rel string) error {
+	defer func() {
+		fs.rootReady.Store(true)
+		close(fs.rootDone)
+	}()
 	var st cephll.Statx
-	in, err := fs.ll.Walk(rel, &st, attrWant, 0, m.root)
+	in, err := fs.ll.Walk(rel, &st, attrWant, 0, fs.m.root)
 	if err != nil {
-		return nil, err
+		fs.rootErr = err
+		return err
 	}
 	if st.Mode()&syscall.S_IFMT != syscall.S_IFDIR {
 		fs.ll.Put(in)
-		return nil, syscall.ENOTDIR
+		fs.rootErr = syscall.ENOTDIR
+		return fs.rootErr
 	}
 	fs.rootIno = st.Ino()
 	fs.whole = fs.rootIno == cephll.RootIno
 	fs.rootH = fs.handle(fs.rootIno)
 	fs.rootRef = fs.nodes.add(fs.rootIno, &node{in: in})
 	fs.rootRef.v.verdict.Store(verdictInside)
-	return fs, nil
+	return nil
 }
 
+// waitRoot waits for the export's root, and reports why it failed.
+func (fs *FS) waitRoot() error {
+	if !fs.rootReady.Load() {
+		<-fs.rootDone
+	}
+	return fs.rootErr
+}
+
+// Ready waits until the export's directory is resolved (at once unless it
+// came from ExportLazy) and returns the error that made it unusable.
+func (fs *FS) Ready() error { return fs.waitRoot() }
+
 func (fs *FS) close() {
+	fs.waitRoot()
 	fs.nodes.clear()
-	fs.rootRef.release()
+	if fs.rootRef != nil {
+		fs.rootRef.release()
+	}
 }
 
 // Close withdraws the export and drops its inode references (Mount.Close
@@ -104,7 +138,10 @@ func (fs *FS) Close() error {
 }
 
 // Root returns the export root's handle.
-func (fs *FS) Root() fsal.Handle { return fs.rootH }
+func (fs *FS) Root() fsal.Handle {
+	fs.waitRoot()
+	return fs.rootH
+}
 
 func (fs *FS) handle(ino uint64) fsal.Handle {
 	h := make(fsal.Handle, handleSize)
@@ -224,6 +261,9 @@ func staleIfGone(err error) error {
 // which is provable. MountOptions.TrustFileHandles accepts such handles
 // instead, as Ganesha and knfsd's no_subtree_check do.
 func (fs *FS) Check(ctx context.Context, h fsal.Handle) error {
+	if fs.waitRoot() != nil {
+		return syscall.ESTALE
+	}
 	ino, err := fs.decode(h)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"nfsgw/cephfsal/internal/cephll"
 )
@@ -27,6 +28,7 @@ type Mount struct {
 
 	mu      sync.Mutex // guards exports and closed; never held across cgo
 	exports []*FS
+	lazySem chan struct{} // bounds ExportLazy's concurrent lookups
 	closed  bool
 }
 
@@ -51,7 +53,7 @@ func NewMount(opts MountOptions) (*Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cephfsal: ceph_create: %w", err)
 	}
-	m := &Mount{ll: ll, opts: opts}
+	m := &Mount{ll: ll, opts: opts, lazySem: make(chan struct{}, 16)}
 	if err := m.start(); err != nil {
 		ll.Release()
 		return nil, err
@@ -130,6 +132,9 @@ func (m *Mount) start() error {
 	}
 	m.fscid = uint64(cid)
 	if o.DelegationTimeout > 0 {
+		if limit := time.Duration(m.ll.CapReturnTimeout()) * time.Second; o.ClampDelegationTimeout && limit > 0 && o.DelegationTimeout >= limit {
+			o.DelegationTimeout = (limit * 4 / 5).Truncate(time.Second)
+		}
 		if err := m.ll.SetDelegTimeout(uint32(o.DelegationTimeout.Seconds())); err != nil {
 			m.ll.Unmount()
 			return fmt.Errorf("cephfsal: delegation timeout %v (must be below the cap return timeout, %d s): %w",
@@ -207,10 +212,33 @@ func (m *Mount) Export(dir string, readOnly bool) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs, err := newFS(m, rel, readOnly)
-	if err != nil {
+	fs := newFS(m, rel, readOnly)
+	if err := fs.resolveRoot(rel); err != nil {
 		return nil, fmt.Errorf("cephfsal: export %s: %w", dir, err)
 	}
+	return m.add(fs)
+}
+
+// ExportLazy is Export for gateways with many exports: the directory is
+// looked up in the background (a few at a time), so that thousands of
+// exports do not hold up the start by one MDS round trip each. The first
+// request that needs the export waits for its lookup; (*FS).Ready reports
+// a directory that could not be found.
+func (m *Mount) ExportLazy(dir string, readOnly bool) (*FS, error) {
+	rel, err := m.rel(dir)
+	if err != nil {
+		return nil, err
+	}
+	fs := newFS(m, rel, readOnly)
+	go func() {
+		m.lazySem <- struct{}{}
+		fs.resolveRoot(rel)
+		<-m.lazySem
+	}()
+	return m.add(fs)
+}
+
+func (m *Mount) add(fs *FS) (*FS, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -44,6 +44,10 @@ type MountOptions struct {
 	// the whole client. It must be below the MDS's cap return timeout
 	// (session_autoclose, 300 s by default). 0 disables delegations.
 	DelegationTimeout time.Duration
+	// ClampDelegationTimeout shortens a DelegationTimeout that the MDS
+	// would refuse to four fifths of its cap return timeout, instead of
+	// failing the mount (for a default rather than an operator's choice).
+	ClampDelegationTimeout bool
 
 	// TrustFileHandles accepts, in exports of a sub-directory, handles of
 	// files (non-directories) whose place in the tree cannot be proven:

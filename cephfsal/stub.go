@@ -32,6 +32,12 @@ func NewMount(MountOptions) (*Mount, error) { return nil, errNoCeph }
 // Export fails: built without CephFS support.
 func (*Mount) Export(string, bool) (*FS, error) { return nil, errNoCeph }
 
+// ExportLazy fails: no CephFS support in this build.
+func (*Mount) ExportLazy(string, bool) (*FS, error) { return nil, errNoCeph }
+
+// Ready fails: no CephFS support in this build.
+func (*FS) Ready() error { return errNoCeph }
+
 // Close does nothing.
 func (*Mount) Close() error { return nil }
 

@@ -54,6 +54,17 @@ func TestTwoGatewaysShareLocksAndData(t *testing.T) {
 	if err != nil || n != len(payload) || !bytes.Equal(got[:n], payload) {
 		t.Fatalf("read through B: %d bytes, %v, equal %v", n, err, bytes.Equal(got[:n], payload))
 	}
+	// LOCKT through B sees A's lock, which B's state model knows nothing
+	// of: the backend reports it, holder unknown. (B's lock owner holds
+	// no lock yet, so B tests on a file opened for the test.)
+	if d, err := fb.LockT(ctx, nfs4.ReadLT, 1000, 10); err != nil || d == nil {
+		t.Fatalf("LOCKT through B of a range A holds: %+v, %v; want NFS4ERR_DENIED", d, err)
+	} else if d.Offset != 0 || d.Length != 4096 || d.LockType != nfs4.WriteLT || len(d.Owner.Owner) != 0 {
+		t.Fatalf("LOCKT through B: denied by %+v, want A's write lock [0, 4096) of an unknown owner", d)
+	}
+	if d, err := fb.LockT(ctx, nfs4.WriteLT, 4096, math.MaxUint64); err != nil || d != nil {
+		t.Fatalf("LOCKT through B of a free range: %+v, %v", d, err)
+	}
 	if err := fb.Lock(ctx, nfs4.WriteLT, 1000, 10); nfsclient.StatusOf(err) != nfs4.ErrDenied {
 		t.Fatalf("lock through B of a range A holds: %v, want NFS4ERR_DENIED", err)
 	}
@@ -65,6 +76,17 @@ func TestTwoGatewaysShareLocksAndData(t *testing.T) {
 	}
 	if err := fa.Lock(ctx, nfs4.WriteLT, 4100, 1); nfsclient.StatusOf(err) != nfs4.ErrDenied {
 		t.Fatalf("lock through A of a range B holds: %v, want NFS4ERR_DENIED", err)
+	}
+	// B's owner now has a lock file on B: its own lock is no conflict,
+	// A's still is.
+	if d, err := fb.LockT(ctx, nfs4.WriteLT, 4096, 100); err != nil || d != nil {
+		t.Fatalf("LOCKT through B of B's own lock: %+v, %v", d, err)
+	}
+	if d, err := fb.LockT(ctx, nfs4.WriteLT, 0, 1); err != nil || d == nil || d.Offset != 0 || d.Length != 4096 {
+		t.Fatalf("LOCKT through B by a lock holder of A's range: %+v, %v", d, err)
+	}
+	if d, err := fa.LockT(ctx, nfs4.ReadLT, 4100, 1); err != nil || d == nil || d.Offset != 4096 || d.Length != 100 {
+		t.Fatalf("LOCKT through A of B's range: %+v, %v", d, err)
 	}
 	if err := fa.Unlock(ctx, 0, 4096); err != nil {
 		t.Fatal("unlock through A:", err)

@@ -26,6 +26,9 @@ type backends struct {
 
 	mu     sync.Mutex
 	mounts map[mountKey]*cephfsal.Mount
+
+	countOnce sync.Once
+	nCeph     int // CephFS exports in the configuration at start
 }
 
 type mountKey struct{ fs, user, keyring string }
@@ -42,6 +45,21 @@ func (b *backends) open(ec *config.Export) (fsal.FS, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if b.cephExports() > lazyExports {
+			// Thousands of exports: look their directories up in the
+			// background instead of one MDS round trip each before
+			// serving; a missing one is logged and refuses its handles.
+			fs, err := m.ExportLazy(p, ro)
+			if err != nil {
+				return nil, "", fmt.Errorf("CephFS path %s: %w", p, err)
+			}
+			go func() {
+				if err := fs.Ready(); err != nil {
+					b.log.Error("export unusable", "pseudo", ec.Pseudo, "path", ec.Path, "error", err)
+				}
+			}()
+			return fs, ec.Path, nil
+		}
 		fs, err := m.Export(p, ro)
 		if err != nil {
 			return nil, "", fmt.Errorf("CephFS path %s: %w", p, err)
@@ -54,6 +72,21 @@ func (b *backends) open(ec *config.Export) (fsal.FS, string, error) {
 	}
 	fs, err := localfs.New(path, localfs.Options{ReadOnly: ro})
 	return fs, path, err
+}
+
+// lazyExports is how many CephFS exports a gateway opens one by one at
+// start; beyond it their directories are resolved in the background.
+const lazyExports = 64
+
+func (b *backends) cephExports() int {
+	b.countOnce.Do(func() {
+		for i := range b.cfg.Exports {
+			if _, ok := b.cfg.Exports[i].CephPath(); ok {
+				b.nCeph++
+			}
+		}
+	})
+	return b.nCeph
 }
 
 func (b *backends) mount(ec *config.Export) (*cephfsal.Mount, error) {
@@ -88,6 +121,11 @@ func (b *backends) mount(ec *config.Export) (*cephfsal.Mount, error) {
 		ResetPreviousSession: true,
 		TrustFileHandles:     !c.StrictFileHandles,
 		SessionTimeout:       time.Duration(c.SessionTimeoutSeconds) * time.Second,
+		// Delegations backed by CephFS, so that another gateway's
+		// conflicting access recalls the ones granted here; a default
+		// timeout is kept below what the MDS accepts.
+		DelegationTimeout:      b.cfg.DelegationTimeout(),
+		ClampDelegationTimeout: c.DelegationTimeoutSeconds == 0,
 		// Several attempts fit in the retry budget.
 		MountTimeout: max(2*time.Second, min(cephfsal.DefaultMountTimeout, time.Duration(c.MountTimeoutSeconds)*time.Second/3).Round(time.Second)),
 	}

@@ -154,6 +154,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		// ids of the earlier instance are then recognised as stale.
 		Boot:     uint32(boot.UnixMilli()),
 		OnForget: rec.forget,
+		Courtesy: cfg.Courtesy(),
 	})
 	registry := export.NewRegistry(tbl)
 	exportMgr := newExportManager(cfg, be, registry, log.Named("exports"))

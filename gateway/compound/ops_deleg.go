@@ -85,7 +85,7 @@ func (r *request) encodeOpenDeleg(e *xdr.Encoder, c *nfs4state.Client, owner *nf
 		noneExt(nfs4.WNDTResource)
 		return
 	}
-	sid, why, ok := r.s.cfg.State.GrantDeleg(c, string(ref.raw), string(ref.raw), wantWrite)
+	sid, why, ok := r.grantDeleg(c, ref, wantWrite)
 	if !ok {
 		noneExt(why)
 		return
@@ -96,6 +96,31 @@ func (r *request) encodeOpenDeleg(e *xdr.Encoder, c *nfs4state.Client, owner *nf
 		return
 	}
 	encodeReadDeleg(e, sid, false)
+}
+
+// grantDeleg grants client c a delegation on ref if the state model
+// allows it and, on a backend that backs delegations, the backend grants
+// one too (backdeleg.go); a backend refusal is WND4_CONTENTION.
+func (r *request) grantDeleg(c *nfs4state.Client, ref fileRef, write bool) (nfs4.Stateid, uint32, bool) {
+	sm := r.s.cfg.State
+	key := string(ref.raw)
+	if why, ok := sm.CanGrantDeleg(c, key, write); !ok {
+		return nfs4.Stateid{}, why, false
+	}
+	b, ok := r.backendDelegation(ref, write)
+	if !ok {
+		return nfs4.Stateid{}, nfs4.WNDTContention, false
+	}
+	if b == nil {
+		return sm.GrantDeleg(c, key, key, write)
+	}
+	sid, s, why, ok := sm.GrantBackedDeleg(c, key, key, write, b)
+	if !ok {
+		b.Close()
+		return nfs4.Stateid{}, why, false
+	}
+	b.attach(s)
+	return sid, 0, true
 }
 
 // encodeWriteDeleg encodes open_write_delegation4. The space limit is
@@ -134,7 +159,7 @@ func encodeReadDeleg(e *xdr.Encoder, sid nfs4.Stateid, recall bool) {
 // that conflicts with it (an open for write) makes it none. Write
 // delegations are reclaimed the same way (4.1 clients only get them).
 func (r *request) encodeReclaimedDeleg(e *xdr.Encoder, c *nfs4state.Client, ref fileRef, write bool, change uint64) {
-	sid, _, ok := r.s.cfg.State.GrantDeleg(c, string(ref.raw), string(ref.raw), write)
+	sid, _, ok := r.grantDeleg(c, ref, write)
 	if !ok {
 		e.Uint32(nfs4.DelegNone)
 		return

@@ -204,7 +204,57 @@ func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		encodeDenied(e, denied)
 		return nfs4.ErrDenied
 	}
+	if denied := r.backendLockTest(owner, off, length, write); denied != nil {
+		encodeDenied(e, denied)
+		return nfs4.ErrDenied
+	}
 	return nfs4.OK
+}
+
+// backendLockTest asks the backend (fsal.LockTester) whether a lock that
+// the state model allows conflicts with one held elsewhere: through
+// another gateway, another CephFS client or a local process. The test runs
+// on the lock owner's own backend file when it has one on this file, so
+// that its own locks never conflict; otherwise on a file opened for the
+// test alone, read-only and as root (the owner then holds no lock on the
+// file, and LOCKT needs no open). The holder is not known: the denial
+// names no owner. Errors count as no conflict (LOCK will find out).
+func (r *request) backendLockTest(owner *nfs4state.LockOwner, off, length uint64, write bool) *nfs4state.Denied {
+	f, done := r.s.cfg.State.OwnerLockFile(r.fileKey(), owner)
+	if f == nil {
+		if v, ok := r.s.locktest.Load(r.cur.exp.FS); ok && !v.(bool) {
+			return nil // this backend cannot test locks
+		}
+		nf, err := r.cur.exp.FS.Open(r.ctx, fsal.Root, r.cur.key, fsal.OpenRead)
+		if err != nil {
+			return nil
+		}
+		f, done = nf, func() { nf.Close() }
+	}
+	defer done()
+	lt, ok := f.(fsal.LockTester)
+	if !ok {
+		r.s.locktest.Store(r.cur.exp.FS, false)
+		return nil
+	}
+	t := fsal.ReadLock
+	if write {
+		t = fsal.WriteLock
+	}
+	if length == ^uint64(0) {
+		length = 0
+	}
+	conflict, ct, coff, clen, err := lt.TestLock(r.ctx, 0, t, off, length)
+	if err != nil || !conflict {
+		if err != nil {
+			r.s.log.Debug("backend lock test failed", "error", err)
+		}
+		return nil
+	}
+	if clen == 0 {
+		clen = ^uint64(0) // to the end of the file
+	}
+	return &nfs4state.Denied{Offset: coff, Length: clen, Write: ct == fsal.WriteLock}
 }
 
 func opLockU(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {

@@ -348,6 +348,15 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st := r.recordClient(client); st != nfs4.OK {
 		return st
 	}
+	// Recall conflicting delegations before opening the backend file: a
+	// backend that backs delegations would hold the open until they are
+	// returned, rather than let it answer NFS4ERR_DELAY.
+	if st := sm.OpenConflict(fileKey, client, access, a.deny); st != nfs4.OK {
+		if r.seqOwner != nil && !owner.Confirmed() && !sm.OwnerHasStates(owner) {
+			owner.ForgetSeqid()
+		}
+		return st
+	}
 	f, err := openBackend(r, ref, cred, union)
 	if err != nil {
 		return statusOf(err)

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -62,6 +63,8 @@ type Server struct {
 	writeVerf [8]byte
 	maxIO     uint32
 	drc       *drc
+	delegs    delegSupport // which backends back delegations (backdeleg.go)
+	locktest  sync.Map     // fsal.FS → whether its files test locks (LOCKT)
 }
 
 // New returns an engine.

@@ -29,6 +29,10 @@ type Config struct {
 	LeaseSeconds int `yaml:"lease_seconds"`
 	// GraceSeconds is the grace period after a restart (default: lease).
 	GraceSeconds int `yaml:"grace_seconds"`
+	// CourtesySeconds is how long a client whose lease ran out keeps its
+	// uncontended opens, locks and delegations (0: 4 leases; -1: none, the
+	// client expires with its lease).
+	CourtesySeconds int `yaml:"courtesy_seconds"`
 	// MaxIOBytes bounds READ/WRITE sizes (default 1 MiB).
 	MaxIOBytes int `yaml:"max_io_bytes"`
 	// MaxRecordBytes bounds one RPC record (default MaxIOBytes + 64 KiB).
@@ -62,6 +66,15 @@ type Ceph struct {
 	// mount CephFS at start (a cluster still starting, an MDS failing
 	// over) before it gives up and exits (default 60).
 	MountTimeoutSeconds int `yaml:"mount_timeout_seconds"`
+	// DelegationTimeoutSeconds enables delegations backed by CephFS
+	// (ceph_ll_delegation), so that an access through another gateway or
+	// CephFS client recalls a delegation granted here: a recalled one the
+	// NFS client has not returned in time is revoked and given back within
+	// this, or libcephfs unmounts the gateway's whole client. 0 selects
+	// max(lease + 15 s, 45 s), kept below the MDS's session_autoclose; -1
+	// turns backend delegations off (NFS delegations are then only safe
+	// while a single gateway serves the files).
+	DelegationTimeoutSeconds int `yaml:"delegation_timeout_seconds"`
 	// StrictFileHandles refuses, in exports of a sub-directory, handles of
 	// files the export has not handed out since the gateway started,
 	// because Pacific's libcephfs cannot prove where a file lies. Off by
@@ -171,6 +184,9 @@ func (c *Config) Validate() error {
 	if c.GraceSeconds < 0 {
 		return fmt.Errorf("config: grace_seconds must not be negative")
 	}
+	if c.CourtesySeconds < -1 {
+		return fmt.Errorf("config: courtesy_seconds %d (want -1 for none, 0 for 4 leases, or seconds)", c.CourtesySeconds)
+	}
 	if c.MaxIOBytes == 0 {
 		c.MaxIOBytes = DefaultMaxIO
 	}
@@ -259,6 +275,10 @@ func (c *Config) Validate() error {
 		if c.Ceph.SessionTimeoutSeconds < 0 || c.Ceph.MountTimeoutSeconds < 0 {
 			return fmt.Errorf("config: ceph timeouts must not be negative")
 		}
+		if d := c.Ceph.DelegationTimeoutSeconds; d < -1 || (d > 0 && d < MinDelegationTimeout) || d >= MaxDelegationTimeout {
+			return fmt.Errorf("config: ceph.delegation_timeout_seconds %d (want -1 for off, 0 for the default, or %d..%d, below the MDS's session_autoclose)",
+				d, MinDelegationTimeout, MaxDelegationTimeout-1)
+		}
 	}
 	return nil
 }
@@ -290,6 +310,38 @@ func (e *Export) Anon() (uint32, uint32) {
 		gid = *e.AnonGID
 	}
 	return uid, gid
+}
+
+// Bounds of ceph.delegation_timeout_seconds. A recalled delegation is
+// revoked a margin before the timeout, so very short ones leave NFS clients
+// no time to answer; libcephfs refuses any at or above the MDS's
+// session_autoclose (300 s by default).
+const (
+	MinDelegationTimeout = 5
+	MaxDelegationTimeout = 300
+)
+
+// DelegationTimeout returns the CephFS delegation timeout, 0 when backend
+// delegations are off. The default is max(lease + 15 s, 45 s), at most
+// 240 s; the backend may shorten it further to stay below the MDS's
+// session_autoclose.
+func (c *Config) DelegationTimeout() time.Duration {
+	switch d := c.Ceph.DelegationTimeoutSeconds; {
+	case d < 0:
+		return 0
+	case d > 0:
+		return time.Duration(d) * time.Second
+	}
+	return time.Duration(min(max(c.LeaseSeconds+15, 45), 240)) * time.Second
+}
+
+// Courtesy returns the courtesy period in nfs4state.Config's terms (0: the
+// default, negative: none).
+func (c *Config) Courtesy() time.Duration {
+	if c.CourtesySeconds < 0 {
+		return -1
+	}
+	return time.Duration(c.CourtesySeconds) * time.Second
 }
 
 // Lease returns the lease time.

@@ -126,3 +126,48 @@ exports:
 		}
 	}
 }
+
+func TestCourtesyAndDelegationTimeout(t *testing.T) {
+	parse := func(extra string) (*Config, error) {
+		c, err := Parse([]byte("lease_seconds: 20\n" + extra + "exports:\n  - pseudo: /c\n    path: ceph:/c\n"))
+		if err != nil {
+			return nil, err
+		}
+		return c, c.Validate()
+	}
+	c, err := parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Courtesy() != 0 || c.DelegationTimeout().Seconds() != 45 {
+		t.Fatalf("defaults: courtesy %v, delegation timeout %v", c.Courtesy(), c.DelegationTimeout())
+	}
+	c.LeaseSeconds = 90
+	if c.DelegationTimeout().Seconds() != 105 {
+		t.Fatalf("delegation timeout for a 90 s lease: %v", c.DelegationTimeout())
+	}
+	c.LeaseSeconds = 3600
+	if c.DelegationTimeout().Seconds() != 240 {
+		t.Fatalf("delegation timeout for a long lease: %v, want capped at 240 s", c.DelegationTimeout())
+	}
+	c, err = parse("courtesy_seconds: -1\nceph:\n  delegation_timeout_seconds: -1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Courtesy() >= 0 || c.DelegationTimeout() != 0 {
+		t.Fatalf("off: courtesy %v, delegation timeout %v", c.Courtesy(), c.DelegationTimeout())
+	}
+	c, err = parse("courtesy_seconds: 600\nceph:\n  delegation_timeout_seconds: 30\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Courtesy().Seconds() != 600 || c.DelegationTimeout().Seconds() != 30 {
+		t.Fatalf("set: courtesy %v, delegation timeout %v", c.Courtesy(), c.DelegationTimeout())
+	}
+	for _, bad := range []string{"courtesy_seconds: -2\n", "ceph:\n  delegation_timeout_seconds: 2\n",
+		"ceph:\n  delegation_timeout_seconds: 300\n", "ceph:\n  delegation_timeout_seconds: -5\n"} {
+		if _, err := parse(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

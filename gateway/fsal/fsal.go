@@ -12,6 +12,7 @@ package fsal
 import (
 	"context"
 	"syscall"
+	"time"
 )
 
 // MaxHandleSize bounds a backend handle: the NFS file handle adds a 5-byte
@@ -229,4 +230,22 @@ type Locker interface {
 type Delegator interface {
 	Delegate(t LockType, recall func()) error
 	ReturnDelegation() error
+}
+
+// DelegationDeadline is implemented by Delegator files whose backend
+// punishes a delegation returned late (libcephfs forcibly unmounts the
+// whole client): ReturnTimeout is how long after the recall callback the
+// holder has to call ReturnDelegation.
+type DelegationDeadline interface {
+	ReturnTimeout() time.Duration
+}
+
+// LockTester is implemented by Locker files that can test for a
+// conflicting byte-range lock held in the backend (through another gateway,
+// another CephFS client, or a local process), for NFS LOCKT. It reports
+// whether taking t on the range for owner would conflict and, if so, one
+// conflicting lock (length 0: to the end of the file). Locks held by owner
+// through the same backend file do not conflict.
+type LockTester interface {
+	TestLock(ctx context.Context, owner uint64, t LockType, off, length uint64) (conflict bool, ct LockType, coff, clen uint64, err error)
 }

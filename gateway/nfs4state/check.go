@@ -72,7 +72,7 @@ func (m *Manager) CheckConsistency() error {
 		}
 		s.File.mu.Unlock()
 	}
-	var writes int64
+	var writes, backed int64
 	m.clients.rangeAll(func(c *Client) {
 		// Lock order is File.mu before Client.mu: look at the
 		// delegations' files after letting go of the client.
@@ -86,11 +86,19 @@ func (m *Manager) CheckConsistency() error {
 		c.mu.Unlock()
 		var held int32
 		for _, s := range delegs {
+			s.File.mu.Lock()
+			hasFile := s.file != nil
+			s.File.mu.Unlock()
 			if !s.IsRevoked() {
 				held++
 				if s.IsWriteDeleg() {
 					writes++
 				}
+				if hasFile {
+					backed++
+				}
+			} else if hasFile {
+				fail("revoked delegation %x still holds its backend file", s.Other)
 			}
 		}
 		if n := c.dc.held.Load(); n != held {
@@ -109,6 +117,9 @@ func (m *Manager) CheckConsistency() error {
 		}
 		c.mu.Unlock()
 	})
+	if n := m.dm.backed.Load(); n != backed {
+		fail("%d delegations counted with a backend file, %d hold one (a backend delegation leaked or was closed twice)", n, backed)
+	}
 	if n := m.dm.writes.Load(); n != writes {
 		fail("%d write delegations counted, %d held", n, writes)
 	}

@@ -42,6 +42,7 @@ type delegInfo struct {
 // delegMgr is the Manager's delegation bookkeeping.
 type delegMgr struct {
 	count    atomic.Int64 // delegations not revoked
+	backed   atomic.Int64 // delegations holding a backend file
 	writes   atomic.Int64 // write delegations not revoked
 	recaller atomic.Pointer[func(*State)]
 	cleanup  atomic.Pointer[func(*Client)]
@@ -107,36 +108,45 @@ func (m *Manager) GrantReadDeleg(c *Client, fileKey, fh string) (nfs4.Stateid, u
 // delegation. A write delegation needs the file to itself: no open and no
 // lock of another client, and no delegation at all.
 func (m *Manager) GrantDeleg(c *Client, fileKey, fh string, write bool) (nfs4.Stateid, uint32, bool) {
+	sid, _, why, ok := m.GrantBackedDeleg(c, fileKey, fh, write, nil)
+	return sid, why, ok
+}
+
+// CanGrantDeleg reports whether GrantDeleg would grant now (and why not),
+// without granting: the caller may then prepare a backend delegation.
+func (m *Manager) CanGrantDeleg(c *Client, fileKey string, write bool) (uint32, bool) {
 	fs, ok := m.files.get(fileKey)
 	if !ok {
-		return nfs4.Stateid{}, nfs4.WNDTContention, false
+		return nfs4.WNDTContention, false
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if fs.gone || c.destroyed.Load() {
-		return nfs4.Stateid{}, nfs4.WNDTContention, false
+	return m.canGrantLocked(fs, c, write)
+}
+
+// GrantBackedDeleg is GrantDeleg for a delegation that the backend backs
+// too (fsal.Delegator): backend is its dedicated backend file, which the
+// delegation keeps until it ends however it ends (DELEGRETURN, revocation,
+// expiry, the client's destruction), and then closes (the Closer gives the
+// backend delegation back). It is not taken when nothing is granted: the
+// caller closes it then.
+func (m *Manager) GrantBackedDeleg(c *Client, fileKey, fh string, write bool, backend Closer) (nfs4.Stateid, *State, uint32, bool) {
+	fs, ok := m.files.get(fileKey)
+	if !ok {
+		return nfs4.Stateid{}, nil, nfs4.WNDTContention, false
 	}
-	for _, s := range fs.opens {
-		if s.Client != c && (write || s.access&nfs4.ShareAccessWrite != 0) {
-			return nfs4.Stateid{}, nfs4.WNDTContention, false
-		}
-	}
-	for _, l := range fs.locks {
-		if (write && l.state.Client != c) || (!write && l.write) {
-			return nfs4.Stateid{}, nfs4.WNDTContention, false
-		}
-	}
-	for _, d := range fs.delegs {
-		if write || d.Client == c || d.dl.recallAt != 0 || d.dl.write {
-			return nfs4.Stateid{}, nfs4.WNDTContention, false
-		}
-	}
-	c.mu.Lock()
-	if len(c.states) >= m.cfg.MaxStatesPerClient {
-		c.mu.Unlock()
-		return nfs4.Stateid{}, nfs4.WNDTResource, false
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if why, ok := m.canGrantLocked(fs, c, write); !ok {
+		return nfs4.Stateid{}, nil, why, false
 	}
 	s := &State{Other: m.newOtherFor(c), Kind: KindDeleg, Client: c, File: fs, FH: fh, seqid: 1, dl: &delegInfo{write: write}}
+	if backend != nil {
+		s.file = &sharedFile{c: backend}
+		s.file.refs.Store(1)
+		m.dm.backed.Add(1)
+	}
+	c.mu.Lock()
 	c.states[s.Other] = s
 	c.mu.Unlock()
 	fs.delegs = append(fs.delegs, s)
@@ -146,7 +156,36 @@ func (m *Manager) GrantDeleg(c *Client, fileKey, fh string, write bool) (nfs4.St
 		m.dm.writes.Add(1)
 	}
 	c.dc.held.Add(1)
-	return nfs4.Stateid{Seqid: 1, Other: s.Other}, 0, true
+	return nfs4.Stateid{Seqid: 1, Other: s.Other}, s, 0, true
+}
+
+// canGrantLocked checks GrantDeleg's conditions (caller holds fs.mu).
+func (m *Manager) canGrantLocked(fs *FileState, c *Client, write bool) (uint32, bool) {
+	if fs.gone || c.destroyed.Load() {
+		return nfs4.WNDTContention, false
+	}
+	for _, s := range fs.opens {
+		if s.Client != c && (write || s.access&nfs4.ShareAccessWrite != 0) {
+			return nfs4.WNDTContention, false
+		}
+	}
+	for _, l := range fs.locks {
+		if (write && l.state.Client != c) || (!write && l.write) {
+			return nfs4.WNDTContention, false
+		}
+	}
+	for _, d := range fs.delegs {
+		if write || d.Client == c || d.dl.recallAt != 0 || d.dl.write {
+			return nfs4.WNDTContention, false
+		}
+	}
+	c.mu.Lock()
+	full := len(c.states) >= m.cfg.MaxStatesPerClient
+	c.mu.Unlock()
+	if full {
+		return nfs4.WNDTResource, false
+	}
+	return 0, true
 }
 
 // conflictLocked reports whether the file has delegations of clients other
@@ -166,19 +205,25 @@ func (m *Manager) conflictLocked(fs *FileState, c *Client, writeOnly bool, court
 		}
 		busy = true
 		if d.dl.recallAt == 0 {
-			d.dl.recallAt = m.now()
-			m.dm.mu.Lock()
-			if m.dm.recalled == nil {
-				m.dm.recalled = map[*State]struct{}{}
-			}
-			m.dm.recalled[d] = struct{}{}
-			m.dm.mu.Unlock()
-			if fn := m.dm.recaller.Load(); fn != nil {
-				(*fn)(d)
-			}
+			m.startRecallLocked(d)
 		}
 	}
 	return busy, courtesy
+}
+
+// startRecallLocked marks delegation d recalled and starts its recall
+// (caller holds d.File.mu; d.dl.recallAt is 0).
+func (m *Manager) startRecallLocked(d *State) {
+	d.dl.recallAt = m.now()
+	m.dm.mu.Lock()
+	if m.dm.recalled == nil {
+		m.dm.recalled = map[*State]struct{}{}
+	}
+	m.dm.recalled[d] = struct{}{}
+	m.dm.mu.Unlock()
+	if fn := m.dm.recaller.Load(); fn != nil {
+		(*fn)(d)
+	}
 }
 
 // openConflictLocked is conflictLocked for an OPEN: only write access or
@@ -246,6 +291,74 @@ func (m *Manager) DelegReturn(c *Client, s *State) uint32 {
 // RecallFailed revokes a delegation whose recall could not be delivered.
 func (m *Manager) RecallFailed(s *State) { m.revoke(s) }
 
+// Recall starts the recall of delegation s as a conflicting request of
+// another client would (for a backend that recalls its own delegation: an
+// access through another gateway). A courtesy client's delegation is not
+// recalled: the client is expired, which returns it.
+func (m *Manager) Recall(s *State) {
+	fs := s.File
+	fs.mu.Lock()
+	if s.closed || s.dl == nil || s.dl.revoked || s.dl.recallAt != 0 {
+		fs.mu.Unlock()
+		return
+	}
+	if m.isCourtesy(s.Client) {
+		fs.mu.Unlock()
+		m.expireCourtesy([]*Client{s.Client})
+		return
+	}
+	m.startRecallLocked(s)
+	fs.mu.Unlock()
+}
+
+// Revoke takes delegation s away from its client now, recalled or not (its
+// backend delegation must be given back before a deadline the client did
+// not meet).
+func (m *Manager) Revoke(s *State) { m.revoke(s) }
+
+// BackedDelegations returns how many delegations hold a backend file.
+func (m *Manager) BackedDelegations() int64 { return m.dm.backed.Load() }
+
+// OpenConflict is the delegation check of an OPEN, made before the
+// backend file is opened: NFS4ERR_DELAY, after starting their recall, if
+// delegations stand in the way. Besides other clients' delegations that
+// conflict with the access (as Open checks), an open for write recalls the
+// client's own delegations backed by the backend, whose backend would
+// otherwise stall the open until they are returned (libcephfs breaks its
+// delegations on any open for write, its own included).
+func (m *Manager) OpenConflict(fileKey string, c *Client, access, deny uint32) uint32 {
+	for {
+		if m.dm.count.Load() == 0 {
+			return nfs4.OK
+		}
+		fs, ok := m.files.get(fileKey)
+		if !ok {
+			return nfs4.OK
+		}
+		fs.mu.Lock()
+		busy, courtesy := m.openConflictLocked(fs, c, access, deny, nil)
+		if access&nfs4.ShareAccessWrite != 0 {
+			for _, d := range fs.delegs {
+				if d.Client == c && d.file != nil {
+					busy = true
+					if d.dl.recallAt == 0 {
+						m.startRecallLocked(d)
+					}
+				}
+			}
+		}
+		fs.mu.Unlock()
+		if len(courtesy) > 0 {
+			m.expireCourtesy(courtesy)
+			continue
+		}
+		if busy {
+			return nfs4.ErrDelay
+		}
+		return nfs4.OK
+	}
+}
+
 // revokeLate revokes the delegations recalled more than a lease ago, or
 // for 4.1 clients three quarters of one: a 4.1 holder that stopped renewing
 // when it was recalled (pynfs DELEG8 does) would otherwise expire in the
@@ -296,7 +409,16 @@ func (m *Manager) revoke(s *State) {
 	if empty {
 		fs.gone = true
 	}
+	// The stateid stays until FREE_STATEID; the backend delegation goes
+	// now.
+	var files []Closer
+	if s.file != nil {
+		files = append(files, s.file)
+		s.file = nil
+		m.dm.backed.Add(-1)
+	}
 	fs.mu.Unlock()
+	m.closeFiles(files)
 	if empty {
 		m.files.delIf(fs.Key, func(v *FileState) bool { return v == fs })
 	}

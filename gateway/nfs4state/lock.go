@@ -340,6 +340,30 @@ func (s *State) SetLockFile(f fsal.File) bool {
 	return true
 }
 
+// OwnerLockFile returns the backend file of lock owner o's lock state on
+// the file, if it has one, and a function to call when done with it (the
+// file stays open until then). Backend lock tests through it do not see
+// the owner's own locks as conflicts.
+func (m *Manager) OwnerLockFile(fileKey string, o *LockOwner) (fsal.File, func()) {
+	if o == nil {
+		return nil, nil
+	}
+	fs, ok := m.files.get(fileKey)
+	if !ok {
+		return nil, nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, s := range fs.lockStates {
+		if s.LockOwner == o && s.file != nil && s.file.f != nil {
+			sf := s.file
+			sf.refs.Add(1)
+			return sf.f, func() { sf.Close() }
+		}
+	}
+	return nil, nil
+}
+
 // LockFile returns the lock state's backend file, or nil.
 func (s *State) LockFile() fsal.File {
 	s.File.mu.Lock()

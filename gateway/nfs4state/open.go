@@ -149,11 +149,12 @@ type State struct {
 // file). The state holds one reference; each I/O holds one more.
 type sharedFile struct {
 	f    fsal.File
+	c    Closer // what closing closes: f, or a delegation's backend file
 	refs atomic.Int32
 }
 
 func newShared(f fsal.File) *sharedFile {
-	s := &sharedFile{f: f}
+	s := &sharedFile{f: f, c: f}
 	s.refs.Store(1)
 	return s
 }
@@ -161,7 +162,7 @@ func newShared(f fsal.File) *sharedFile {
 // Close drops one reference and closes the file with the last one.
 func (s *sharedFile) Close() error {
 	if s.refs.Add(-1) == 0 {
-		return s.f.Close()
+		return s.c.Close()
 	}
 	return nil
 }
@@ -185,7 +186,7 @@ func (s *State) Access() (access, deny uint32) {
 func (s *State) AcquireFile() (fsal.File, func()) {
 	s.File.mu.Lock()
 	defer s.File.mu.Unlock()
-	if s.file == nil {
+	if s.file == nil || s.file.f == nil {
 		return nil, nil
 	}
 	sf := s.file
@@ -431,6 +432,9 @@ func (m *Manager) release(s *State) []Closer {
 		if d.file != nil {
 			files = append(files, d.file)
 			d.file = nil
+			if d.Kind == KindDeleg {
+				m.dm.backed.Add(-1)
+			}
 		}
 	}
 	empty := fs.emptyLocked()

@@ -951,6 +951,18 @@ func testLocks(t *testing.T, e *env) {
 	}
 	wantErr(t, "conflicting write lock", l2.SetLock(e.ctx, 2, fsal.WriteLock, 50, 10), syscall.EAGAIN)
 	wantErr(t, "conflicting read lock", l2.SetLock(e.ctx, 2, fsal.ReadLock, 99, 1), syscall.EAGAIN)
+	if lt, ok := f2.(fsal.LockTester); ok {
+		conflict, ct, off, n, err := lt.TestLock(e.ctx, 2, fsal.ReadLock, 50, 10)
+		if err != nil || !conflict || ct != fsal.WriteLock || off != 0 || n != 100 {
+			t.Fatalf("TestLock under another's write lock: %v %v [%d,+%d) %v", conflict, ct, off, n, err)
+		}
+		if conflict, _, _, _, err := lt.TestLock(e.ctx, 2, fsal.WriteLock, 100, 0); err != nil || conflict {
+			t.Fatalf("TestLock of a free range to EOF: %v %v", conflict, err)
+		}
+		if conflict, _, _, _, err := f1.(fsal.LockTester).TestLock(e.ctx, 1, fsal.WriteLock, 0, 10); err != nil || conflict {
+			t.Fatalf("TestLock of the holder's own lock: %v %v", conflict, err)
+		}
+	}
 	if err := l2.SetLock(e.ctx, 2, fsal.WriteLock, 100, 10); err != nil {
 		t.Fatalf("adjacent lock: %v", err)
 	}
