@@ -105,9 +105,7 @@ func openWriteUntil(t *testing.T, c *nfsclient.Client, path string, deadline tim
 // does DELEGRETURN on CB_RECALL), and B's retry succeeds.
 func TestReadDelegationRecall(t *testing.T) {
 	g := startGateway(t)
-	if err := g.Dir.WriteFile("d.txt", []byte("delegated"), 0666); err != nil {
-		t.Fatal(err)
-	}
+	g.plant(t, "d.txt", []byte("delegated"))
 	var recalls atomic.Int32
 	a := g.dialDeleg(t, "a", nfsclient.Options{OnCallback: func(op uint32) {
 		if op == nfsclient.CBOpRecall {
@@ -158,9 +156,7 @@ func TestReadDelegationRecall(t *testing.T) {
 // SEQ4_STATUS_RECALLABLE_STATE_REVOKED until it frees the stateid.
 func TestReadDelegationRevoked(t *testing.T) {
 	g := startGateway(t, "--lease", "2")
-	if err := g.Dir.WriteFile("d.txt", []byte("delegated"), 0666); err != nil {
-		t.Fatal(err)
-	}
+	g.plant(t, "d.txt", []byte("delegated"))
 	recalled := make(chan nfsclient.Recall, 4)
 	a := g.dialDeleg(t, "a", nfsclient.Options{OnRecall: func(r nfsclient.Recall) { recalled <- r }})
 	b := g.dialDeleg(t, "b", nfsclient.Options{RetryTimeout: -1})
@@ -212,9 +208,7 @@ func TestReadDelegationRevoked(t *testing.T) {
 // once the callback times out, and the writer gets in.
 func TestReadDelegationSilentClient(t *testing.T) {
 	g := startGateway(t, "--lease", "2")
-	if err := g.Dir.WriteFile("d.txt", []byte("delegated"), 0666); err != nil {
-		t.Fatal(err)
-	}
+	g.plant(t, "d.txt", []byte("delegated"))
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) })
 	a := g.dialDeleg(t, "a", nfsclient.Options{OnCallback: func(op uint32) {
@@ -229,4 +223,17 @@ func TestReadDelegationSilentClient(t *testing.T) {
 		t.Fatal("write open succeeded at once despite the delegation")
 	}
 	fb.Close(ctxT(t))
+}
+
+// plant writes a file through the gateway with a client of its own that is
+// gone before the test starts. Not through the backend directly: on CephFS
+// that client would keep caps on the file, and their settling recalls the
+// first delegations granted on it.
+func (g *gateway) plant(t *testing.T, name string, data []byte) {
+	t.Helper()
+	c := g.dial(t, 0, 0, nil)
+	if err := c.WriteFile(ctxT(t), "/export/"+name, data, 0666); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }
