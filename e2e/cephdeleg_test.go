@@ -82,11 +82,9 @@ func readAt(t *testing.T, c *nfsclient.Client, fh []byte, sid nfs4.Stateid, n ui
 func TestCephDelegationRecallAcrossGateways(t *testing.T) {
 	needCephDelegations(t)
 	dir := testBackend(t).NewDir(t)
-	if err := dir.WriteFile("d.txt", []byte("version 1"), 0666); err != nil {
-		t.Fatal(err)
-	}
 	ga := startGatewayOn(t, freePortOn(t, "127.0.0.11"), dir, "--squash", "none", "--lease", "5")
 	gb := startGatewayOn(t, freePortOn(t, "127.0.0.12"), dir, "--squash", "none", "--lease", "5")
+	ga.plant(t, "d.txt", []byte("version 1"))
 	var recalls atomic.Int32
 	x := ga.dialDeleg(t, "x", nfsclient.Options{OnCallback: func(op uint32) {
 		if op == nfsclient.CBOpRecall {
@@ -151,13 +149,11 @@ func TestCephDelegationUnreturnedRevokedInTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := testBackend(t).NewDir(t)
-	if err := dir.WriteFile("d.txt", []byte("version 1"), 0666); err != nil {
-		t.Fatal(err)
-	}
 	// A long lease, so that the lease-based revocation of an unanswered
 	// recall (¾ of a lease) cannot be what saves A.
 	ga := startGatewayOn(t, freePortOn(t, "127.0.0.11"), dir, "--squash", "none", "--lease", "40", "--config", cfg)
 	gb := startGatewayOn(t, freePortOn(t, "127.0.0.12"), dir, "--squash", "none", "--lease", "5")
+	ga.plant(t, "d.txt", []byte("version 1"))
 	recalled := make(chan time.Time, 4)
 	x := ga.dialDeleg(t, "x", nfsclient.Options{OnRecall: func(nfsclient.Recall) { recalled <- time.Now() }})
 	y := gb.dialDeleg(t, "y", nfsclient.Options{RetryTimeout: -1})
