@@ -43,6 +43,7 @@ func init() {
 		}
 	}
 	supported[2].Set(attrOpenArguments)
+	supported[2].Set(nfs4.AttrXattrSupport)
 	writeOnly.Set(nfs4.AttrTimeAccessSet)
 	writeOnly.Set(nfs4.AttrTimeModifySet)
 	for _, a := range []int{nfs4.AttrSize, nfs4.AttrMode, nfs4.AttrOwner, nfs4.AttrOwnerGroup,
@@ -220,6 +221,8 @@ func (r *request) encodeFattr(e *xdr.Encoder, req *nfs4.Bitmap, t *attrTarget) u
 				b.Encode(e)
 			case attrOpenArguments:
 				encodeOpenArguments(e)
+			case nfs4.AttrXattrSupport:
+				e.Bool(xattrSupport(t))
 			}
 		}
 	}

@@ -182,7 +182,11 @@ func opAccess(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
-	if want&^0x3f != 0 {
+	valid := uint32(0x3f)
+	if r.minor >= 2 {
+		valid |= accessXARead | accessXAWrite | accessXAList
+	}
+	if want&^valid != 0 {
 		return nfs4.ErrInval
 	}
 	a, st := r.getattrRef(&r.cur)
@@ -221,6 +225,9 @@ func opAccess(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		}
 		// Deleting a file is decided by its directory.
 		supp &^= nfs4.AccessLookup | nfs4.AccessDelete
+	}
+	if want&(accessXARead|accessXAWrite|accessXAList) != 0 {
+		allowed |= xattrAccess(r, &a, perm, ro)
 	}
 	e.Uint32(supp)
 	e.Uint32(allowed & supp)

@@ -94,6 +94,11 @@ func init() {
 	for op := uint32(nfs4.OpAllocate); op <= maxOp; op++ {
 		def(op, "v4.2 op", opNotSupp, v2, any)
 	}
+	def(nfs4.OpAllocate, "ALLOCATE", opAllocate, v2, any)
+	def(nfs4.OpGetxattr, "GETXATTR", opGetxattr, v2, any)
+	def(nfs4.OpSetxattr, "SETXATTR", opSetxattr, v2, any)
+	def(nfs4.OpListxattrs, "LISTXATTRS", opListxattrs, v2, any)
+	def(nfs4.OpRemovexattr, "REMOVEXATTR", opRemovexattr, v2, any)
 }
 
 // OpName returns the name of an operation, for logs and metrics.

@@ -315,6 +315,14 @@ func (m *Mount) Fsync(fh Fh, dataOnly bool) error {
 	return errno(C.ceph_ll_fsync(m.cm, fh.p, d))
 }
 
+// Fallocate manipulates the allocated space of an open file (mode as
+// fallocate(2); Pacific supports 0, KEEP_SIZE and PUNCH_HOLE|KEEP_SIZE).
+func (m *Mount) Fallocate(fh Fh, mode int, off, length int64) error {
+	m.enter()
+	defer m.leave()
+	return errno(C.ceph_ll_fallocate(m.cm, fh.p, C.int(mode), C.int64_t(off), C.int64_t(length)))
+}
+
 // SyncInode flushes an inode's dirty data and metadata (caps) to the
 // cluster.
 func (m *Mount) SyncInode(in Inode, dataOnly bool) error {

@@ -70,6 +70,8 @@ func Run(t *testing.T, newFS func(t *testing.T) fsal.FS, opts ...Option) {
 		{"ReaddirResume", testReaddirResume},
 		{"Permissions", testPermissions},
 		{"ConcurrentUsers", testConcurrentUsers},
+		{"Xattrs", testXattrs},
+		{"Allocate", testAllocate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
