@@ -28,8 +28,8 @@ func cephOnly(t *testing.T) {
 }
 
 // runToExit runs nfsgw expecting it to give up and exit; it returns the
-// exit error and the output.
-func runToExit(t *testing.T, within time.Duration, args ...string) (error, string) {
+// output and the exit error.
+func runToExit(t *testing.T, within time.Duration, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -37,7 +37,7 @@ func runToExit(t *testing.T, within time.Duration, args ...string) (error, strin
 	if ctx.Err() != nil {
 		t.Fatalf("nfsgw still running after %v:\n%s", within, tail(string(out), 20))
 	}
-	return err, string(out)
+	return string(out), err
 }
 
 func TestCephClusterDownAtStart(t *testing.T) {
@@ -54,7 +54,7 @@ func TestCephClusterDownAtStart(t *testing.T) {
 	cfg := filepath.Join(work, "nfsgw.yaml")
 	os.WriteFile(cfg, []byte("ceph:\n  mount_timeout_seconds: 8\n"), 0644)
 	start := time.Now()
-	err, out := runToExit(t, 90*time.Second, "--config", cfg, "--listen", freeAddr(t), "--ceph-conf", deadConf,
+	out, err := runToExit(t, 90*time.Second, "--config", cfg, "--listen", freeAddr(t), "--ceph-conf", deadConf,
 		"--node-id", nodeName(t), "--export", "/export=ceph:/")
 	if err == nil {
 		t.Fatalf("nfsgw started without a cluster:\n%s", out)
@@ -74,7 +74,7 @@ func TestCephKeyWithoutCaps(t *testing.T) {
 	if dir == "" {
 		t.Fatal("CEPH_DEV_DIR not set: run under scripts/with-ceph.sh or eval scripts/ceph-dev.sh env")
 	}
-	err, out := runToExit(t, 90*time.Second, "--listen", freeAddr(t), "--ceph-conf", os.Getenv("CEPH_CONF"),
+	out, err := runToExit(t, 90*time.Second, "--listen", freeAddr(t), "--ceph-conf", os.Getenv("CEPH_CONF"),
 		"--ceph-user", "nocaps", "--ceph-keyring", filepath.Join(dir, "nocaps.keyring"),
 		"--node-id", nodeName(t), "--export", "/export=ceph:/")
 	if err == nil {
