@@ -3,7 +3,6 @@
 package cephfsal
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"syscall"
@@ -27,26 +26,9 @@ const (
 	xattrReplace = 2
 )
 
-// xattrName maps an NFS xattr name to the backend's, refusing the one the
-// gateway keeps for itself.
-func xattrName(name string) (string, error) {
-	full := fsal.XattrPrefix + name
-	switch {
-	case name == "":
-		return "", syscall.EINVAL
-	case len(full) > fsal.MaxXattrName:
-		return "", syscall.ENAMETOOLONG
-	case full == verfXattr:
-		return "", syscall.EPERM
-	case bytes.IndexByte([]byte(name), 0) >= 0:
-		return "", syscall.EINVAL
-	}
-	return full, nil
-}
-
 // GetXattr returns the value of user.name.
 func (fs *FS) GetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name string) ([]byte, error) {
-	full, err := xattrName(name)
+	full, err := fsal.UserXattrName(name, verfXattr)
 	if err == syscall.EPERM {
 		return nil, syscall.ENODATA // invisible, like in ListXattrs
 	}
@@ -92,7 +74,7 @@ func (fs *FS) SetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name stri
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	full, err := xattrName(name)
+	full, err := fsal.UserXattrName(name, verfXattr)
 	if err != nil {
 		return err
 	}
@@ -150,27 +132,9 @@ func (fs *FS) ListXattrs(_ context.Context, c *fsal.Cred, h fsal.Handle) ([]stri
 		if err != nil {
 			return nil, err
 		}
-		return userNames(buf[:min(n, len(buf))]), nil
+		return fsal.UserXattrNames(buf[:min(n, len(buf))], verfXattr), nil
 	}
 	return nil, syscall.EAGAIN
-}
-
-// userNames picks the user namespace out of a NUL-separated name list and
-// strips the prefix, hiding the gateway's own attribute.
-func userNames(list []byte) []string {
-	var names []string
-	for len(list) > 0 {
-		i := bytes.IndexByte(list, 0)
-		if i < 0 {
-			i = len(list)
-		}
-		n := string(list[:i])
-		list = list[min(i+1, len(list)):]
-		if len(n) > len(fsal.XattrPrefix) && n[:len(fsal.XattrPrefix)] == fsal.XattrPrefix && n != verfXattr {
-			names = append(names, n[len(fsal.XattrPrefix):])
-		}
-	}
-	return names
 }
 
 // RemoveXattr removes user.name.
@@ -178,7 +142,7 @@ func (fs *FS) RemoveXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name s
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	full, err := xattrName(name)
+	full, err := fsal.UserXattrName(name, verfXattr)
 	if err != nil {
 		return err
 	}

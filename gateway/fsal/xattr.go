@@ -1,6 +1,10 @@
 package fsal
 
-import "context"
+import (
+	"bytes"
+	"context"
+	"syscall"
+)
 
 // Limits of user extended attributes, as Linux sets them (XATTR_NAME_MAX,
 // XATTR_SIZE_MAX): a name, "user." prefix included, and a value.
@@ -43,4 +47,41 @@ type Xattrer interface {
 // allocated, extending the file's size if it ends past it.
 type Allocator interface {
 	Allocate(ctx context.Context, off, length uint64) error
+}
+
+// UserXattrName is the backend name (with XattrPrefix) of a client's
+// attribute name: EINVAL for an empty name or one with a NUL byte,
+// ENAMETOOLONG beyond MaxXattrName, EPERM for hidden, the backend's own
+// bookkeeping attribute, which clients must neither see nor change.
+func UserXattrName(name, hidden string) (string, error) {
+	full := XattrPrefix + name
+	switch {
+	case name == "":
+		return "", syscall.EINVAL
+	case len(full) > MaxXattrName:
+		return "", syscall.ENAMETOOLONG
+	case full == hidden:
+		return "", syscall.EPERM
+	case bytes.IndexByte([]byte(name), 0) >= 0:
+		return "", syscall.EINVAL
+	}
+	return full, nil
+}
+
+// UserXattrNames picks the user namespace out of a NUL-separated name list
+// (listxattr's format) and strips the prefix, leaving hidden out.
+func UserXattrNames(list []byte, hidden string) []string {
+	var names []string
+	for len(list) > 0 {
+		i := bytes.IndexByte(list, 0)
+		if i < 0 {
+			i = len(list)
+		}
+		n := string(list[:i])
+		list = list[min(i+1, len(list)):]
+		if len(n) > len(XattrPrefix) && n[:len(XattrPrefix)] == XattrPrefix && n != hidden {
+			names = append(names, n[len(XattrPrefix):])
+		}
+	}
+	return names
 }
