@@ -36,7 +36,6 @@ const (
 	defaultFileMode  = 0o644
 	defaultDirMode   = 0o755
 	defaultNodeMode  = 0o644
-	maxNameLen       = 255
 	maxSymlinkTarget = 1 << 20
 )
 
@@ -430,20 +429,4 @@ func devMinor(d uint64) uint32 { return uint32((d>>12)&0xffffff00 | d&0xff) }
 func mkdev(major, minor uint32) uint64 {
 	return uint64(major&0xfffff000)<<32 | uint64(major&0xfff)<<8 |
 		uint64(minor&0xffffff00)<<12 | uint64(minor&0xff)
-}
-
-// validName rejects names that are not one directory entry.
-func validName(name string) error {
-	if name == "" || name == "." || name == ".." {
-		return syscall.EINVAL
-	}
-	if len(name) > maxNameLen {
-		return syscall.ENAMETOOLONG
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' || name[i] == 0 {
-			return syscall.EINVAL
-		}
-	}
-	return nil
 }

@@ -177,7 +177,7 @@ func (fs *FS) applySetattr(in cephll.Inode, mode uint32, sa *fsal.SetAttr, p *ce
 // directories (".snap") are not exported: their inodes carry a snapshot id
 // that this export's handles never do, so they look absent.
 func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, fsal.Attr, error) {
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, err
 	}
 	r, err := fs.resolveDir(dir)
@@ -247,7 +247,7 @@ func (fs *FS) Create(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 	if mode > fsal.Exclusive {
 		return nil, fsal.Attr{}, false, syscall.EINVAL
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, false, err
 	}
 	r, err := fs.resolveDir(dir)
@@ -372,7 +372,7 @@ func (fs *FS) makeNode(c *fsal.Cred, dir fsal.Handle, name string, sa *fsal.SetA
 	if fs.readOnly {
 		return nil, fsal.Attr{}, syscall.EROFS
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, err
 	}
 	r, err := fs.resolveDir(dir)
@@ -492,7 +492,7 @@ func (fs *FS) Remove(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return err
 	}
 	r, err := fs.resolveDir(dir)
@@ -526,10 +526,10 @@ func (fs *FS) Rename(_ context.Context, c *fsal.Cred, srcDir fsal.Handle, srcNam
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	if err := validName(srcName); err != nil {
+	if err := fsal.ValidName(srcName); err != nil {
 		return err
 	}
-	if err := validName(dstName); err != nil {
+	if err := fsal.ValidName(dstName); err != nil {
 		return err
 	}
 	sr, err := fs.resolveDir(srcDir)
@@ -576,7 +576,7 @@ func (fs *FS) Link(_ context.Context, c *fsal.Cred, h fsal.Handle, dir fsal.Hand
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return err
 	}
 	var st cephll.Statx

@@ -249,3 +249,27 @@ type DelegationDeadline interface {
 type LockTester interface {
 	TestLock(ctx context.Context, owner uint64, t LockType, off, length uint64) (conflict bool, ct LockType, coff, clen uint64, err error)
 }
+
+// MaxNameLen is the longest directory entry name (NAME_MAX on Linux and
+// CephFS).
+const MaxNameLen = 255
+
+// ValidName checks a single path component from a client: EINVAL for "",
+// ".", "..", or a name holding '/' or NUL (which would address another
+// object than the one named; the engine walks up with Parent, and ".."
+// would let LOOKUP climb out of the export), ENAMETOOLONG beyond
+// MaxNameLen.
+func ValidName(name string) error {
+	if name == "" || name == "." || name == ".." {
+		return syscall.EINVAL
+	}
+	if len(name) > MaxNameLen {
+		return syscall.ENAMETOOLONG
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' || name[i] == 0 {
+			return syscall.EINVAL
+		}
+	}
+	return nil
+}

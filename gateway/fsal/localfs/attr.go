@@ -87,18 +87,3 @@ func errnoOf(err error) error {
 	}
 	return syscall.EIO
 }
-
-// validName rejects names that are not a single directory entry. "." and
-// ".." are refused: the engine walks up with Parent, and allowing ".."
-// would let LOOKUP climb out of the export.
-func validName(name string) error {
-	if name == "" || name == "." || name == ".." {
-		return syscall.EINVAL
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' || name[i] == 0 {
-			return syscall.EINVAL
-		}
-	}
-	return nil
-}

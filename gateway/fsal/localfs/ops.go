@@ -220,7 +220,7 @@ func reopen(c *fsal.Cred, fd int, st *unix.Statx_t, flags int) (int, error) {
 // Lookup returns the object called name in dir, without following a
 // symlink. Mount points of other filesystems give EXDEV.
 func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, fsal.Attr, error) {
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, err
 	}
 	var cn cName
@@ -306,7 +306,7 @@ func (fs *FS) Create(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 	if mode > fsal.Exclusive {
 		return nil, fsal.Attr{}, false, syscall.EINVAL
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, false, err
 	}
 	dfd, err := fs.resolve(dir)
@@ -430,7 +430,7 @@ func (fs *FS) makeNode(c *fsal.Cred, dir fsal.Handle, name string, sa *fsal.SetA
 	if fs.readOnly {
 		return nil, fsal.Attr{}, syscall.EROFS
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, err
 	}
 	dfd, err := fs.resolve(dir)
@@ -523,7 +523,7 @@ func (fs *FS) Remove(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return err
 	}
 	dfd, err := fs.resolve(dir)
@@ -549,10 +549,10 @@ func (fs *FS) Rename(_ context.Context, c *fsal.Cred, srcDir fsal.Handle, srcNam
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	if err := validName(srcName); err != nil {
+	if err := fsal.ValidName(srcName); err != nil {
 		return err
 	}
-	if err := validName(dstName); err != nil {
+	if err := fsal.ValidName(dstName); err != nil {
 		return err
 	}
 	sfd, err := fs.resolve(srcDir)
@@ -581,7 +581,7 @@ func (fs *FS) Link(_ context.Context, c *fsal.Cred, h fsal.Handle, dir fsal.Hand
 	if fs.readOnly {
 		return syscall.EROFS
 	}
-	if err := validName(name); err != nil {
+	if err := fsal.ValidName(name); err != nil {
 		return err
 	}
 	fd, err := fs.resolve(h)
