@@ -2,7 +2,11 @@ package compound
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/oncrpc"
@@ -44,6 +48,54 @@ func BenchmarkGetattr(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		e := xdr.Encoder{Buf: make([]byte, 0, 1024)}
 		c := &oncrpc.Call{Proc: nfs4.ProcCompound, Flavor: oncrpc.FlavorSys, Args: getattr}
+		for pb.Next() {
+			e.Buf = e.Buf[:0]
+			s.HandleCall(context.Background(), c, &e)
+		}
+	})
+}
+
+// BenchmarkLookupDeep measures PUTFH + 17 LOOKUPs + GETFH + GETATTR, the
+// lookupdeep workload of bench/vsganesha, on a path 16 directories deep.
+func BenchmarkLookupDeep(b *testing.B) {
+	dir := b.TempDir()
+	var names []string
+	p := dir
+	for i := range 16 {
+		names = append(names, "d"+strconv.Itoa(i))
+		p = filepath.Join(p, names[i])
+	}
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	// localfs caches the handles of objects older than a second; a real
+	// tree is older than that.
+	time.Sleep(1100 * time.Millisecond)
+	s := newTestServerAt(b, dir)
+	var req nfs4.Bitmap
+	for _, a := range []int{nfs4.AttrType, nfs4.AttrChange, nfs4.AttrSize, nfs4.AttrFileid, nfs4.AttrMode} {
+		req.Set(a)
+	}
+	args := compoundArgs(0, uint32(len(names)+4), func(e *xdr.Encoder) {
+		e.Uint32(nfs4.OpPutRootFH)
+		e.Uint32(nfs4.OpLookup)
+		e.String("export")
+		for _, n := range names {
+			e.Uint32(nfs4.OpLookup)
+			e.String(n)
+		}
+		e.Uint32(nfs4.OpGetFH)
+		e.Uint32(nfs4.OpGetattr)
+		req.Encode(e)
+	})
+	if st, _, _ := call(b, s, args); st != nfs4.OK {
+		b.Fatalf("status %d", st)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		e := xdr.Encoder{Buf: make([]byte, 0, 1024)}
+		c := &oncrpc.Call{Proc: nfs4.ProcCompound, Flavor: oncrpc.FlavorSys, Args: args}
 		for pb.Next() {
 			e.Buf = e.Buf[:0]
 			s.HandleCall(context.Background(), c, &e)

@@ -16,7 +16,13 @@ import (
 
 func newTestServer(t testing.TB) *Server {
 	t.Helper()
-	fs, err := localfs.New(t.TempDir(), localfs.Options{})
+	return newTestServerAt(t, t.TempDir())
+}
+
+// newTestServerAt serves dir as /export.
+func newTestServerAt(t testing.TB, dir string) *Server {
+	t.Helper()
+	fs, err := localfs.New(dir, localfs.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

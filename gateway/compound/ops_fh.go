@@ -78,6 +78,26 @@ func (r *request) lookupIn(name string) (fileRef, fsal.Attr, uint32) {
 	return fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[5:])}, a, nfs4.OK
 }
 
+// lookupRef is lookupIn for callers that need no attributes, through the
+// backend's cheaper LookupHandle when it has one.
+func (r *request) lookupRef(name string) (fileRef, uint32) {
+	var hl fsal.HandleLookuper
+	if r.cur.pseudo == nil {
+		hl, _ = r.cur.exp.FS.(fsal.HandleLookuper)
+	}
+	if hl == nil {
+		ref, _, st := r.lookupIn(name)
+		return ref, st
+	}
+	exp := r.cur.exp
+	h, err := hl.LookupHandle(r.ctx, r.credFor(exp), r.cur.key, name)
+	if err != nil {
+		return fileRef{}, statusOf(err)
+	}
+	raw := encodeFH(exp, h)
+	return fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[5:])}, nfs4.OK
+}
+
 // requireDir checks that the current handle is a directory: LOOKUP and
 // friends answer NOTDIR for other types, and SYMLINK for a symlink.
 func (r *request) requireDir() uint32 {
@@ -111,7 +131,7 @@ func opLookup(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st != nfs4.OK {
 		return st
 	}
-	ref, _, st := r.lookupIn(name)
+	ref, st := r.lookupRef(name)
 	if st == nfs4.ErrNotdir || st == nfs4.ErrNoent || st == nfs4.ErrAccess {
 		// Distinguish "not a directory" and "symlink" the way RFC 7530
 		// section 16.15.5 asks.

@@ -206,6 +206,14 @@ const (
 	WriteLock
 )
 
+// HandleLookuper is implemented by backends that can name an entry's
+// handle more cheaply than describe it (localfs answers from a directory
+// entry cache): LOOKUP, which returns no attributes, uses it. Errors are
+// Lookup's.
+type HandleLookuper interface {
+	LookupHandle(ctx context.Context, c *Cred, dir Handle, name string) (Handle, error)
+}
+
 // Locker is implemented by File values of backends that can enforce
 // byte-range locks themselves (OFD locks locally, ceph_ll_setlk on CephFS),
 // so that locks taken through one gateway conflict with locks taken through

@@ -10,7 +10,9 @@ import (
 	"nfsgw/gateway/fsal"
 )
 
-const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
+// statxMask asks for the mount id too: inocache.go needs it to know that a
+// name did not cross onto another mount.
+const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME | unix.STATX_MNT_ID
 
 // statFD stats the object an (O_PATH) descriptor refers to, never following
 // a symlink it may name.

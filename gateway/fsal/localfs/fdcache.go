@@ -21,6 +21,7 @@ import (
 type fdCache struct {
 	seed     maphash.Seed
 	perShard int
+	lim      *dentLimit // of the entry caches of the directories
 	shards   [fdShards]fdShard
 }
 
@@ -34,17 +35,33 @@ type fdShard struct {
 type cachedFD struct {
 	fd   int
 	refs atomic.Int32
+	lim  *dentLimit
+	ents atomic.Pointer[dirEnts] // of a directory, once a Lookup in it filled some (dents.go)
 }
 
 func (e *cachedFD) release() {
 	if e.refs.Add(-1) == 0 {
+		if d := e.ents.Load(); d != nil {
+			d.drop(e.lim)
+		}
 		unix.Close(e.fd)
 	}
 }
 
-// newFDCache sizes the cache to at most max descriptors.
-func newFDCache(max int) *fdCache {
-	c := &fdCache{seed: maphash.MakeSeed(), perShard: max / fdShards}
+// entries returns the entry cache of the directory e describes, making it
+// on first use. The caller must hold a reference.
+func (e *cachedFD) entries() *dirEnts {
+	if d := e.ents.Load(); d != nil {
+		return d
+	}
+	e.ents.CompareAndSwap(nil, new(dirEnts))
+	return e.ents.Load()
+}
+
+// newFDCache sizes the cache to at most max descriptors, whose directory
+// entry caches hold at most maxEnts entries together.
+func newFDCache(max, maxEnts int) *fdCache {
+	c := &fdCache{seed: maphash.MakeSeed(), perShard: max / fdShards, lim: &dentLimit{max: int64(maxEnts)}}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*cachedFD)
 	}
@@ -76,7 +93,7 @@ func (c *fdCache) put(h []byte, fd int) {
 		unix.Close(fd)
 		return
 	}
-	e := &cachedFD{fd: fd}
+	e := &cachedFD{fd: fd, lim: c.lim}
 	e.refs.Store(1)
 	c.insert(h, e)
 }
@@ -88,7 +105,7 @@ func (c *fdCache) add(h []byte, fd int) *cachedFD {
 	if c == nil || c.perShard == 0 {
 		return nil
 	}
-	e := &cachedFD{fd: fd}
+	e := &cachedFD{fd: fd, lim: c.lim}
 	e.refs.Store(2)
 	c.insert(h, e)
 	return e

@@ -101,6 +101,7 @@ type FS struct {
 
 	checked *handleCache
 	fds     *fdCache
+	inos    *inoCache
 }
 
 type devIno struct {
@@ -169,7 +170,8 @@ func (fs *FS) init(root string, opts Options) error {
 		n = DefaultCheckCacheSize
 	}
 	fs.checked = newHandleCache(n)
-	fs.fds = newFDCache(fdCacheSize(opts.FDCacheSize))
+	fs.inos = newInoCache(n)
+	fs.fds = newFDCache(fdCacheSize(opts.FDCacheSize), n)
 	return nil
 }
 

@@ -652,6 +652,7 @@ func benchFS(b *testing.B) (*FS, fsal.Handle) {
 	if err := fs.Check(b.Context(), h); err != nil {
 		b.Fatal(err)
 	}
+	fs.inos.minAge = 0 // as for files older than minAge
 	return fs, h
 }
 
@@ -742,6 +743,7 @@ func BenchmarkLookupDeep(b *testing.B) {
 		}
 	}
 	fs := newAt(b, dir, Options{})
+	fs.inos.minAge = 0 // as for directories older than minAge
 	for _, tc := range benchCreds {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
@@ -774,6 +776,7 @@ func BenchmarkReaddirAttrs(b *testing.B) {
 		unix.Close(fd)
 	}
 	fs := newAt(b, dir, Options{})
+	fs.inos.minAge = 0 // as for files older than minAge
 	for _, tc := range benchCreds {
 		for _, withAttrs := range []bool{true, false} {
 			name := tc.name + "/attrs"

@@ -2,6 +2,7 @@ package localfs
 
 import (
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -95,14 +96,20 @@ func (c *cName) ptr(name string) (*byte, error) {
 
 // lookupAt describes name in dirfd as c: its handle (nil with EXDEV for a
 // mount point of another filesystem, the attributes still filled in) and
-// attributes.
+// attributes. The handle of an object seen before comes from fs.inos
+// without a second path walk (inocache.go).
 func (fs *FS) lookupAt(c *fsal.Cred, dirfd int, name *byte) (fsal.Handle, fsal.Attr, error) {
 	var st unix.Statx_t
 	var kh kernelHandle
 	var mid int32
+	var known fsal.Handle
+	now := time.Now()
 	err := runAs(c, func() error {
 		if err := statxAt(dirfd, name, &st); err != nil {
 			return err
+		}
+		if known = fs.inos.get(&st, fs.mountID); known != nil {
+			return nil
 		}
 		return handleAt(dirfd, name, &kh, &mid)
 	})
@@ -110,8 +117,13 @@ func (fs *FS) lookupAt(c *fsal.Cred, dirfd int, name *byte) (fsal.Handle, fsal.A
 		return nil, fsal.Attr{}, err
 	}
 	a := attrOf(&st)
+	if known != nil {
+		return append(fsal.Handle(nil), known...), a, nil
+	}
 	if int(mid) != fs.mountID {
 		return nil, a, syscall.EXDEV
 	}
-	return fs.appendHandle(make([]byte, 0, kh.encodedLen()), &kh), a, nil
+	h := fs.appendHandle(make([]byte, 0, kh.encodedLen()), &kh)
+	fs.inos.add(&st, fs.mountID, h, now)
+	return h, a, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -220,6 +221,18 @@ func reopen(c *fsal.Cred, fd int, st *unix.Statx_t, flags int) (int, error) {
 // Lookup returns the object called name in dir, without following a
 // symlink. Mount points of other filesystems give EXDEV.
 func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, fsal.Attr, error) {
+	return fs.lookup(c, dir, name, false)
+}
+
+// LookupHandle is Lookup for a caller that needs no attributes (LOOKUP):
+// root callers get it from the directory's entry cache when they can
+// (dents.go).
+func (fs *FS) LookupHandle(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, error) {
+	h, _, err := fs.lookup(c, dir, name, isRoot(c))
+	return h, err
+}
+
+func (fs *FS) lookup(c *fsal.Cred, dir fsal.Handle, name string, useEnts bool) (fsal.Handle, fsal.Attr, error) {
 	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, err
 	}
@@ -233,6 +246,17 @@ func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 		if err != nil {
 			return nil, fsal.Attr{}, err
 		}
+		var dst unix.Statx_t
+		var ents *dirEnts
+		var now time.Time
+		if useEnts && d.e != nil && statFD(d.fd, &dst) == nil && dst.Nlink > 0 {
+			ents = d.e.entries()
+			if h := ents.get(name, &dst); h != nil {
+				d.release()
+				return append(fsal.Handle(nil), h...), fsal.Attr{}, nil
+			}
+			now = time.Now()
+		}
 		h, a, err := fs.lookupAt(c, d.fd, p)
 		if err == unix.ENOENT && d.e != nil && unlinked(d.fd) {
 			fs.fds.drop(dir, d.e)
@@ -241,6 +265,9 @@ func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 				continue // resolve afresh: ESTALE if it is gone for good
 			}
 			return nil, fsal.Attr{}, err
+		}
+		if err == nil && ents != nil {
+			ents.add(name, h, &dst, fs.fds.lim, now, fs.inos.minAge)
 		}
 		d.release()
 		if err != nil {

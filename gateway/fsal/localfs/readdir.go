@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -62,6 +63,7 @@ type dirScratch struct {
 	st    [attrChunk]unix.Statx_t
 	kh    [attrChunk]kernelHandle
 	mid   [attrChunk]int32
+	known [attrChunk]fsal.Handle // from fs.inos, instead of kh and mid
 	found [attrChunk]bool
 }
 
@@ -135,6 +137,7 @@ func (fs *FS) readdir(ctx context.Context, c *fsal.Cred, rfd int, pos int64, wit
 	sc := dirScratches.Get().(*dirScratch)
 	defer func() {
 		clear(sc.ents[:cap(sc.ents)]) // let the collector have the names and handles
+		clear(sc.known[:])
 		dirScratches.Put(sc)
 	}()
 	for {
@@ -206,12 +209,15 @@ func (sc *dirScratch) parse(b []byte) error {
 // removed since getdents. Only the lookups run as c (they need search
 // permission); the handles are tagged outside, in one allocation.
 func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk []fsal.DirEntry, names []int) ([]fsal.DirEntry, error) {
+	now := time.Now()
 	err := runAs(c, func() error {
 		for i := range chunk {
 			p := &buf[names[i]]
 			err := statxAt(rfd, p, &sc.st[i])
 			if err == nil {
-				err = handleAt(rfd, p, &sc.kh[i], &sc.mid[i])
+				if sc.known[i] = fs.inos.get(&sc.st[i], fs.mountID); sc.known[i] == nil {
+					err = handleAt(rfd, p, &sc.kh[i], &sc.mid[i])
+				}
 			}
 			switch err {
 			case nil:
@@ -229,7 +235,11 @@ func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk
 	}
 	size := 0
 	for i := range chunk {
-		if sc.found[i] && int(sc.mid[i]) == fs.mountID {
+		switch {
+		case !sc.found[i]:
+		case sc.known[i] != nil:
+			size += len(sc.known[i])
+		case int(sc.mid[i]) == fs.mountID:
 			size += sc.kh[i].encodedLen()
 		}
 	}
@@ -241,9 +251,16 @@ func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk
 		}
 		e := chunk[i]
 		e.Attr = attrOf(&sc.st[i])
-		if int(sc.mid[i]) == fs.mountID {
-			start := len(slab)
+		start := len(slab)
+		switch {
+		case sc.known[i] != nil:
+			slab = append(slab, sc.known[i]...)
+			sc.known[i] = nil
+		case int(sc.mid[i]) == fs.mountID:
 			slab = fs.appendHandle(slab, &sc.kh[i])
+			fs.inos.add(&sc.st[i], fs.mountID, slab[start:], now)
+		}
+		if len(slab) > start {
 			e.Handle = slab[start:len(slab):len(slab)]
 		}
 		out = append(out, e)
