@@ -384,6 +384,8 @@ func TestCheckRefusals(t *testing.T) {
 	// A lookup of the snapshot directory finds nothing to export.
 	_, _, err = fa.Lookup(ctx, root, fa.Root(), ".snap")
 	wantErr(t, "Lookup(.snap)", err, syscall.ENOENT)
+	_, err = fa.LookupHandle(ctx, root, fa.Root(), ".snap")
+	wantErr(t, "LookupHandle(.snap)", err, syscall.ENOENT)
 }
 
 func withWord(h fsal.Handle, i int, v uint64) fsal.Handle {

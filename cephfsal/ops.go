@@ -177,26 +177,43 @@ func (fs *FS) applySetattr(in cephll.Inode, mode uint32, sa *fsal.SetAttr, p *ce
 // directories (".snap") are not exported: their inodes carry a snapshot id
 // that this export's handles never do, so they look absent.
 func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, fsal.Attr, error) {
-	if err := fsal.ValidName(name); err != nil {
+	var st cephll.Statx
+	h, err := fs.lookup(c, dir, name, &st, attrWant)
+	if err != nil {
 		return nil, fsal.Attr{}, err
+	}
+	return h, fs.attrOf(&st), nil
+}
+
+// LookupHandle is Lookup without attributes, for LOOKUP. It asks
+// libcephfs for the inode number only: the full attribute set needs the
+// file caps, and without them (another client writing the file, e.g.
+// through another gateway) every lookup would wait for an MDS getattr.
+func (fs *FS) LookupHandle(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, error) {
+	var st cephll.Statx
+	return fs.lookup(c, dir, name, &st, cephll.StatxIno)
+}
+
+func (fs *FS) lookup(c *fsal.Cred, dir fsal.Handle, name string, st *cephll.Statx, want uint) (fsal.Handle, error) {
+	if err := fsal.ValidName(name); err != nil {
+		return nil, err
 	}
 	r, err := fs.resolveDir(dir)
 	if err != nil {
-		return nil, fsal.Attr{}, err
+		return nil, err
 	}
 	defer r.release()
 	p := fs.m.perm(c)
 	defer p.release()
-	var st cephll.Statx
-	in, err := fs.ll.Lookup(r.v.in, name, &st, attrWant, lookupFlags, p.p)
+	in, err := fs.ll.Lookup(r.v.in, name, st, want, lookupFlags, p.p)
 	if err != nil {
-		return nil, fsal.Attr{}, err
+		return nil, err
 	}
 	if st.Dev() != cephll.NoSnap {
 		fs.ll.Put(in)
-		return nil, fsal.Attr{}, syscall.ENOENT
+		return nil, syscall.ENOENT
 	}
-	return fs.adopt(r, in, st.Ino()), fs.attrOf(&st), nil
+	return fs.adopt(r, in, st.Ino()), nil
 }
 
 // Parent returns dir's parent, or ENOENT at the export root so that ".."

@@ -50,6 +50,7 @@ func Run(t *testing.T, newFS func(t *testing.T) fsal.FS, opts ...Option) {
 		{"RootAndCheck", testRootAndCheck},
 		{"GarbageHandles", testGarbageHandles},
 		{"Lookup", testLookup},
+		{"LookupHandle", testLookupHandle},
 		{"Parent", testParent},
 		{"CreateModes", testCreateModes},
 		{"CreateAttrs", testCreateAttrs},
@@ -331,6 +332,43 @@ func testLookup(t *testing.T, e *env) {
 	long := string(bytes.Repeat([]byte{'n'}, 300))
 	_, _, err = e.fs.Lookup(e.ctx, root, e.root, long)
 	wantErr(t, "Lookup(long name)", err, syscall.ENAMETOOLONG)
+}
+
+// testLookupHandle: a backend's LOOKUP shortcut (fsal.HandleLookuper)
+// must name what Lookup names and fail as Lookup fails, for root and for
+// a user.
+func testLookupHandle(t *testing.T, e *env) {
+	hl, ok := e.fs.(fsal.HandleLookuper)
+	if !ok {
+		t.Skip("backend has no LookupHandle")
+	}
+	f := e.create(root, e.root, "file", 0o644)
+	d := e.mkdir(root, e.root, "dir", 0o700)
+	for _, c := range []*fsal.Cred{root, user1} {
+		for _, name := range []string{"file", "dir"} {
+			want, _ := e.lookup(root, e.root, name)
+			for range 2 { // a second time from any cache
+				h, err := hl.LookupHandle(e.ctx, c, e.root, name)
+				if err != nil || !bytes.Equal(h, want) {
+					t.Fatalf("LookupHandle(%s) as %d = %x, %v; Lookup gave %x", name, c.UID, h, err, want)
+				}
+			}
+		}
+		_, err := hl.LookupHandle(e.ctx, c, e.root, "missing")
+		wantErr(t, "LookupHandle(missing)", err, syscall.ENOENT)
+		_, err = hl.LookupHandle(e.ctx, c, f, "x")
+		wantErr(t, "LookupHandle in a file", err, syscall.ENOTDIR)
+		_, err = hl.LookupHandle(e.ctx, c, e.root, "a/b")
+		wantErrno(t, "LookupHandle(bad name)", err)
+	}
+	e.create(root, d, "inner", 0o644)
+	for range 2 {
+		if _, err := hl.LookupHandle(e.ctx, root, d, "inner"); err != nil {
+			t.Fatalf("LookupHandle(dir/inner) as root: %v", err)
+		}
+	}
+	_, err := hl.LookupHandle(e.ctx, user1, d, "inner")
+	wantErr(t, "LookupHandle in a 0700 directory of root, as a user", err, syscall.EACCES)
 }
 
 func testParent(t *testing.T, e *env) {
