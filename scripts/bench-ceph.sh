@@ -4,7 +4,10 @@
 # a throwaway cluster started for the run), drives it with bench/nfsbench
 # (our NFSv4.1 client: many clients, each its own connection and session),
 # then runs bench/cephraw (the same workloads straight through libcephfs in
-# one process) and prints nfsgw/raw for each workload.
+# one process, as many workers as nfsbench has clients, the same I/O depth)
+# and prints nfsgw/raw for each workload. The raw read is by a second
+# libcephfs client, so from the OSDs (-read-client fresh); bench/vsganesha
+# reads through the writer's client instead, as a server does.
 #
 #   scripts/bench-ceph.sh [-size BYTES] [-duration D]     (make bench-ceph)
 set -euo pipefail
@@ -31,9 +34,11 @@ go build -tags "$tags" -o "$work/nfsgw" ./cmd/nfsgw
 go build -tags "$tags" -o "$work/nfsbench" ./bench/nfsbench
 go build -tags "$tags" -o "$work/cephraw" ./bench/cephraw
 
-# The gateway exports a fresh directory, made by cephraw's mount helper.
+# The gateway exports the CephFS root; nfsbench works in a directory of its
+# own below it, cephraw in $dir, and each removes its own.
 addr=127.0.0.61:$((20000 + RANDOM % 20000))
 dir=/bench-nfsgw-$$
+workloads=getattr,smallcreate,write,read
 "$work/nfsgw" --listen "$addr" --ceph-conf "$CEPH_CONF" --ceph-user "${CEPH_USER:-admin}" \
   --node-id "bench-$$" --export "/bench=ceph:/" --squash none >"$work/nfsgw.log" 2>&1 &
 pid=$!
@@ -43,9 +48,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 echo "== nfsgw on CephFS ($addr)"
-"$work/nfsbench" -addr "$addr/bench" -server-pid "$pid" -workloads getattr,smallcreate,write,read \
+"$work/nfsbench" -addr "$addr/bench" -server-pid "$pid" -workloads "$workloads" \
   -size "$size" -duration "$dur" -iodepth "$iodepth" -json "$work/nfsgw.json"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 echo "== libcephfs, same cluster, same process count of clients"
-"$work/cephraw" -conf "$CEPH_CONF" -user "${CEPH_USER:-admin}" -dir "$dir" -size "$size" -duration "$dur" \
-  -compare "$work/nfsgw.json"
+"$work/cephraw" -conf "$CEPH_CONF" -user "${CEPH_USER:-admin}" -dir "$dir" -workloads "$workloads" \
+  -size "$size" -duration "$dur" -iodepth "$iodepth" -read-client fresh -compare "$work/nfsgw.json"

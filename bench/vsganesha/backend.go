@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,15 +44,21 @@ func (l *localBackend) Cleanup() error              { return os.RemoveAll(l.root
 // cephBackend serves a directory of CephFS: Ganesha with FSAL_CEPH, nfsgw
 // with cephfsal (ceph:/PATH exports and --ceph-conf). The cluster is the
 // project's throwaway one (scripts/ceph-dev.sh up DIR; -ceph-conf
-// DIR/ceph.conf). There is no local path, so a helper nfsgw exporting the
-// CephFS root makes the directories and the fixtures over NFS, and removes
-// them at the end; there are no raw figures (direct libcephfs calls would
-// give them: still to do).
+// DIR/ceph.conf). There is no local path: bench/cephraw makes the fixture
+// tree straight through libcephfs (fast enough for the 100,000-entry
+// directory), measures the raw figures the same way once per round, and
+// removes the tree at the end; a helper nfsgw exporting the CephFS root
+// makes the root and the export directories over NFS, and stands in for
+// cephraw (fixtures without the big directory, removal) when cephraw
+// cannot be built or fails.
 type cephBackend struct {
 	conf, user string
 	nfsgw      string // binary of the helper
 	work       string
 	root       string // path inside CephFS
+
+	raw  *cephraw // nil: no raw figures, fixtures over NFS
+	note func(format string, args ...any)
 
 	helper *proc
 	addr   string
@@ -134,17 +141,61 @@ func (c *cephBackend) GaneshaGlobal() string {
 	return fmt.Sprintf("CEPH { Ceph_Conf = %q; }", c.conf)
 }
 
-// MakeFixtures makes nfsbench's fixture tree below Root over NFS.
-func (c *cephBackend) MakeFixtures(ctx context.Context, many, small, depth int) error {
-	return makeFixturesNFS(ctx, c.cl, c.rootFH, many, small, depth)
+// MakeFixtures makes nfsbench's fixture tree below Root with cephraw, or
+// over NFS without the big directory when cephraw is missing or fails; it
+// reports whether the big directory was made.
+func (c *cephBackend) MakeFixtures(ctx context.Context, s fixtureSpec) (bool, error) {
+	if c.raw != nil {
+		err := c.raw.run(ctx, "make fixtures", append([]string{"-make-fixtures", c.root}, s.args()...)...)
+		if err == nil {
+			return s.big > 0, nil
+		}
+		if ctx.Err() != nil {
+			return false, err
+		}
+		c.note("%v: fixture tree made over NFS instead, without readdirbig", err)
+		if err := removeTreeNFS(ctx, c.cl, c.rootFH, fixtureDir); err != nil {
+			return false, fmt.Errorf("removing cephraw's partial tree: %w", err)
+		}
+	}
+	return false, makeFixturesNFS(ctx, c.cl, c.rootFH, s.many, s.small, s.depth)
 }
 
-// Cleanup removes Root over NFS and stops the helper.
+// AfterStop ends the CephFS sessions a stopped server left open. Ganesha
+// 4.3 exits on SIGTERM without unmounting: the MDS keeps its session, and
+// the caps it held on the bench's directories, until the session times out
+// (60 s by default), and until then the next client to touch them (cephraw,
+// the next round's servers, the removal) waits. Evicting the sessions of
+// the dead process frees them at once.
+func (c *cephBackend) AfterStop(name string, pid int) {
+	if err := evictSessions(c.conf, c.user, pid); err != nil {
+		c.note("%s (pid %d) exited; its CephFS session is left to time out: %v", name, pid, err)
+	}
+}
+
+// RawReady says whether RunRaw can measure.
+func (c *cephBackend) RawReady() bool { return c.raw != nil }
+
+// RunRaw measures the raw figures with cephraw in a directory of its own
+// below Root, on the fixture tree, writing nfsbench-shaped JSON to out.
+func (c *cephBackend) RunRaw(ctx context.Context, round int, args []string, out string) error {
+	return c.raw.run(ctx, "measure", append([]string{"-dir", path.Join(c.root, fmt.Sprintf("cephraw-%d", round)),
+		"-fixtures", path.Join(c.root, fixtureDir), "-json", out}, args...)...)
+}
+
+// Cleanup removes Root (through libcephfs, then whatever is left over NFS)
+// and stops the helper.
 func (c *cephBackend) Cleanup() error {
 	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if c.raw != nil && c.rootFH != nil {
+		if err := c.raw.run(ctx, "remove", "-remove", c.root); err != nil {
+			// Not fatal: the NFS removal below tries again.
+			logf("%v; removing %s over NFS", err, c.root)
+		}
+	}
 	if c.cl != nil && c.rootFH != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
 		top, _, err := c.cl.LookupPath(ctx, "/cephfs")
 		if err == nil {
 			err = removeTreeNFS(ctx, c.cl, top, strings.TrimPrefix(c.root, "/"))

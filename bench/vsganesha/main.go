@@ -5,11 +5,16 @@
 //  1. It makes one data directory with the fixture tree of bench/nfsbench
 //     (10,000-file and 100,000-file directories, a deep path, small
 //     files) and starts Ganesha (FSAL_VFS) and nfsgw (localfs) on
-//     loopback, both exporting it at /export.
+//     loopback, both exporting it at /export. With -backend ceph the
+//     directory is in CephFS, the servers are FSAL_CEPH and cephfsal, and
+//     bench/cephraw makes the tree through libcephfs.
 //  2. It runs bench/nfsbench against each in turn, A B A B for -rounds
 //     rounds, every run with the same flags: many clients, each with its
 //     own connection and NFSv4.1 session. nfsbench also measures the raw
-//     backend (system calls on the same files) in every run.
+//     backend (system calls on the same files) in every run; on CephFS
+//     bench/cephraw does (libcephfs in one process, same workloads, same
+//     files), once per round after both servers' runs, with the servers
+//     stopped so that it has the cluster to itself.
 //  3. It starts each server with -exports exports in its configuration
 //     and measures the time until the last one is served, then adds and
 //     removes one export while they all exist and measures the time until
@@ -40,6 +45,7 @@ import (
 
 type config struct {
 	nfsgw, nfsgwctl, nfsbench string
+	cephraw                   string
 	backend                   string
 	cephConf, cephUser        string
 	workDir                   string
@@ -69,6 +75,7 @@ func parseFlags(args []string) (*config, error) {
 	fl.StringVar(&c.nfsgw, "nfsgw", "bin/nfsgw", "nfsgw binary")
 	fl.StringVar(&c.nfsgwctl, "nfsgwctl", "bin/nfsgwctl", "nfsgwctl binary (for the doc's commands only)")
 	fl.StringVar(&c.nfsbench, "nfsbench", "bin/nfsbench", "nfsbench binary (go build -o bin/nfsbench ./bench/nfsbench)")
+	fl.StringVar(&c.cephraw, "cephraw", "", "cephraw binary for -backend ceph (default: go build ./bench/cephraw into the work directory)")
 	fl.StringVar(&c.backend, "backend", "local", "backend both servers serve: local (FSAL_VFS vs localfs) or ceph (FSAL_CEPH vs cephfsal)")
 	fl.StringVar(&c.cephConf, "ceph-conf", "", "ceph.conf of the cluster for -backend ceph")
 	fl.StringVar(&c.cephUser, "ceph-user", "admin", "CephFS user id for -backend ceph")
@@ -233,18 +240,30 @@ func (h *harness) setup(ctx context.Context) error {
 	switch h.cfg.backend {
 	case "local":
 		h.be = &localBackend{root: filepath.Join(h.work, "data")}
+		if err := h.be.Prepare(ctx); err != nil {
+			return err
+		}
 	case "ceph":
 		bin, _ := filepath.Abs(h.cfg.nfsgw)
-		h.be = &cephBackend{conf: h.cfg.cephConf, user: h.cfg.cephUser, nfsgw: bin, work: h.work,
-			root: fmt.Sprintf("/vsganesha-%d", os.Getpid())}
-		// No local path: no 100,000-entry directory made file by file
-		// over NFS unless asked for.
-		h.cfg.big = false
+		cb := &cephBackend{conf: h.cfg.cephConf, user: h.cfg.cephUser, nfsgw: bin, work: h.work,
+			root: fmt.Sprintf("/vsganesha-%d", os.Getpid()), note: h.notef}
+		h.be = cb
+		if err := cb.Prepare(ctx); err != nil {
+			return err
+		}
+		raw := h.cfg.cephraw
+		if raw == "" {
+			logf("building bench/cephraw")
+			var err error
+			if raw, err = buildCephraw(ctx, h.work); err != nil {
+				h.notef("no raw figures, fixtures over NFS without readdirbig: %v", err)
+			}
+		}
+		if raw != "" {
+			cb.raw = &cephraw{bin: raw, conf: cb.conf, user: cb.user}
+		}
 	default:
 		return fmt.Errorf("unknown -backend %q (local or ceph)", h.cfg.backend)
-	}
-	if err := h.be.Prepare(ctx); err != nil {
-		return err
 	}
 	if lr := h.be.LocalRoot(); lr != "" {
 		if err := os.Chmod(lr, 0o777); err != nil {
@@ -277,24 +296,48 @@ func (h *harness) setup(ctx context.Context) error {
 		}
 		logf("fixtures made in %s", time.Since(t0).Round(time.Millisecond))
 	} else if m, ok := h.be.(interface {
-		MakeFixtures(ctx context.Context, many, small, depth int) error
+		MakeFixtures(ctx context.Context, s fixtureSpec) (bool, error)
 	}); ok {
-		logf("making the fixture tree over NFS")
+		logf("making the fixture tree in %s", h.be.Name())
 		t0 := time.Now()
-		if err := m.MakeFixtures(ctx, h.cfg.manyFiles, 1000, 16); err != nil {
+		big, err := m.MakeFixtures(ctx, h.fixtures())
+		if err != nil {
 			return fmt.Errorf("fixtures: %w", err)
 		}
+		h.cfg.big = h.cfg.big && big
 		logf("fixtures made in %s", time.Since(t0).Round(time.Millisecond))
 	}
 	return nil
 }
 
-func (h *harness) fixtureArgs(extra ...string) []string {
-	big := 0
+// The fixture tree's deep path and small files: nfsbench's defaults, which
+// the harness does not change.
+const (
+	deepDepth  = 16
+	smallFiles = 1000
+)
+
+func (h *harness) fixtures() fixtureSpec {
+	s := fixtureSpec{many: h.cfg.manyFiles, depth: deepDepth, small: smallFiles}
 	if h.cfg.big {
-		big = h.cfg.bigDir
+		s.big = h.cfg.bigDir
 	}
-	return append([]string{"-many-files", fmt.Sprint(h.cfg.manyFiles), "-big-dir", fmt.Sprint(big)}, extra...)
+	return s
+}
+
+func (h *harness) fixtureArgs(extra ...string) []string {
+	return append([]string{"-many-files", fmt.Sprint(h.cfg.manyFiles), "-big-dir", fmt.Sprint(h.fixtures().big)}, extra...)
+}
+
+// readdirbigDuration is longer than -duration: one listing of 100,000
+// entries takes about a second.
+func (h *harness) readdirbigDuration() time.Duration { return max(h.cfg.duration, 10*time.Second) }
+
+// notef logs a note and keeps it for the report.
+func (h *harness) notef(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	logf("%s", n)
+	h.notes = append(h.notes, n)
 }
 
 func (h *harness) workloads() string {
@@ -308,14 +351,30 @@ func (h *harness) workloads() string {
 func (h *harness) runAll(ctx context.Context) error {
 	if wl := h.workloads(); wl != "" {
 		main := []exportSpec{{ID: 1, Pseudo: "/export", Path: h.be.Root()}}
-		for _, s := range h.servers {
-			logf("starting %s", s.Label())
-			if err := s.Start(ctx, main); err != nil {
-				return err
+		rr, raw := h.be.(rawRunner)
+		raw = raw && rr.RawReady()
+		running := false
+		stopAll := func() {
+			for _, s := range h.servers {
+				t0 := time.Now()
+				if err := s.Stop(); err != nil {
+					h.notes = append(h.notes, err.Error())
+				}
+				logf("%s stopped in %s", s.Label(), time.Since(t0).Round(time.Millisecond))
 			}
-			logf("%s (pid %d) serving on %s", s.Label(), s.PID(), s.Addr())
+			running = false
 		}
 		for round := 1; round <= h.cfg.rounds; round++ {
+			if !running {
+				for _, s := range h.servers {
+					logf("starting %s", s.Label())
+					if err := s.Start(ctx, main); err != nil {
+						return err
+					}
+					logf("%s (pid %d) serving on %s", s.Label(), s.PID(), s.Addr())
+				}
+				running = true
+			}
 			for _, s := range h.servers {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -324,11 +383,18 @@ func (h *harness) runAll(ctx context.Context) error {
 					return err
 				}
 			}
-		}
-		for _, s := range h.servers {
-			if err := s.Stop(); err != nil {
-				h.notes = append(h.notes, err.Error())
+			if raw {
+				// The servers stop for it (and start afresh next round),
+				// both alike.
+				stopAll()
+				h.rawOnce(ctx, rr, round, wl)
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 			}
+		}
+		if running {
+			stopAll()
 		}
 	}
 	if h.cfg.exports > 0 {
@@ -343,7 +409,7 @@ func (h *harness) benchOnce(ctx context.Context, s server, round int, wl string)
 	out := filepath.Join(h.work, "runs", fmt.Sprintf("%s-%d.json", strings.ToLower(s.Label()), round))
 	args := h.fixtureArgs("-addr", s.Addr()+"/export", "-server-pid", fmt.Sprint(s.PID()),
 		"-fixtures", "fixtures", "-json", out, "-workloads", wl,
-		"-duration", h.cfg.duration.String(), "-readdirbig-duration", max(h.cfg.duration, 10*time.Second).String(),
+		"-duration", h.cfg.duration.String(), "-readdirbig-duration", h.readdirbigDuration().String(),
 		"-size", h.cfg.size, "-clients", fmt.Sprint(h.cfg.clients),
 		"-connect-clients", fmt.Sprint(h.cfg.connectClients))
 	if lr := h.be.LocalRoot(); lr != "" {

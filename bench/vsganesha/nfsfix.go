@@ -10,15 +10,31 @@ import (
 	"nfsgw/gateway/nfsclient"
 )
 
-// The fixture names of bench/nfsbench (fixtures.go), for a backend with no
-// local path, where the tree is made over NFS. Keep the two in step.
+// fixtureSpec is the size of bench/nfsbench's fixture tree (its flags
+// -many-files, -big-dir, -deep-depth, -small-files; bench/cephraw has the
+// same ones).
+type fixtureSpec struct {
+	many, big, depth, small int
+}
+
+func (s fixtureSpec) args() []string {
+	return []string{"-many-files", fmt.Sprint(s.many), "-big-dir", fmt.Sprint(s.big),
+		"-deep-depth", fmt.Sprint(s.depth), "-small-files", fmt.Sprint(s.small)}
+}
+
+// The fixture tree's directory and names of bench/nfsbench (fixtures.go),
+// for a backend with no local path when bench/cephraw cannot make the tree
+// and it is made over NFS. Keep them in step.
+const fixtureDir = "fixtures"
+
 func manyName(i int) string  { return fmt.Sprintf("f%05d", i) }
 func smallName(i int) string { return fmt.Sprintf("s%04d", i) }
 
 // makeFixturesNFS makes fixtures/{many,big,deep/d00/…/leaf,small} below dir
-// (big stays empty: readdirbig is left out without a local path).
+// over NFS, file by file: too slow for the 100,000-entry directory, so big
+// stays empty and readdirbig is left out.
 func makeFixturesNFS(ctx context.Context, cl *nfsclient.Client, dir []byte, many, small, depth int) error {
-	top, err := cl.Mkdir(ctx, dir, "fixtures", 0o777)
+	top, err := cl.Mkdir(ctx, dir, fixtureDir, 0o777)
 	if err != nil {
 		return err
 	}

@@ -222,8 +222,10 @@ func (g *ganesha) Stop() error {
 	if g.p == nil {
 		return nil
 	}
+	pid := g.p.pid()
 	err := g.p.stop()
 	g.p = nil
+	afterStop(g.be, "Ganesha", pid)
 	return err
 }
 
@@ -306,9 +308,19 @@ func (n *nfsgw) Stop() error {
 	if n.p == nil {
 		return nil
 	}
+	pid := n.p.pid()
 	err := n.p.stop()
 	n.p = nil
+	afterStop(n.be, "nfsgw", pid)
 	return err
+}
+
+// afterStop lets a backend clean up after a server process that has
+// exited (CephFS: the session it left open).
+func afterStop(be backend, name string, pid int) {
+	if a, ok := be.(interface{ AfterStop(name string, pid int) }); ok {
+		a.AfterStop(name, pid)
+	}
 }
 
 // Reconfigure applies the difference between the exports served and exps

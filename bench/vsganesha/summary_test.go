@@ -56,3 +56,50 @@ func TestWriteDocKeepsTheRest(t *testing.T) {
 		t.Fatalf("chart: %v", err)
 	}
 }
+
+// The raw figures of a CephFS run come from cephraw runs of their own,
+// merged by name as nfsbench's own "NAME (raw)" rows are.
+func TestSummarizeMergesRawRuns(t *testing.T) {
+	h := &harness{cfg: &config{backend: "ceph", rounds: 2}, runs: []benchRun{
+		{Server: "nfsgw", Round: 1, Results: []result{{Name: "getattr", Rate: 100, Unit: "ops/s"}}},
+		{Server: "Ganesha", Round: 1, Results: []result{{Name: "getattr", Rate: 50, Unit: "ops/s"}}},
+		{Server: rawServer, Round: 1, Results: []result{{Name: "getattr (raw)", Rate: 1000, Unit: "ops/s"},
+			{Name: "readdirbig (raw)", Rate: 9000, Unit: "entries/s"}}},
+		{Server: "nfsgw", Round: 2, Results: []result{{Name: "getattr", Rate: 120, Unit: "ops/s"}}},
+		{Server: "Ganesha", Round: 2, Results: []result{{Name: "getattr", Rate: 60, Unit: "ops/s"}}},
+		{Server: rawServer, Round: 2, Results: []result{{Name: "getattr (raw)", Rate: 3000, Unit: "ops/s"}}},
+	}}
+	s := h.summarize()
+	if len(s.Rows) != 2 {
+		t.Fatalf("rows %+v, want getattr and readdirbig", s.Rows)
+	}
+	g := s.Rows[0]
+	if g.Name != "getattr" || g.Nfsgw != 110 || g.Ganesha != 55 || g.Raw != 2000 || g.RawRatio() != 0.055 ||
+		len(g.NfsgwRuns) != 2 || len(g.GaneshaRuns) != 2 {
+		t.Errorf("getattr row %+v", g)
+	}
+	if b := s.Rows[1]; b.Name != "readdirbig" || b.Unit != "entries/s" || b.Raw != 9000 || b.Nfsgw != 0 || b.Ratio() != 0 {
+		t.Errorf("readdirbig row %+v", b)
+	}
+	if !strings.Contains(s.text(), "libcephfs") || !strings.Contains(s.text(), "| 2000 | 0.06 |") {
+		t.Errorf("text:\n%s", s.text())
+	}
+}
+
+func TestRawMeaning(t *testing.T) {
+	withRaw := []row{{Name: "getattr", Nfsgw: 1, Raw: 2}}
+	for _, c := range []struct {
+		backend string
+		rows    []row
+		want    string
+	}{
+		{"ceph", withRaw, "bench/cephraw"},
+		{"local", withRaw, "system calls"},
+		{"ceph", []row{{Name: "getattr", Nfsgw: 1}}, "no raw figures"},
+	} {
+		s := &summary{Machine: map[string]string{"backend": c.backend}, Rows: c.rows}
+		if m := s.rawMeaning(); !strings.Contains(m, c.want) {
+			t.Errorf("%s, %d raw rows: %q, want %q in it", c.backend, len(c.rows), m, c.want)
+		}
+	}
+}
