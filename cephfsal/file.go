@@ -20,16 +20,9 @@ import (
 // created a file with mode 0444 and then writes to it must not be refused
 // halfway. Other types fail: EISDIR, ELOOP for a symlink, EINVAL otherwise.
 func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (fsal.File, error) {
-	var acc int
-	switch flags {
-	case fsal.OpenRead:
-		acc = syscall.O_RDONLY
-	case fsal.OpenWrite:
-		acc = syscall.O_WRONLY
-	case fsal.OpenRead | fsal.OpenWrite:
-		acc = syscall.O_RDWR
-	default:
-		return nil, syscall.EINVAL
+	acc, err := accessMode(flags)
+	if err != nil {
+		return nil, err
 	}
 	if fs.readOnly && flags&fsal.OpenWrite != 0 {
 		return nil, syscall.EROFS
@@ -64,6 +57,19 @@ func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (f
 	}
 	r.v.opens.Add(1)
 	return newFile(fs.ll, r, fh, fs.m.opts.DelegationTimeout, fs.m.root), nil
+}
+
+// accessMode maps fsal open flags to an O_ access mode.
+func accessMode(flags int) (int, error) {
+	switch flags {
+	case fsal.OpenRead:
+		return syscall.O_RDONLY, nil
+	case fsal.OpenWrite:
+		return syscall.O_WRONLY, nil
+	case fsal.OpenRead | fsal.OpenWrite:
+		return syscall.O_RDWR, nil
+	}
+	return 0, syscall.EINVAL
 }
 
 // File is an open CephFS file. It implements fsal.File, fsal.Locker and

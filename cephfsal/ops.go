@@ -258,84 +258,128 @@ func createMode(sa *fsal.SetAttr, def uint32) uint32 {
 // GETATTR through another gateway waited that long for the creator's caps),
 // while the creator's close hands its caps back at once.
 func (fs *FS) Create(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string, mode fsal.CreateMode, sa *fsal.SetAttr, verf [8]byte) (fsal.Handle, fsal.Attr, bool, error) {
+	h, a, existed, _, err := fs.create(c, dir, name, mode, sa, verf, -1)
+	return h, a, existed, err
+}
+
+// CreateOpen is Create that hands over the file it created open with
+// flags (fsal.CreateOpener): closing it and opening it again, as OPEN did,
+// was a second MDS request per new file. The File is nil when the file
+// existed.
+func (fs *FS) CreateOpen(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string, mode fsal.CreateMode, sa *fsal.SetAttr, verf [8]byte, flags int) (fsal.Handle, fsal.Attr, bool, fsal.File, error) {
+	acc, err := accessMode(flags)
+	if err != nil {
+		return nil, fsal.Attr{}, false, nil, err
+	}
+	return fs.create(c, dir, name, mode, sa, verf, acc)
+}
+
+// create creates name; with acc >= 0 a new file stays open with that
+// access mode and is returned as a File.
+func (fs *FS) create(c *fsal.Cred, dir fsal.Handle, name string, mode fsal.CreateMode, sa *fsal.SetAttr, verf [8]byte, acc int) (fsal.Handle, fsal.Attr, bool, fsal.File, error) {
+	h, a, existed, fh, err := fs.createFh(c, dir, name, mode, sa, verf, max(acc, syscall.O_RDONLY))
+	if err != nil || existed {
+		return h, a, existed, nil, err
+	}
+	if acc < 0 {
+		fs.ll.Close(fh)
+		return h, a, false, nil, nil
+	}
+	r, _, err := fs.resolve(h)
+	if err != nil {
+		fs.ll.Close(fh)
+		return nil, fsal.Attr{}, false, nil, err
+	}
+	r.v.opens.Add(1)
+	return h, a, false, newFile(fs.ll, r, fh, fs.m.opts.DelegationTimeout, fs.m.root), nil
+}
+
+// createFh is Create keeping the libcephfs file handle of a new file open
+// with access mode acc (the creator's, whatever the file's mode). fh is
+// set only when the file was created and no error occurred.
+func (fs *FS) createFh(c *fsal.Cred, dir fsal.Handle, name string, mode fsal.CreateMode, sa *fsal.SetAttr, verf [8]byte, acc int) (_ fsal.Handle, _ fsal.Attr, _ bool, fh cephll.Fh, _ error) {
 	if fs.readOnly {
-		return nil, fsal.Attr{}, false, syscall.EROFS
+		return nil, fsal.Attr{}, false, fh, syscall.EROFS
 	}
 	if mode > fsal.Exclusive {
-		return nil, fsal.Attr{}, false, syscall.EINVAL
+		return nil, fsal.Attr{}, false, fh, syscall.EINVAL
 	}
 	if err := fsal.ValidName(name); err != nil {
-		return nil, fsal.Attr{}, false, err
+		return nil, fsal.Attr{}, false, fh, err
 	}
 	r, err := fs.resolveDir(dir)
 	if err != nil {
-		return nil, fsal.Attr{}, false, err
+		return nil, fsal.Attr{}, false, fh, err
 	}
 	defer r.release()
 	p := fs.m.perm(c)
 	defer p.release()
 	perm := createMode(sa, defaultFileMode)
 	var st cephll.Statx
-	in, fh, err := fs.ll.Create(r.v.in, name, perm, syscall.O_CREAT|syscall.O_EXCL|syscall.O_RDONLY, &st, attrWant, 0, p.p)
+	in, nfh, err := fs.ll.Create(r.v.in, name, perm, syscall.O_CREAT|syscall.O_EXCL|acc, &st, attrWant, 0, p.p)
 	if err == nil {
-		fs.ll.Close(fh)
 		if mode == fsal.Exclusive {
 			// As root: the creator may have asked for a mode without
 			// write permission.
 			if err := fs.ll.Setxattr(in, verfXattr, verf[:], 0, fs.m.root); err != nil {
 				// Without a stored verifier a retry could not be
 				// recognised; undo the create.
+				fs.ll.Close(nfh)
 				fs.ll.Unlink(r.v.in, name, p.p)
 				fs.ll.Put(in)
-				return nil, fsal.Attr{}, false, err
+				return nil, fsal.Attr{}, false, fh, err
 			}
 		}
 		h, a, err := fs.finishCreate(r, in, &st, sa, perm, p.p)
-		return h, a, false, err
+		if err != nil {
+			fs.ll.Close(nfh)
+			return nil, fsal.Attr{}, false, fh, err
+		}
+		return h, a, false, nfh, nil
 	}
 	if !errors.Is(err, syscall.EEXIST) || mode == fsal.Guarded {
-		return nil, fsal.Attr{}, false, err
+		return nil, fsal.Attr{}, false, fh, err
 	}
 
 	// The name exists.
 	in, err = fs.ll.Lookup(r.v.in, name, &st, attrWant, lookupFlags, p.p)
 	if err != nil {
-		return nil, fsal.Attr{}, false, err
+		return nil, fsal.Attr{}, false, fh, err
 	}
 	switch st.Mode() & syscall.S_IFMT {
 	case syscall.S_IFREG:
 	case syscall.S_IFDIR:
 		fs.ll.Put(in)
-		return nil, fsal.Attr{}, false, existErr(mode, syscall.EISDIR)
+		return nil, fsal.Attr{}, false, fh, existErr(mode, syscall.EISDIR)
 	case syscall.S_IFLNK:
 		fs.ll.Put(in)
-		return nil, fsal.Attr{}, false, existErr(mode, syscall.ELOOP)
+		return nil, fsal.Attr{}, false, fh, existErr(mode, syscall.ELOOP)
 	default:
 		fs.ll.Put(in)
-		return nil, fsal.Attr{}, false, existErr(mode, syscall.EINVAL)
+		return nil, fsal.Attr{}, false, fh, existErr(mode, syscall.EINVAL)
 	}
 	h := fs.adopt(r, in, st.Ino())
 	nr, _, err := fs.resolve(h)
 	if err != nil {
-		return nil, fsal.Attr{}, false, err
+		return nil, fsal.Attr{}, false, fh, err
 	}
 	defer nr.release()
 	if mode == fsal.Exclusive {
 		var got [8]byte
 		n, err := fs.ll.Getxattr(nr.v.in, verfXattr, got[:], fs.m.root)
 		if err != nil || n != len(got) || got != verf {
-			return nil, fsal.Attr{}, false, syscall.EEXIST
+			return nil, fsal.Attr{}, false, fh, syscall.EEXIST
 		}
-		return h, fs.attrOf(&st), true, nil
+		return h, fs.attrOf(&st), true, fh, nil
 	}
 	if sa != nil && sa.Mask&fsal.SetSize != 0 && sa.Size == 0 {
 		if err := fs.setattr(nr.v.in, st.Mode(), &fsal.SetAttr{Mask: fsal.SetSize}, p.p); err != nil {
-			return nil, fsal.Attr{}, false, err
+			return nil, fsal.Attr{}, false, fh, err
 		}
 		a, err := fs.getattr(nr.v.in)
-		return h, a, true, err
+		return h, a, true, fh, err
 	}
-	return h, fs.attrOf(&st), true, nil
+	return h, fs.attrOf(&st), true, fh, nil
 }
 
 func existErr(mode fsal.CreateMode, err error) error {

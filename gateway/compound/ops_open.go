@@ -175,6 +175,14 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	var attrset nfs4.Bitmap
 	var before, after uint64
 	created := false
+	// pre is the new file as a CreateOpener backend left it open: used
+	// instead of opening it again, closed if the OPEN fails before that.
+	var pre fsal.File
+	defer func() {
+		if pre != nil {
+			pre.Close()
+		}
+	}()
 	switch a.claim {
 	case nfs4.ClaimNull:
 		if st := r.requireDir(); st != nfs4.OK {
@@ -213,7 +221,15 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 				sa.Mask |= fsal.SetMode
 				sa.Mode = 0644
 			}
-			h, fa, existed, err := exp.FS.Create(r.ctx, r.credFor(exp), r.cur.key, a.name, mode, &sa, a.verf)
+			var h fsal.Handle
+			var fa fsal.Attr
+			var existed bool
+			var err error
+			if co, ok := exp.FS.(fsal.CreateOpener); ok {
+				h, fa, existed, pre, err = co.CreateOpen(r.ctx, r.credFor(exp), r.cur.key, a.name, mode, &sa, a.verf, openFlags(access))
+			} else {
+				h, fa, existed, err = exp.FS.Create(r.ctx, r.credFor(exp), r.cur.key, a.name, mode, &sa, a.verf)
+			}
 			if err != nil {
 				return statusOf(err)
 			}
@@ -357,9 +373,16 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		}
 		return st
 	}
-	f, err := openBackend(r, ref, cred, union)
-	if err != nil {
-		return statusOf(err)
+	f := pre
+	pre = nil
+	if f == nil || union != access {
+		if f != nil {
+			f.Close()
+		}
+		var err error
+		if f, err = openBackend(r, ref, cred, union); err != nil {
+			return statusOf(err)
+		}
 	}
 	state, sid, st := sm.Open(nfs4state.OpenRequest{Owner: owner, FileKey: fileKey, FH: fileKey,
 		Access: access, Deny: a.deny, File: f})
@@ -387,6 +410,14 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	r.encodeOpenDeleg(e, client, owner, ref, access, a.deny, a.access&nfs4.ShareWantMask, a.claim, attr.Change)
 	return nfs4.OK
+}
+
+// openFlags are the fsal open flags openBackend tries first for access.
+func openFlags(access uint32) int {
+	if access == nfs4.ShareAccessRead {
+		return fsal.OpenRead
+	}
+	return fsal.OpenRead | fsal.OpenWrite
 }
 
 // openBackend opens the backend file for the share access wanted. Write

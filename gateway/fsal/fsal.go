@@ -214,6 +214,16 @@ type HandleLookuper interface {
 	LookupHandle(ctx context.Context, c *Cred, dir Handle, name string) (Handle, error)
 }
 
+// CreateOpener is implemented by backends for which opening a file they
+// have just created costs more than keeping it open (CephFS: a second MDS
+// request): OPEN with create uses it. flags are Open's. The File is the
+// new file open with flags, whatever its mode (as for the creator of a
+// file in POSIX), and nil when the file existed already (existed true);
+// the caller then opens it as usual.
+type CreateOpener interface {
+	CreateOpen(ctx context.Context, c *Cred, dir Handle, name string, mode CreateMode, sa *SetAttr, verf [8]byte, flags int) (Handle, Attr, bool, File, error)
+}
+
 // Locker is implemented by File values of backends that can enforce
 // byte-range locks themselves (OFD locks locally, ceph_ll_setlk on CephFS),
 // so that locks taken through one gateway conflict with locks taken through

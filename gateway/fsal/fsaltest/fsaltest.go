@@ -55,6 +55,7 @@ func Run(t *testing.T, newFS func(t *testing.T) fsal.FS, opts ...Option) {
 		{"CreateModes", testCreateModes},
 		{"CreateAttrs", testCreateAttrs},
 		{"ExclusiveCreate", testExclusiveCreate},
+		{"CreateOpen", testCreateOpen},
 		{"Setattr", testSetattr},
 		{"MkdirRemove", testMkdirRemove},
 		{"StaleAfterRemove", testStale},
@@ -465,6 +466,58 @@ func testCreateAttrs(t *testing.T, e *env) {
 	if err != nil || a.UID != user1.UID || a.GID != user1.GID {
 		t.Fatalf("Mkdir as user1: uid %d gid %d, %v", a.UID, a.GID, err)
 	}
+}
+
+// testCreateOpen: a backend's create-and-keep-open (fsal.CreateOpener)
+// creates as Create does and hands over a usable file, even one whose mode
+// denies its creator access; an existing name gives no file.
+func testCreateOpen(t *testing.T, e *env) {
+	co, ok := e.fs.(fsal.CreateOpener)
+	if !ok {
+		t.Skip("backend has no CreateOpen")
+	}
+	dir := e.mkdir(root, e.root, "tmp", 0o1777)
+	sa := &fsal.SetAttr{Mask: fsal.SetMode, Mode: 0o444}
+	h, a, existed, f, err := co.CreateOpen(e.ctx, user1, dir, "new", fsal.Unchecked, sa, [8]byte{}, fsal.OpenRead|fsal.OpenWrite)
+	if err != nil || existed || f == nil {
+		t.Fatalf("CreateOpen(new): existed=%v file=%v err=%v", existed, f != nil, err)
+	}
+	if a.Type != fsal.TypeRegular || a.Mode != 0o444 || a.UID != user1.UID {
+		t.Fatalf("CreateOpen attrs %+v", a)
+	}
+	if n, err := f.WriteAt([]byte("hello"), 0); err != nil || n != 5 {
+		t.Fatalf("WriteAt on the created file: %d, %v", n, err)
+	}
+	buf := make([]byte, 8)
+	if n, _, err := f.ReadAt(buf, 0); err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("ReadAt on the created file: %q, %v", buf[:n], err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.getattr(h); got.Size != 5 || got.Fileid != a.Fileid {
+		t.Fatalf("after close: %+v", got)
+	}
+	// The name exists now: UNCHECKED succeeds without a file, GUARDED
+	// fails, EXCLUSIVE with a verifier the file was not made with fails.
+	h2, _, existed, f, err := co.CreateOpen(e.ctx, user1, dir, "new", fsal.Unchecked, nil, [8]byte{}, fsal.OpenRead)
+	if err != nil || !existed || f != nil || !bytes.Equal(h, h2) {
+		t.Fatalf("CreateOpen(existing, unchecked): existed=%v file=%v err=%v", existed, f != nil, err)
+	}
+	_, _, _, _, err = co.CreateOpen(e.ctx, user1, dir, "new", fsal.Guarded, nil, [8]byte{}, fsal.OpenRead)
+	wantErr(t, "CreateOpen(existing, guarded)", err, syscall.EEXIST)
+	v := [8]byte{9, 9, 9}
+	_, _, existed, f, err = co.CreateOpen(e.ctx, user1, dir, "excl", fsal.Exclusive, nil, v, fsal.OpenRead)
+	if err != nil || existed || f == nil {
+		t.Fatalf("CreateOpen(exclusive): existed=%v err=%v", existed, err)
+	}
+	f.Close()
+	_, _, existed, f, err = co.CreateOpen(e.ctx, user1, dir, "excl", fsal.Exclusive, nil, v, fsal.OpenRead)
+	if err != nil || !existed || f != nil {
+		t.Fatalf("CreateOpen(exclusive retry): existed=%v file=%v err=%v", existed, f != nil, err)
+	}
+	_, _, _, _, err = co.CreateOpen(e.ctx, user1, dir, "x", fsal.Unchecked, nil, [8]byte{}, 0)
+	wantErr(t, "CreateOpen without access", err, syscall.EINVAL)
 }
 
 func testExclusiveCreate(t *testing.T, e *env) {
