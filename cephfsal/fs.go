@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -59,6 +60,8 @@ type FS struct {
 	rootReady atomic.Bool
 	rootDone  chan struct{}
 	rootErr   error
+	rootOnce  sync.Once // runs resolveRoot once, by whoever needs it first
+	rootRel   string
 }
 
 // node is a referenced inode. verdict caches whether it lies inside the
@@ -75,7 +78,7 @@ type node struct {
 var _ fsal.FS = (*FS)(nil)
 
 func newFS(m *Mount, rel string, readOnly bool) *FS {
-	fs := &FS{m: m, ll: m.ll, readOnly: readOnly, trust: m.opts.TrustFileHandles, rootDone: make(chan struct{})}
+	fs := &FS{m: m, ll: m.ll, readOnly: readOnly, trust: m.opts.TrustFileHandles, rootDone: make(chan struct{}), rootRel: rel}
 	fs.nodes = newRefCache(m.opts.InodeCacheSize, mix, func(n *node) { fs.ll.Put(n.in) })
 	fs.handed = newInoSet(4 * m.opts.InodeCacheSize)
 	return fs
@@ -106,17 +109,30 @@ func (fs *FS) resolveRoot(rel string) error {
 	return nil
 }
 
-// waitRoot waits for the export's root, and reports why it failed.
+// waitRoot waits for the export's root, and reports why it failed. A
+// lazy export not resolved yet is resolved by the caller at once rather
+// than after the background queue (thousands of exports at start, and an
+// export added later would otherwise wait behind them).
 func (fs *FS) waitRoot() error {
 	if !fs.rootReady.Load() {
+		fs.ensureRoot()
 		<-fs.rootDone
 	}
 	return fs.rootErr
 }
 
+// ensureRoot resolves the root unless that has been done or is under way.
+func (fs *FS) ensureRoot() {
+	fs.rootOnce.Do(func() { fs.resolveRoot(fs.rootRel) })
+}
+
 // Ready waits until the export's directory is resolved (at once unless it
 // came from ExportLazy) and returns the error that made it unusable.
-func (fs *FS) Ready() error { return fs.waitRoot() }
+// Unlike the other methods it does not jump the queue.
+func (fs *FS) Ready() error {
+	<-fs.rootDone
+	return fs.rootErr
+}
 
 func (fs *FS) close() {
 	fs.waitRoot()

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
+
+	"nfsgw/gateway/fsal"
 )
 
 func TestExportLazy(t *testing.T) {
@@ -45,5 +48,38 @@ func TestExportLazy(t *testing.T) {
 	}
 	if _, err := m.Export(dir+"/missing", false); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("eager Export of a missing directory: %v, want ENOENT", err)
+	}
+}
+
+// TestExportLazyJumpsQueue: an export needed before the background has
+// come to it (the queue is full here) is resolved by the request itself.
+func TestExportLazyJumpsQueue(t *testing.T) {
+	m := shared(t)
+	dir := freshDir(t, m)
+	for range cap(m.lazySem) {
+		m.lazySem <- struct{}{}
+	}
+	defer func() {
+		for range cap(m.lazySem) {
+			<-m.lazySem
+		}
+	}()
+	lazy, err := m.ExportLazy(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lazy.Close() })
+	done := make(chan fsal.Handle, 1)
+	go func() { done <- lazy.Root() }()
+	select {
+	case h := <-done:
+		if len(h) == 0 {
+			t.Fatal("no root handle")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Root waited for the background queue")
+	}
+	if err := lazy.Ready(); err != nil {
+		t.Fatal(err)
 	}
 }

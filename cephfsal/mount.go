@@ -213,8 +213,9 @@ func (m *Mount) Export(dir string, readOnly bool) (*FS, error) {
 		return nil, err
 	}
 	fs := newFS(m, rel, readOnly)
-	if err := fs.resolveRoot(rel); err != nil {
-		return nil, fmt.Errorf("cephfsal: export %s: %w", dir, err)
+	fs.ensureRoot()
+	if fs.rootErr != nil {
+		return nil, fmt.Errorf("cephfsal: export %s: %w", dir, fs.rootErr)
 	}
 	return m.add(fs)
 }
@@ -222,8 +223,8 @@ func (m *Mount) Export(dir string, readOnly bool) (*FS, error) {
 // ExportLazy is Export for gateways with many exports: the directory is
 // looked up in the background (a few at a time), so that thousands of
 // exports do not hold up the start by one MDS round trip each. The first
-// request that needs the export waits for its lookup; (*FS).Ready reports
-// a directory that could not be found.
+// request that needs the export before its turn looks it up itself;
+// (*FS).Ready reports a directory that could not be found.
 func (m *Mount) ExportLazy(dir string, readOnly bool) (*FS, error) {
 	rel, err := m.rel(dir)
 	if err != nil {
@@ -232,7 +233,7 @@ func (m *Mount) ExportLazy(dir string, readOnly bool) (*FS, error) {
 	fs := newFS(m, rel, readOnly)
 	go func() {
 		m.lazySem <- struct{}{}
-		fs.resolveRoot(rel)
+		fs.ensureRoot()
 		<-m.lazySem
 	}()
 	return m.add(fs)
