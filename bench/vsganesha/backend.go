@@ -52,10 +52,11 @@ func (l *localBackend) Cleanup() error              { return os.RemoveAll(l.root
 // cephraw (fixtures without the big directory, removal) when cephraw
 // cannot be built or fails.
 type cephBackend struct {
-	conf, user string
-	nfsgw      string // binary of the helper
-	work       string
-	root       string // path inside CephFS
+	cleanupLimit time.Duration // for removing everything at the end
+	conf, user   string
+	nfsgw        string // binary of the helper
+	work         string
+	root         string // path inside CephFS
 
 	raw  *cephraw // nil: no raw figures, fixtures over NFS
 	note func(format string, args ...any)
@@ -187,7 +188,7 @@ func (c *cephBackend) RunRaw(ctx context.Context, round int, args []string, out 
 // and stops the helper.
 func (c *cephBackend) Cleanup() error {
 	var errs []error
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.cleanupLimit, 5*time.Minute))
 	defer cancel()
 	if c.raw != nil && c.rootFH != nil {
 		if err := c.raw.run(ctx, "remove", "-remove", c.root); err != nil {

@@ -246,7 +246,10 @@ func (h *harness) setup(ctx context.Context) error {
 	case "ceph":
 		bin, _ := filepath.Abs(h.cfg.nfsgw)
 		cb := &cephBackend{conf: h.cfg.cephConf, user: h.cfg.cephUser, nfsgw: bin, work: h.work,
-			root: fmt.Sprintf("/vsganesha-%d", os.Getpid()), note: h.notef}
+			root: fmt.Sprintf("/vsganesha-%d", os.Getpid()), note: h.notef,
+			// Removing thousands of export directories through the MDS
+			// takes minutes on the 2-core dev cluster.
+			cleanupLimit: 5*time.Minute + time.Duration(h.cfg.exports)*40*time.Millisecond}
 		h.be = cb
 		if err := cb.Prepare(ctx); err != nil {
 			return err
