@@ -31,15 +31,30 @@ func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (f
 	if fs.readOnly && flags&fsal.OpenWrite != 0 {
 		return nil, syscall.EROFS
 	}
-	fd, err := fs.resolve(h)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
+	// The O_PATH descriptor comes from the cache GETATTR fills (a file
+	// is usually stat'ed before it is opened); a cached one of a removed
+	// file is dropped and the handle resolved afresh, for ESTALE.
+	var d fdRef
 	var st unix.Statx_t
-	if err := statFD(fd, &st); err != nil {
-		return nil, err
+	for cached := true; ; cached = false {
+		var hit bool
+		var err error
+		if d, hit, err = fs.resolveDir(h, cached); err != nil {
+			return nil, err
+		}
+		err = statFD(d.fd, &st)
+		if err == nil && st.Nlink == 0 && hit {
+			fs.fds.drop(h, d.e)
+			d.release()
+			continue
+		}
+		if err != nil {
+			d.release()
+			return nil, err
+		}
+		break
 	}
+	defer d.release()
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 	case unix.S_IFDIR:
@@ -49,7 +64,7 @@ func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (f
 	default:
 		return nil, syscall.EINVAL
 	}
-	nfd, err := reopen(c, fd, &st, acc)
+	nfd, err := fs.reopenHandle(c, h, d.fd, &st, acc)
 	if err != nil {
 		return nil, err
 	}

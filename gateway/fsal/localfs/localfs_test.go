@@ -811,3 +811,23 @@ func BenchmarkTag(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpen opens and closes a file that GETATTR has seen, as OPEN
+// after a LOOKUP + GETATTR does.
+func BenchmarkOpen(b *testing.B) {
+	fs, h := benchFS(b)
+	for _, tc := range benchCreds {
+		b.Run(tc.name, func(b *testing.B) {
+			if _, err := fs.Getattr(ctx, tc.c, h); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				f, err := fs.Open(ctx, tc.c, h, fsal.OpenRead)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+		})
+	}
+}
