@@ -47,6 +47,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,8 +133,8 @@ func parseFlags(args []string) (*config, error) {
 		c.durations[w] = d
 		fl.DurationVar(d, w+"-duration", 0, "duration of "+w+" (default -duration)")
 	}
-	fl.Var(sizeFlag{&c.size}, "size", "bytes written then read by write and read (e.g. 256M)")
-	fl.Var(sizeFlag{&ioSize}, "iosize", "size of each write and read")
+	fl.Var(benchkit.SizeFlag{V: &c.size}, "size", "bytes written then read by write and read (e.g. 256M)")
+	fl.Var(benchkit.SizeFlag{V: &ioSize}, "iosize", "size of each write and read")
 	fl.IntVar(&c.ioDepth, "iodepth", 1, "writes or reads in flight in write and read")
 	fl.StringVar(&c.readClient, "read-client", "same",
 		"read through the client that wrote the file (same, as a server does) or a second one that reads from the OSDs (fresh)")

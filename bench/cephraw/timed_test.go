@@ -3,6 +3,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"slices"
 	"testing"
 	"time"
@@ -10,13 +12,13 @@ import (
 
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"4096": 4096, "64K": 64 << 10, "256M": 256 << 20, "256MiB": 256 << 20, "1G": 1 << 30} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := benchkit.ParseSize(in); err != nil || got != want {
+			t.Errorf("benchkit.ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "M", "-1", "1T", "12x"} {
-		if _, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) succeeded", bad)
+		if _, err := benchkit.ParseSize(bad); err == nil {
+			t.Errorf("benchkit.ParseSize(%q) succeeded", bad)
 		}
 	}
 }

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +82,7 @@ func makeFixtures(ctx context.Context, m *cephfsal.Mount, fs fsal.FS, root strin
 		}
 	}
 	data := make([]byte, 4096)
-	fillPattern(data)
+	benchkit.FillPattern(data)
 	for _, d := range []struct {
 		sub  string
 		n    int

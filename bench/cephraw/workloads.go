@@ -3,6 +3,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +131,7 @@ func (r *run) smallcreate(ctx context.Context) (result, error) {
 	}
 	dir := path.Join(r.dir, "smallcreate")
 	data := make([]byte, 4096)
-	fillPattern(data)
+	benchkit.FillPattern(data)
 	ops := make([]opFunc, r.cfg.clients)
 	for i := range ops {
 		seq := 0
@@ -240,7 +242,7 @@ func ioPass(ctx context.Context, total int64, size, depth int, do func(buf []byt
 	for range depth {
 		wg.Go(func() {
 			buf := make([]byte, size)
-			fillPattern(buf)
+			benchkit.FillPattern(buf)
 			var mine []time.Duration
 			defer func() {
 				mu.Lock()
@@ -395,7 +397,7 @@ func (r *run) randrw(ctx context.Context) (result, error) {
 	for i, f := range files {
 		rng := workerRand(i, 0x7277)
 		buf := make([]byte, 4096)
-		fillPattern(buf)
+		benchkit.FillPattern(buf)
 		ops[i] = func() error {
 			off := int64(rng.IntN(blocks)) * 4096
 			var err error

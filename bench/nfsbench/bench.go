@@ -1,6 +1,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -390,81 +392,17 @@ type opFunc func(ctx context.Context) error
 // counted as an error and the loop goes on; any other failure (transport,
 // decoding) ends that goroutine.
 func (b *bench) timed(ctx context.Context, name string, d time.Duration, ops []opFunc) Result {
-	warm := min(d/5, 500*time.Millisecond)
-	type worker struct {
-		lat      []time.Duration
-		errs     int64
-		firstErr error
-		lastEnd  time.Time
-	}
-	ws := make([]worker, len(ops))
-	from := time.Now().Add(warm)
-	end := from.Add(d)
-	s0c := make(chan sample, 1)
-	go func() {
-		t := time.NewTimer(time.Until(from))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		s0c <- b.sample()
-	}()
-	var wg sync.WaitGroup
-	for i, op := range ops {
-		wg.Go(func() {
-			w := &ws[i]
-			w.lat = make([]time.Duration, 0, 8192)
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					return
-				}
-				err := op(ctx)
-				t1 := time.Now()
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.errs++
-					if w.firstErr == nil {
-						w.firstErr = err
-					}
-					if nfsclient.StatusOf(err) == nfsclient.NoStatus {
-						return
-					}
-					continue
-				}
-				if !t0.Before(from) {
-					w.lat = append(w.lat, t1.Sub(t0))
-					w.lastEnd = t1
-				}
-			}
-		})
-	}
-	wg.Wait()
-	s0 := <-s0c
+	var s0 sample
+	l := benchkit.Run(ctx, d, len(ops), func(ctx context.Context, i int) error { return ops[i](ctx) },
+		func(err error) bool { return nfsclient.StatusOf(err) == nfsclient.NoStatus },
+		func() { s0 = b.sample() })
 	s1 := b.sample()
-
-	r := Result{Name: name, Clients: len(ops), Depth: 1, Unit: "ops/s"}
-	last := from
-	var lat []time.Duration
-	for _, w := range ws {
-		lat = append(lat, w.lat...)
-		r.Errors += w.errs
-		if w.firstErr != nil && r.FirstError == "" {
-			r.FirstError = w.firstErr.Error()
-		}
-		if w.lastEnd.After(last) {
-			last = w.lastEnd
-		}
+	r := Result{Name: name, Clients: len(ops), Depth: 1, Unit: "ops/s",
+		Ops: int64(len(l.Lat)), Errors: l.Errors, Seconds: l.Seconds(), Rate: l.Rate()}
+	if l.FirstError != nil {
+		r.FirstError = l.FirstError.Error()
 	}
-	r.Ops = int64(len(lat))
-	r.Seconds = last.Sub(from).Seconds()
-	if r.Seconds > 0 {
-		r.Rate = float64(r.Ops) / r.Seconds
-	}
-	r.setLatencies(lat)
+	r.setLatencies(l.Lat)
 	b.account(&r, s0, s1)
 	return r
 }

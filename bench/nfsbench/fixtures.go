@@ -1,6 +1,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -68,7 +70,7 @@ func makeFixtures(root string, s fixtureSpec) error {
 		return err
 	}
 	data := make([]byte, 4096)
-	fillPattern(data)
+	benchkit.FillPattern(data)
 	if err := createFiles(filepath.Join(top, "small"), s.small, smallName, data); err != nil {
 		return err
 	}

@@ -50,6 +50,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"flag"
@@ -121,62 +123,6 @@ func (c *config) durationOf(name string) time.Duration {
 	return c.duration
 }
 
-// sizeFlag is a byte count with an optional K, M, G (binary) suffix.
-type sizeFlag struct{ v *int64 }
-
-func (s sizeFlag) String() string {
-	if s.v == nil {
-		return ""
-	}
-	return formatSize(*s.v)
-}
-
-func (s sizeFlag) Set(v string) error {
-	n, err := parseSize(v)
-	if err != nil {
-		return err
-	}
-	*s.v = n
-	return nil
-}
-
-// parseSize parses "4096", "64K", "256M", "256MiB", "1G".
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		}
-		if mult > 1 {
-			t = t[:n-1]
-		}
-	}
-	v, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || v < 0 || v > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q (want e.g. 4096, 64K, 256M, 1G)", s)
-	}
-	return v * mult, nil
-}
-
-func formatSize(v int64) string {
-	switch {
-	case v >= 1<<30 && v%(1<<30) == 0:
-		return fmt.Sprintf("%dG", v>>30)
-	case v >= 1<<20 && v%(1<<20) == 0:
-		return fmt.Sprintf("%dM", v>>20)
-	case v >= 1<<10 && v%(1<<10) == 0:
-		return fmt.Sprintf("%dK", v>>10)
-	}
-	return strconv.FormatInt(v, 10)
-}
-
 // parseWorkloads checks a comma list of workload names ("all" for every
 // one) and returns them in table order.
 func parseWorkloads(s string) ([]string, error) {
@@ -224,8 +170,8 @@ func parseFlags(args []string) (*config, error) {
 		fl.DurationVar(d, w+"-duration", 0, "duration of "+w+" (default -duration; openclose runs it twice: create and existing)")
 	}
 	fl.IntVar(&c.lookupFiles, "lookup-files", 1000, "files in the lookup directory")
-	fl.Var(sizeFlag{&c.size}, "size", "bytes written then read by the write and read workloads")
-	fl.Var(sizeFlag{&ioSize}, "iosize", "size of each WRITE and READ")
+	fl.Var(benchkit.SizeFlag{V: &c.size}, "size", "bytes written then read by the write and read workloads")
+	fl.Var(benchkit.SizeFlag{V: &ioSize}, "iosize", "size of each WRITE and READ")
 	fl.IntVar(&c.ioDepth, "iodepth", 1, "WRITEs or READs kept in flight by the write and read workloads")
 	fl.DurationVar(&c.ioTimeout, "io-timeout", 60*time.Second, "time limit of each write and read pass (the rate counts what was done)")
 	fl.IntVar(&c.idleClients, "idle-clients", 2000, "clients connected by idleclients")
@@ -447,7 +393,7 @@ func (b *bench) print(w *os.File) {
 	rs := b.sortedResults()
 	fmt.Fprintf(w, "\nnfsbench: %s at %s%s, %d CPUs, %s; -clients %d -duration %s -size %s -iosize %s -iodepth %d -idle-clients %d\n\n",
 		b.serverName(), b.addr, b.exportPath, runtime.NumCPU(), runtime.Version(), b.cfg.clients, b.cfg.duration,
-		formatSize(b.cfg.size), formatSize(int64(b.cfg.ioSize)), b.cfg.ioDepth, b.cfg.idleClients)
+		benchkit.FormatSize(b.cfg.size), benchkit.FormatSize(int64(b.cfg.ioSize)), b.cfg.ioDepth, b.cfg.idleClients)
 	fmt.Fprint(w, renderTable(tableHeader, tableRows(rs)))
 	var notes []string
 	for _, r := range rs {

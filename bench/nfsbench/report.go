@@ -1,6 +1,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -64,35 +66,14 @@ func (r *Result) extra(k string, v any) {
 // setLatencies fills the percentile fields from lat, which it sorts.
 func (r *Result) setLatencies(lat []time.Duration) {
 	slices.Sort(lat)
-	r.P50us = us(percentile(lat, 50))
-	r.P99us = us(percentile(lat, 99))
+	r.P50us = us(benchkit.Percentile(lat, 50))
+	r.P99us = us(benchkit.Percentile(lat, 99))
 	if len(lat) > 0 {
 		r.MaxUs = us(lat[len(lat)-1])
 	}
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-
-// percentile returns the p-th percentile (0 < p <= 100) of sorted by the
-// nearest-rank method: the smallest sample with at least p% of the samples
-// at or below it. It returns 0 for no samples.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	if p <= 0 {
-		return sorted[0]
-	}
-	// rank = ceil(p/100 * n), computed in integers where possible so
-	// that p=50, n=10 gives exactly 5.
-	rank := int(p * float64(n) / 100)
-	if float64(rank)*100 < p*float64(n) {
-		rank++
-	}
-	rank = max(1, min(n, rank))
-	return sorted[rank-1]
-}
 
 // fmtLatency prints a latency in microseconds with 2-3 significant digits.
 func fmtLatency(usec float64) string {

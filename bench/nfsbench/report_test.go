@@ -13,44 +13,6 @@ import (
 	"nfsgw/gateway/nfsclient"
 )
 
-func TestPercentile(t *testing.T) {
-	ms := func(vs ...int) []time.Duration {
-		out := make([]time.Duration, len(vs))
-		for i, v := range vs {
-			out[i] = time.Duration(v) * time.Millisecond
-		}
-		return out
-	}
-	hundred := make([]time.Duration, 100)
-	for i := range hundred {
-		hundred[i] = time.Duration(i+1) * time.Millisecond
-	}
-	cases := []struct {
-		in   []time.Duration
-		p    float64
-		want time.Duration
-	}{
-		{nil, 50, 0},
-		{ms(7), 50, 7 * time.Millisecond},
-		{ms(7), 99, 7 * time.Millisecond},
-		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 50, 5 * time.Millisecond},
-		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 99, 10 * time.Millisecond},
-		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 100, 10 * time.Millisecond},
-		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 0, 1 * time.Millisecond},
-		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 10, 1 * time.Millisecond},
-		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 11, 2 * time.Millisecond},
-		{ms(1, 2, 3), 50, 2 * time.Millisecond},
-		{hundred, 50, 50 * time.Millisecond},
-		{hundred, 99, 99 * time.Millisecond},
-		{hundred, 99.9, 100 * time.Millisecond},
-	}
-	for _, c := range cases {
-		if got := percentile(c.in, c.p); got != c.want {
-			t.Errorf("percentile(%v, %v) = %v, want %v", c.in, c.p, got, c.want)
-		}
-	}
-}
-
 func TestSetLatenciesSorts(t *testing.T) {
 	var r Result
 	lat := []time.Duration{9 * time.Microsecond, 1 * time.Microsecond, 5 * time.Microsecond, 3 * time.Microsecond}
@@ -124,24 +86,6 @@ func TestTableRows(t *testing.T) {
 		}
 		if len(rows[i]) != len(tableHeader) {
 			t.Errorf("row %d has %d cells, header %d", i, len(rows[i]), len(tableHeader))
-		}
-	}
-}
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"4096": 4096, "64K": 64 << 10, "256M": 256 << 20, "256MiB": 256 << 20, "1g": 1 << 30, "1GB": 1 << 30,
-	} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-		if got, _ := parseSize(formatSize(want)); got != want {
-			t.Errorf("formatSize(%d) = %q does not parse back", want, formatSize(want))
-		}
-	}
-	for _, in := range []string{"", "M", "-1", "1T", "12x"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) succeeded", in)
 		}
 	}
 }

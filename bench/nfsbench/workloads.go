@@ -1,6 +1,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -241,7 +243,7 @@ func ioPass(ctx context.Context, b *bench, total int64, size, depth int, limit t
 	for range depth {
 		wg.Go(func() {
 			buf := make([]byte, size)
-			fillPattern(buf)
+			benchkit.FillPattern(buf)
 			var lat []time.Duration
 			defer func() {
 				mu.Lock()
@@ -276,17 +278,6 @@ func ioPass(ctx context.Context, b *bench, total int64, size, depth int, limit t
 		first = ctx.Err()
 	}
 	return res, first
-}
-
-// fillPattern fills buf with bytes that do not compress or deduplicate.
-func fillPattern(buf []byte) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i+8 <= len(buf); i += 8 {
-		v := r.Uint64()
-		for j := range 8 {
-			buf[i+j] = byte(v >> (8 * j))
-		}
-	}
 }
 
 func (b *bench) ioResult(name string, depth int, p ioResult) Result {
@@ -354,7 +345,7 @@ func (b *bench) writeNFS(ctx context.Context) (Result, error) {
 	r := b.ioResult("write", b.cfg.ioDepth, p)
 	r.extra("commit_us", us(commitTook))
 	r.note("%s in %s UNSTABLE WRITEs + COMMIT (COMMIT took %s)", fmtBytes(float64(p.bytes)),
-		formatSize(int64(b.cfg.ioSize)), commitTook.Round(time.Microsecond))
+		benchkit.FormatSize(int64(b.cfg.ioSize)), commitTook.Round(time.Microsecond))
 	if weakest != nfs4.Unstable {
 		r.note("the server answered UNSTABLE WRITEs with stability %d", weakest)
 	}
@@ -405,7 +396,7 @@ func (b *bench) writeRaw(ctx context.Context, dir string, total int64) (Result, 
 	}
 	p.s1 = b.sample()
 	r := b.ioResult("write (raw)", 1, p)
-	r.note("pwrite(2) of %s chunks + fsync (fsync took %s) in %s", formatSize(int64(b.cfg.ioSize)),
+	r.note("pwrite(2) of %s chunks + fsync (fsync took %s) in %s", benchkit.FormatSize(int64(b.cfg.ioSize)),
 		syncTook.Round(time.Microsecond), dir)
 	r.ServerCPU, r.ServerUsPerOp = 0, 0
 	return r, err
@@ -427,7 +418,7 @@ func (b *bench) readNFS(ctx context.Context) (Result, error) {
 		})
 	p.s1 = b.sample()
 	r := b.ioResult("read", b.cfg.ioDepth, p)
-	r.note("%s in %s READs", fmtBytes(float64(p.bytes)), formatSize(int64(b.cfg.ioSize)))
+	r.note("%s in %s READs", fmtBytes(float64(p.bytes)), benchkit.FormatSize(int64(b.cfg.ioSize)))
 	if b.admin.MaxRead() < uint32(b.cfg.ioSize) {
 		r.note("the server's maxread (%d) is below -iosize: READs were split", b.admin.MaxRead())
 	}
@@ -447,14 +438,14 @@ func (b *bench) readRaw(ctx context.Context) (Result, error) {
 		})
 	p.s1 = b.sample()
 	r := b.ioResult("read (raw)", 1, p)
-	r.note("pread(2) of %s chunks, from the page cache like the server's", formatSize(int64(b.cfg.ioSize)))
+	r.note("pread(2) of %s chunks, from the page cache like the server's", benchkit.FormatSize(int64(b.cfg.ioSize)))
 	r.ServerCPU, r.ServerUsPerOp = 0, 0
 	return r, err
 }
 
 // runWrite writes the io file over NFS, then the raw file locally.
 func (b *bench) runWrite(ctx context.Context) ([]Result, error) {
-	logf("write: %s over NFS (iodepth %d)", formatSize(b.cfg.size), b.cfg.ioDepth)
+	logf("write: %s over NFS (iodepth %d)", benchkit.FormatSize(b.cfg.size), b.cfg.ioDepth)
 	w, err := b.writeNFS(ctx)
 	if err != nil {
 		return []Result{w}, err

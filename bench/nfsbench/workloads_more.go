@@ -1,6 +1,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -164,7 +166,7 @@ func (b *bench) runSmallCreate(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	data := make([]byte, 4096)
-	fillPattern(data)
+	benchkit.FillPattern(data)
 	stable := b.smallStable()
 	ops := make([]opFunc, len(b.pool))
 	for i, cl := range b.pool {
@@ -409,7 +411,7 @@ func (b *bench) runRandRW(ctx context.Context) ([]Result, error) {
 	for i, f := range files {
 		rng := rand.New(rand.NewPCG(uint64(i), 0x7277))
 		buf := make([]byte, 4096)
-		fillPattern(buf)
+		benchkit.FillPattern(buf)
 		ops[i] = func(ctx context.Context) error {
 			off := uint64(rng.IntN(blocks)) * 4096
 			if rng.IntN(2) == 0 {
@@ -435,7 +437,7 @@ func (b *bench) runRandRW(ctx context.Context) ([]Result, error) {
 	bufs := make([][]byte, len(ops))
 	for i := range bufs {
 		bufs[i] = make([]byte, 4096)
-		fillPattern(bufs[i])
+		benchkit.FillPattern(bufs[i])
 	}
 	raw := b.rawTimed(ctx, "randrw", len(ops), func(i int, rng *rand.Rand) error {
 		off := int64(rng.IntN(blocks)) * 4096
