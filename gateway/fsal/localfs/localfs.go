@@ -314,8 +314,8 @@ func (r fdRef) release() {
 }
 
 // resolveDir is resolve through the descriptor cache, for the calls that
-// only name things relative to a directory (Lookup, Parent, Readdir),
-// which then cost no open_by_handle_at. A cached descriptor outlives the
+// only name things relative to a directory (Lookup, Parent, Readdir) and
+// for Open, which then cost no open_by_handle_at. A cached descriptor outlives the
 // removal of its directory, where lookups fail with ENOENT, listings are
 // empty and ".." still leads to the old parent: callers check with
 // unlinked when the answer could come from a removed directory and retry

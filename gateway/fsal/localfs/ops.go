@@ -201,6 +201,23 @@ func (fs *FS) truncate(c *fsal.Cred, fd int, st *unix.Statx_t, size uint64) erro
 // that created a file with mode 0444 and then writes to it (tar, cp -p,
 // install -m 444) must not be refused halfway. The owner could chmod the
 // file anyway, so this grants nothing new.
+func reopen(c *fsal.Cred, fd int, st *unix.Statx_t, flags int) (int, error) {
+	path := procPath(fd)
+	flags |= unix.O_CLOEXEC | unix.O_NOCTTY
+	nfd := -1
+	err := runAs(c, func() (err error) {
+		nfd, err = unix.Open(path, flags, 0)
+		return err
+	})
+	if err == unix.EACCES && c != nil && st.Uid == c.UID {
+		nfd, err = unix.Open(path, flags, 0)
+	}
+	if err != nil {
+		return -1, err
+	}
+	return nfd, nil
+}
+
 // reopenHandle is reopen for the object of handle h, whose O_PATH
 // descriptor is fd. Root, whom no permission check would stop, opens the
 // handle directly: one open_by_handle_at instead of a walk through
@@ -219,23 +236,6 @@ func (fs *FS) reopenHandle(c *fsal.Cred, h fsal.Handle, fd int, st *unix.Statx_t
 		return -1, syscall.ESTALE
 	}
 	return nfd, err
-}
-
-func reopen(c *fsal.Cred, fd int, st *unix.Statx_t, flags int) (int, error) {
-	path := procPath(fd)
-	flags |= unix.O_CLOEXEC | unix.O_NOCTTY
-	nfd := -1
-	err := runAs(c, func() (err error) {
-		nfd, err = unix.Open(path, flags, 0)
-		return err
-	})
-	if err == unix.EACCES && c != nil && st.Uid == c.UID {
-		nfd, err = unix.Open(path, flags, 0)
-	}
-	if err != nil {
-		return -1, err
-	}
-	return nfd, nil
 }
 
 // Lookup returns the object called name in dir, without following a
