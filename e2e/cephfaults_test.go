@@ -180,3 +180,54 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestCephShutdownWithClusterFrozen: a gateway asked to stop while its
+// cluster does not answer (every daemon stopped with SIGSTOP here) exits
+// within the unmount bound instead of hanging in the CephFS unmount.
+func TestCephShutdownWithClusterFrozen(t *testing.T) {
+	cephOnly(t)
+	dir := os.Getenv("CEPH_DEV_DIR")
+	if dir == "" {
+		t.Fatal("CEPH_DEV_DIR not set: run under scripts/with-ceph.sh or eval scripts/ceph-dev.sh env")
+	}
+	g := startGateway(t)
+	ctx := ctxT(t)
+	c := g.dial(t, 0, 0, nil)
+	if _, _, err := c.LookupPath(ctx, "/export"); err != nil {
+		t.Fatal(err)
+	}
+	pidFiles, _ := filepath.Glob(filepath.Join(dir, "run", "*.pid"))
+	var pids []int
+	for _, f := range pidFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) < 3 {
+		t.Fatalf("found %d daemon pids in %s/run, want mon, osd and mds", len(pids), dir)
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	defer func() {
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	start := time.Now()
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("nfsgw still running 60 s after SIGTERM with the cluster frozen:\n%s", tail(g.log.String(), 20))
+	}
+	if !strings.Contains(g.log.String(), "CephFS unmount did not finish") {
+		t.Fatalf("exited without reporting the unfinished unmount:\n%s", tail(g.log.String(), 20))
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start).Round(100*time.Millisecond))
+}

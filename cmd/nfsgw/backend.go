@@ -161,15 +161,31 @@ func mountWithRetry(opts cephfsal.MountOptions, budget time.Duration, log hclog.
 
 // close unmounts every CephFS mount.
 func (b *backends) close() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for k, m := range b.mounts {
-		if err := m.Close(); err != nil {
-			b.log.Warn("CephFS unmount", "error", err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for k, m := range b.mounts {
+			if err := m.Close(); err != nil {
+				b.log.Warn("CephFS unmount", "error", err)
+			}
+			delete(b.mounts, k)
 		}
-		delete(b.mounts, k)
+	}()
+	// An unmount flushes and returns caps to the MDS; with the cluster
+	// unreachable it would block shutdown for good. The MDS ends the
+	// session itself after its timeout, and a restart with the same node
+	// id resets it at once.
+	select {
+	case <-done:
+	case <-time.After(unmountTimeout):
+		b.log.Warn("CephFS unmount did not finish; exiting without it", "waited", unmountTimeout)
 	}
 }
+
+// unmountTimeout bounds how long shutdown waits for CephFS unmounts.
+const unmountTimeout = 20 * time.Second
 
 // retryable reports whether a failed mount may succeed later: the cluster
 // did not answer (still starting, no active MDS yet) rather than refused.

@@ -221,6 +221,11 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	select {
 	case sig := <-sigc:
 		log.Info("shutting down", "signal", sig.String())
+		go func() {
+			sig := <-sigc
+			log.Warn("second signal during shutdown: exiting at once", "signal", sig.String())
+			os.Exit(1)
+		}()
 	case err := <-errc:
 		if err != nil && !errors.Is(err, oncrpc.ErrServerClosed) {
 			close(stop)
