@@ -144,7 +144,7 @@ func parseFlags(args []string) (*config, error) {
 	fl.IntVar(&c.fix.small, "small-files", 1000, "4 KiB files of fixtures/small")
 	fl.StringVar(&c.jsonOut, "json", "", "write the results as JSON (nfsbench's report shape) to this file")
 	fl.StringVar(&c.compare, "compare", "", "nfsbench -json report to print nfsgw/raw ratios against")
-	fl.StringVar(&c.makeFixtures, "make-fixtures", "", "only make the fixture tree in CephFS DIR/"+fixtureDir+" and exit")
+	fl.StringVar(&c.makeFixtures, "make-fixtures", "", "only make the fixture tree in CephFS DIR/"+benchkit.FixtureDir+" and exit")
 	fl.StringVar(&c.remove, "remove", "", "only remove this CephFS path and everything below it, and exit")
 	if err := fl.Parse(args); err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func runMain(args []string) int {
 			logf("fixtures: %v", err)
 			return 1
 		}
-		logf("fixtures ready in %s (%s)", path.Join(cfg.makeFixtures, fixtureDir), time.Since(t0).Round(time.Millisecond))
+		logf("fixtures ready in %s (%s)", path.Join(cfg.makeFixtures, benchkit.FixtureDir), time.Since(t0).Round(time.Millisecond))
 		return 0
 	}
 	return measure(ctx, cfg, m, fs)
@@ -277,7 +277,7 @@ func measure(ctx context.Context, cfg *config, m *cephfsal.Mount, fs fsal.FS) in
 			logf("fixtures: %v", err)
 			return 1
 		}
-		r.fix = path.Join(cfg.dir, fixtureDir)
+		r.fix = path.Join(cfg.dir, benchkit.FixtureDir)
 	}
 	var results []result
 	for _, w := range cfg.workloads {

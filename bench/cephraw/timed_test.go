@@ -45,10 +45,10 @@ func TestSetLatencies(t *testing.T) {
 // The fixture names must be bench/nfsbench's (fixtures.go), whose
 // workloads read the tree -make-fixtures makes.
 func TestFixtureNames(t *testing.T) {
-	if manyName(42) != "f00042" || bigName(42) != "f000042" || smallName(42) != "s0042" {
-		t.Errorf("names %s %s %s", manyName(42), bigName(42), smallName(42))
+	if benchkit.ManyName(42) != "f00042" || benchkit.BigName(42) != "f000042" || benchkit.SmallName(42) != "s0042" {
+		t.Errorf("names %s %s %s", benchkit.ManyName(42), benchkit.BigName(42), benchkit.SmallName(42))
 	}
-	comps := deepComponents(16)
+	comps := benchkit.DeepComponents(16)
 	if len(comps) != 17 || comps[0] != "d00" || comps[15] != "d15" || comps[16] != "leaf" {
 		t.Errorf("deep path %v", comps)
 	}

@@ -18,36 +18,15 @@ import (
 	"nfsgw/gateway/fsal"
 )
 
-// The fixture tree of bench/nfsbench (fixtures.go), which the servers'
-// workloads read: the raw workloads must read the very same names, and
-// -make-fixtures must make a tree nfsbench's -fixtures accepts. Keep these
-// in step with fixtures.go there.
-//
-//	fixtures/many/fNNNNN    -many-files empty files (getattrmany, readdir)
-//	fixtures/big/fNNNNNN    -big-dir empty files (readdirbig)
-//	fixtures/deep/d00/…/dNN/leaf   a path -deep-depth directories deep
-//	fixtures/small/sNNNN    -small-files files of 4 KiB (smallread)
+// fixtureSpec sizes the fixture tree bench/nfsbench makes and reads (its
+// names: benchkit's fixtures.go); -make-fixtures makes one nfsbench's
+// -fixtures accepts.
 type fixtureSpec struct {
 	many, big, depth, small int
 }
 
-const fixtureDir = "fixtures"
-
 func (s fixtureSpec) marker() string {
-	return fmt.Sprintf(".complete-%d-%d-%d-%d", s.many, s.big, s.depth, s.small)
-}
-
-func manyName(i int) string  { return fmt.Sprintf("f%05d", i) }
-func bigName(i int) string   { return fmt.Sprintf("f%06d", i) }
-func smallName(i int) string { return fmt.Sprintf("s%04d", i) }
-
-// deepComponents is the path from fixtures/deep to its leaf.
-func deepComponents(depth int) []string {
-	out := make([]string, 0, depth+1)
-	for i := range depth {
-		out = append(out, fmt.Sprintf("d%02d", i))
-	}
-	return append(out, "leaf")
+	return benchkit.FixtureMarker(s.many, s.big, s.depth, s.small)
 }
 
 // makeConc is how many creates or removes run at once: enough to keep the
@@ -63,16 +42,16 @@ func makeFixtures(ctx context.Context, m *cephfsal.Mount, fs fsal.FS, root strin
 	if err != nil {
 		return fmt.Errorf("%s: %w", root, err)
 	}
-	top := path.Join(root, fixtureDir)
+	top := path.Join(root, benchkit.FixtureDir)
 	if th, err := walk(ctx, fs, top); err == nil {
 		if _, _, err := fs.Lookup(ctx, fsal.Root, th, s.marker()); err == nil {
 			return nil
 		}
-		if err := removeTree(ctx, fs, rootH, fixtureDir); err != nil {
+		if err := removeTree(ctx, fs, rootH, benchkit.FixtureDir); err != nil {
 			return fmt.Errorf("remove the partial %s: %w", top, err)
 		}
 	}
-	topH, err := mkdir(ctx, fs, rootH, fixtureDir)
+	topH, err := mkdir(ctx, fs, rootH, benchkit.FixtureDir)
 	if err != nil {
 		return err
 	}
@@ -88,7 +67,7 @@ func makeFixtures(ctx context.Context, m *cephfsal.Mount, fs fsal.FS, root strin
 		n    int
 		name func(int) string
 		data []byte
-	}{{"many", s.many, manyName, nil}, {"big", s.big, bigName, nil}, {"small", s.small, smallName, data}} {
+	}{{"many", s.many, benchkit.ManyName, nil}, {"big", s.big, benchkit.BigName, nil}, {"small", s.small, benchkit.SmallName, data}} {
 		dir := path.Join(top, d.sub)
 		err := parallel(ctx, makeConc, d.n, func(i int) error {
 			return putFile(m, path.Join(dir, d.name(i)), d.data)
@@ -97,7 +76,7 @@ func makeFixtures(ctx context.Context, m *cephfsal.Mount, fs fsal.FS, root strin
 			return fmt.Errorf("%s: %w", dir, err)
 		}
 	}
-	comps := deepComponents(s.depth)
+	comps := benchkit.DeepComponents(s.depth)
 	dh, err := mkdir(ctx, fs, topH, "deep")
 	if err != nil {
 		return err

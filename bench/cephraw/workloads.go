@@ -76,7 +76,7 @@ func (r *run) getattrmany(ctx context.Context) (result, error) {
 	n := r.cfg.fix.many
 	hs := make([]fsal.Handle, n)
 	err = parallel(ctx, r.cfg.clients, n, func(i int) error {
-		h, _, err := r.fs.Lookup(ctx, fsal.Root, dir, manyName(i))
+		h, _, err := r.fs.Lookup(ctx, fsal.Root, dir, benchkit.ManyName(i))
 		hs[i] = h
 		return err
 	})
@@ -103,7 +103,7 @@ func (r *run) lookupdeep(ctx context.Context) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	comps := deepComponents(r.cfg.fix.depth)
+	comps := benchkit.DeepComponents(r.cfg.fix.depth)
 	ops := make([]opFunc, r.cfg.clients)
 	for i := range ops {
 		ops[i] = func() error {
@@ -167,7 +167,7 @@ func (r *run) smallread(ctx context.Context) (result, error) {
 		rng := workerRand(i, 0x7372)
 		buf := make([]byte, 4096)
 		ops[i] = func() error {
-			name := smallName(rng.IntN(n))
+			name := benchkit.SmallName(rng.IntN(n))
 			if _, _, err := r.fs.Lookup(ctx, fsal.Root, small, name); err != nil {
 				return err
 			}

@@ -15,43 +15,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fixtureSpec is the pre-made tree some workloads read: made with plain
-// system calls on the local side of the export, before any server starts,
-// so that every server compared in a run sees the very same files and no
-// workload spends its time creating them over NFS.
-//
-//	fixtures/many/fNNNNN    -many-files empty files (getattrmany, readdir)
-//	fixtures/big/fNNNNNN    -big-dir empty files (readdirbig)
-//	fixtures/deep/d00/…/dNN/leaf   a path -deep-depth directories deep
-//	fixtures/small/sNNNN    -small-files files of 4 KiB (smallread, connect)
+// fixtureSpec is the pre-made tree some workloads read (its names:
+// benchkit's fixtures.go): made with plain system calls on the local side
+// of the export, before any server starts, so that every server compared in
+// a run sees the very same files and no workload spends its time creating
+// them over NFS.
 type fixtureSpec struct {
 	many, big, depth, small int
 }
 
-const fixtureDir = "fixtures"
-
 func (s fixtureSpec) marker() string {
-	return fmt.Sprintf(".complete-%d-%d-%d-%d", s.many, s.big, s.depth, s.small)
-}
-
-func manyName(i int) string  { return fmt.Sprintf("f%05d", i) }
-func bigName(i int) string   { return fmt.Sprintf("f%06d", i) }
-func smallName(i int) string { return fmt.Sprintf("s%04d", i) }
-
-// deepComponents is the path from fixtures/deep to its leaf.
-func deepComponents(depth int) []string {
-	out := make([]string, 0, depth+1)
-	for i := range depth {
-		out = append(out, fmt.Sprintf("d%02d", i))
-	}
-	return append(out, "leaf")
+	return benchkit.FixtureMarker(s.many, s.big, s.depth, s.small)
 }
 
 // makeFixtures creates the tree under root/fixtures, or leaves it when a
 // marker says it is already complete. Files are world-writable so the
 // clients' uid does not matter.
 func makeFixtures(root string, s fixtureSpec) error {
-	top := filepath.Join(root, fixtureDir)
+	top := filepath.Join(root, benchkit.FixtureDir)
 	if _, err := os.Stat(filepath.Join(top, s.marker())); err == nil {
 		return nil
 	}
@@ -63,18 +44,18 @@ func makeFixtures(root string, s fixtureSpec) error {
 			return err
 		}
 	}
-	if err := createFiles(filepath.Join(top, "many"), s.many, manyName, nil); err != nil {
+	if err := createFiles(filepath.Join(top, "many"), s.many, benchkit.ManyName, nil); err != nil {
 		return err
 	}
-	if err := createFiles(filepath.Join(top, "big"), s.big, bigName, nil); err != nil {
+	if err := createFiles(filepath.Join(top, "big"), s.big, benchkit.BigName, nil); err != nil {
 		return err
 	}
 	data := make([]byte, 4096)
 	benchkit.FillPattern(data)
-	if err := createFiles(filepath.Join(top, "small"), s.small, smallName, data); err != nil {
+	if err := createFiles(filepath.Join(top, "small"), s.small, benchkit.SmallName, data); err != nil {
 		return err
 	}
-	comps := deepComponents(s.depth)
+	comps := benchkit.DeepComponents(s.depth)
 	dir := filepath.Join(append([]string{top, "deep"}, comps[:len(comps)-1]...)...)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
@@ -142,7 +123,7 @@ func (b *bench) fixtures(ctx context.Context) (*fixtureFHs, error) {
 		if err := makeFixtures(b.tmp, b.cfg.fix); err != nil {
 			return nil, err
 		}
-		b.cfg.fixtures = fixtureDir
+		b.cfg.fixtures = benchkit.FixtureDir
 	}
 	p := strings.TrimSuffix(b.exportPath, "/") + "/" + strings.Trim(b.cfg.fixtures, "/")
 	top, _, err := b.admin.LookupPath(ctx, p)

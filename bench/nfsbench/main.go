@@ -184,7 +184,7 @@ func parseFlags(args []string) (*config, error) {
 	fl.IntVar(&c.fix.depth, "deep-depth", 16, "directories above the lookupdeep leaf")
 	fl.IntVar(&c.fix.small, "small-files", 1000, "4 KiB files read by smallread and connect")
 	fl.StringVar(&c.fixtures, "fixtures", "", "fixture tree below the export path (made with -make-fixtures)")
-	fl.StringVar(&c.makeFixtures, "make-fixtures", "", "make the fixture tree in DIR/"+fixtureDir+" and exit")
+	fl.StringVar(&c.makeFixtures, "make-fixtures", "", "make the fixture tree in DIR/"+benchkit.FixtureDir+" and exit")
 	fl.StringVar(&c.localRoot, "local-root", "", "with -addr: the local directory the server exports (raw figures, and -raw-dir below it)")
 	fl.IntVar(&c.readdirClients, "readdir-clients", 4, "clients listing at once in readdir and readdirbig")
 	fl.IntVar(&c.connectClients, "connect-clients", 1000, "clients connecting at once in connect")
@@ -258,7 +258,7 @@ func run(args []string) int {
 			logf("fixtures: %v", err)
 			return 1
 		}
-		logf("fixtures ready in %s/%s (%s)", cfg.makeFixtures, fixtureDir, time.Since(t0).Round(time.Millisecond))
+		logf("fixtures ready in %s/%s (%s)", cfg.makeFixtures, benchkit.FixtureDir, time.Since(t0).Round(time.Millisecond))
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -52,7 +52,7 @@ func (b *bench) runGetattrMany(ctx context.Context) ([]Result, error) {
 	logf("getattrmany: looking up %d files", n)
 	fhs := make([][]byte, n)
 	err = b.forEach(ctx, n, func(ctx context.Context, cl *nfsclient.Client, i int) error {
-		fh, err := lookupAt(ctx, cl, fx.many, manyName(i))
+		fh, err := lookupAt(ctx, cl, fx.many, benchkit.ManyName(i))
 		fhs[i] = fh
 		return err
 	})
@@ -76,7 +76,7 @@ func (b *bench) runGetattrMany(ctx context.Context) ([]Result, error) {
 	}
 	raw := b.rawTimed(ctx, "getattrmany", len(ops), func(_ int, rng *rand.Rand) error {
 		var st unix.Statx_t
-		return unix.Statx(unix.AT_FDCWD, filepath.Join(dir, manyName(rng.IntN(n))), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
+		return unix.Statx(unix.AT_FDCWD, filepath.Join(dir, benchkit.ManyName(rng.IntN(n))), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
 	})
 	raw.note("statx(2) of a random file by path")
 	return withRaw(r, raw), nil
@@ -114,7 +114,7 @@ func (b *bench) runLookupDeep(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	comps := deepComponents(b.cfg.fix.depth)
+	comps := benchkit.DeepComponents(b.cfg.fix.depth)
 	ops := make([]opFunc, len(b.pool))
 	for i, cl := range b.pool {
 		c := cl.NewCompound("")
@@ -237,7 +237,7 @@ func (b *bench) runSmallRead(ctx context.Context) ([]Result, error) {
 		buf := make([]byte, 4096)
 		c := cl.NewCompound("")
 		ops[i] = func(ctx context.Context) error {
-			name := smallName(rng.IntN(n))
+			name := benchkit.SmallName(rng.IntN(n))
 			// stat: LOOKUP + GETATTR, as a path walk ends.
 			c.Reset()
 			c.PutFH(fx.small).Lookup(name).GetFH().Getattr(linuxAttrs)
@@ -275,7 +275,7 @@ func (b *bench) runSmallRead(ctx context.Context) ([]Result, error) {
 		bufs[i] = make([]byte, 4096)
 	}
 	raw := b.rawTimed(ctx, "smallread", len(ops), func(i int, rng *rand.Rand) error {
-		p := filepath.Join(dir, smallName(rng.IntN(n)))
+		p := filepath.Join(dir, benchkit.SmallName(rng.IntN(n)))
 		var st unix.Statx_t
 		if err := unix.Statx(unix.AT_FDCWD, p, 0, unix.STATX_BASIC_STATS, &st); err != nil {
 			return err
@@ -481,7 +481,7 @@ func (b *bench) runConnect(ctx context.Context) ([]Result, error) {
 				cls = append(cls, cl)
 				mu.Unlock()
 				var f *nfsclient.OpenFile
-				f, err = cl.OpenAt(ctx, fx.small, smallName(i%b.cfg.fix.small), nfs4.ShareAccessRead, nfs4.ShareDenyNone)
+				f, err = cl.OpenAt(ctx, fx.small, benchkit.SmallName(i%b.cfg.fix.small), nfs4.ShareAccessRead, nfs4.ShareDenyNone)
 				if err == nil {
 					buf := make([]byte, 4096)
 					_, err = f.ReadFull(ctx, buf, 0)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -155,7 +157,7 @@ func (c *cephBackend) MakeFixtures(ctx context.Context, s fixtureSpec) (bool, er
 			return false, err
 		}
 		c.note("%v: fixture tree made over NFS instead, without readdirbig", err)
-		if err := removeTreeNFS(ctx, c.cl, c.rootFH, fixtureDir); err != nil {
+		if err := removeTreeNFS(ctx, c.cl, c.rootFH, benchkit.FixtureDir); err != nil {
 			return false, fmt.Errorf("removing cephraw's partial tree: %w", err)
 		}
 	}
@@ -181,7 +183,7 @@ func (c *cephBackend) RawReady() bool { return c.raw != nil }
 // below Root, on the fixture tree, writing nfsbench-shaped JSON to out.
 func (c *cephBackend) RunRaw(ctx context.Context, round int, args []string, out string) error {
 	return c.raw.run(ctx, "measure", append([]string{"-dir", path.Join(c.root, fmt.Sprintf("cephraw-%d", round)),
-		"-fixtures", path.Join(c.root, fixtureDir), "-json", out}, args...)...)
+		"-fixtures", path.Join(c.root, benchkit.FixtureDir), "-json", out}, args...)...)
 }
 
 // Cleanup removes Root (through libcephfs, then whatever is left over NFS)

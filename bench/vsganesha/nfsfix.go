@@ -1,6 +1,8 @@
 package main
 
 import (
+	"nfsgw/bench/internal/benchkit"
+
 	"context"
 	"fmt"
 	"sync"
@@ -22,19 +24,11 @@ func (s fixtureSpec) args() []string {
 		"-deep-depth", fmt.Sprint(s.depth), "-small-files", fmt.Sprint(s.small)}
 }
 
-// The fixture tree's directory and names of bench/nfsbench (fixtures.go),
-// for a backend with no local path when bench/cephraw cannot make the tree
-// and it is made over NFS. Keep them in step.
-const fixtureDir = "fixtures"
-
-func manyName(i int) string  { return fmt.Sprintf("f%05d", i) }
-func smallName(i int) string { return fmt.Sprintf("s%04d", i) }
-
 // makeFixturesNFS makes fixtures/{many,big,deep/d00/…/leaf,small} below dir
 // over NFS, file by file: too slow for the 100,000-entry directory, so big
 // stays empty and readdirbig is left out.
 func makeFixturesNFS(ctx context.Context, cl *nfsclient.Client, dir []byte, many, small, depth int) error {
-	top, err := cl.Mkdir(ctx, dir, fixtureDir, 0o777)
+	top, err := cl.Mkdir(ctx, dir, benchkit.FixtureDir, 0o777)
 	if err != nil {
 		return err
 	}
@@ -45,8 +39,9 @@ func makeFixturesNFS(ctx context.Context, cl *nfsclient.Client, dir []byte, many
 		}
 	}
 	d := fhs["deep"]
-	for i := range depth {
-		if d, err = cl.Mkdir(ctx, d, fmt.Sprintf("d%02d", i), 0o777); err != nil {
+	comps := benchkit.DeepComponents(depth)
+	for _, c := range comps[:len(comps)-1] {
+		if d, err = cl.Mkdir(ctx, d, c, 0o777); err != nil {
 			return err
 		}
 	}
@@ -70,10 +65,10 @@ func makeFixturesNFS(ctx context.Context, cl *nfsclient.Client, dir []byte, many
 	if err := put(d, "leaf", data); err != nil {
 		return err
 	}
-	if err := parallel(8, many, func(i int) error { return put(fhs["many"], manyName(i), nil) }); err != nil {
+	if err := parallel(8, many, func(i int) error { return put(fhs["many"], benchkit.ManyName(i), nil) }); err != nil {
 		return err
 	}
-	return parallel(8, small, func(i int) error { return put(fhs["small"], smallName(i), data) })
+	return parallel(8, small, func(i int) error { return put(fhs["small"], benchkit.SmallName(i), data) })
 }
 
 // lookupOrMkdir returns the handle of name in dir, making it if need be.
