@@ -9,7 +9,7 @@ set -euo pipefail
 what=${1:-test}
 pkgs=(librados-dev libcephfs-dev)
 if [ "$what" = test ]; then
-  pkgs+=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common libnfs-utils nfs-ganesha nfs-ganesha-ceph)
+  pkgs+=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common libnfs-utils nfs-ganesha nfs-ganesha-ceph nfs-ganesha-rados-grace)
 fi
 need=()
 for p in "${pkgs[@]}"; do
