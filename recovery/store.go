@@ -51,9 +51,11 @@
 // what keeps the rule exact: everything in S either reclaimed (and so is in
 // P) or is a new client that could not get state during grace; keeping S
 // instead would let a client that reclaimed in the previous life but not in
-// this one survive EndGrace. It is refused with ErrStaleEpoch once EndGrace
-// ran in epoch C, since then S holds real state that P no longer covers: the
-// caller must begin a newer epoch. E < C is always refused.
+// this one survive EndGrace. Once EndGrace ran in epoch C it is refused with
+// ErrStaleEpoch if S holds records, since then S holds real state that P no
+// longer covers: the caller must begin a newer epoch; with S empty there is
+// nothing to lose and it succeeds (a cluster node without clients rejoining
+// an epoch that has not moved). E < C is always refused.
 //
 // # Cost
 //
@@ -153,8 +155,8 @@ type Store interface {
 	// node, the grace database's current epoch in a cluster. Begin fails
 	// with ErrStaleEpoch for epoch 0, for an epoch older than the store's,
 	// for a second Begin of the same epoch on one open store, and for the
-	// store's epoch once its grace period has ended. Begin is atomic: on
-	// error nothing changed.
+	// store's epoch once its grace period has ended while that epoch holds
+	// records. Begin is atomic: on error nothing changed.
 	Begin(ctx context.Context, epoch uint64) (reclaim []Record, err error)
 	// Add records a client that now holds state in the current epoch,
 	// replacing any record with the same owner. It is idempotent and the
@@ -171,6 +173,12 @@ type Store interface {
 	// EndGrace drops the reclaim set: clients that did not reclaim (Add
 	// again) in this epoch are forgotten. It is idempotent.
 	EndGrace(ctx context.Context) error
+	// Peek returns what Begin of a newer epoch would return (the unended
+	// reclaim set plus the current epoch's records), changing nothing. A
+	// cluster node asks it before it begins an epoch: with clients to
+	// reclaim it must start a cluster-wide grace period (which moves the
+	// epoch), without any it joins the current epoch. It needs no Begin.
+	Peek(ctx context.Context) ([]Record, error)
 	// LastEpoch returns the newest epoch begun (0 if none), so that a
 	// single node can begin LastEpoch()+1. It needs no Begin.
 	LastEpoch(ctx context.Context) (uint64, error)

@@ -410,7 +410,19 @@ func (s *Store) Begin(ctx context.Context, epoch uint64) ([]recovery.Record, err
 		case epoch < st.epoch:
 			return fmt.Errorf("%w: epoch %d is older than the current epoch %d", recovery.ErrStaleEpoch, epoch, st.epoch)
 		case epoch == st.epoch && st.ended == epoch:
-			return fmt.Errorf("%w: the grace period of epoch %d has ended; begin a newer epoch", recovery.ErrStaleEpoch, epoch)
+			if b := tx.Bucket(name); b != nil {
+				if k, _ := b.Cursor().First(); k != nil {
+					return fmt.Errorf("%w: the grace period of epoch %d has ended and it holds records; begin a newer epoch", recovery.ErrStaleEpoch, epoch)
+				}
+			}
+			// Nothing to lose: this life starts a grace period of its
+			// own in epoch, so the epoch is no longer ended; otherwise a
+			// crash before its EndGrace would refuse the next restart
+			// into epoch although nobody got non-reclaim state.
+			if err := tx.Bucket(metaBucket).Delete(keyEnded); err != nil {
+				return err
+			}
+			fallthrough
 		case epoch == st.epoch:
 			// A restart into the same epoch: its records are either in
 			// the reclaim set already or belong to clients without state
@@ -426,29 +438,9 @@ func (s *Store) Begin(ctx context.Context, epoch uint64) ([]recovery.Record, err
 			return err
 		}
 		// Every other bucket is older and unended: its records are the
-		// reclaim set. Walk oldest first so the newest record wins.
-		byOwner := map[string]recovery.Record{}
-		for _, e := range epochBuckets(tx) {
-			if e == epoch {
-				continue
-			}
-			err := tx.Bucket([]byte(recfmt.EpochName(e))).ForEach(func(k, v []byte) error {
-				r, err := recfmt.DecodeValue(k, v)
-				if err == nil {
-					byOwner[string(k)] = r
-				}
-				return err
-			})
-			if err != nil {
-				return err
-			}
-		}
-		reclaim = make([]recovery.Record, 0, len(byOwner))
-		for _, r := range byOwner {
-			reclaim = append(reclaim, r)
-		}
-		slices.SortFunc(reclaim, func(a, b recovery.Record) int { return bytes.Compare(a.Owner, b.Owner) })
-		return nil
+		// reclaim set.
+		reclaim, err = collect(tx, epoch)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -456,6 +448,50 @@ func (s *Store) Begin(ctx context.Context, epoch uint64) ([]recovery.Record, err
 	s.epoch = epoch
 	s.began.Store(true)
 	return reclaim, nil
+}
+
+// collect returns the records of every epoch bucket but except's, each
+// owner once with its newest record, sorted by owner.
+func collect(tx *bolt.Tx, except uint64) ([]recovery.Record, error) {
+	byOwner := map[string]recovery.Record{}
+	// Oldest first, so that the newest record wins.
+	for _, e := range epochBuckets(tx) {
+		if e == except {
+			continue
+		}
+		err := tx.Bucket([]byte(recfmt.EpochName(e))).ForEach(func(k, v []byte) error {
+			r, err := recfmt.DecodeValue(k, v)
+			if err == nil {
+				byOwner[string(k)] = r
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	rs := make([]recovery.Record, 0, len(byOwner))
+	for _, r := range byOwner {
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b recovery.Record) int { return bytes.Compare(a.Owner, b.Owner) })
+	return rs, nil
+}
+
+// Peek implements recovery.Store: every bucket is the unended reclaim set
+// or the current epoch's.
+func (s *Store) Peek(ctx context.Context) ([]recovery.Record, error) {
+	if err := s.enter(ctx, false); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	var rs []recovery.Record
+	err := view(s.db, func(tx *bolt.Tx) error {
+		var err error
+		rs, err = collect(tx, 0) // epoch 0 never has a bucket
+		return err
+	})
+	return rs, err
 }
 
 // Add implements recovery.Store.

@@ -46,6 +46,10 @@ func Run(t *testing.T, open func(t *testing.T) recovery.Store, reopen func(t *te
 	t.Run("Concurrency", h(testConcurrency))
 	t.Run("ContextAndClose", h(testContextAndClose))
 	t.Run("ResultsAreCopies", h(testCopies))
+	t.Run("Peek", h(testPeek))
+	t.Run("PeekAfterEndGrace", h(testPeekAfterEndGrace))
+	t.Run("SameEpochAfterEndGraceWhenEmpty", h(testSameEpochEmpty))
+	t.Run("SameEpochAfterEndGraceWithRecords", h(testSameEpochWithRecords))
 }
 
 type harness struct {
@@ -491,4 +495,117 @@ func testCopies(h *harness) {
 	h.add("owner")
 	h.restart()
 	h.want("result modified", h.begin(3), "owner")
+}
+
+func (h *harness) peek() []recovery.Record {
+	h.t.Helper()
+	rs, err := h.s.Peek(h.ctx)
+	if err != nil {
+		h.t.Fatalf("Peek: %v", err)
+	}
+	return rs
+}
+
+func testPeek(h *harness) {
+	h.want("Peek of a new store", h.peek())
+	h.restart()
+	h.want("Peek of a reopened empty store", h.peek())
+	h.begin(1)
+	h.want("Peek right after Begin", h.peek())
+	h.add("a", "b")
+	h.want("Peek in epoch 1", h.peek(), "a", "b")
+	h.restart()
+	// Peek needs no Begin and enables nothing.
+	h.want("Peek after a restart", h.peek(), "a", "b")
+	if err := h.s.Add(h.ctx, rec("x")); !errors.Is(err, recovery.ErrNotBegun) {
+		h.t.Fatalf("Add after Peek without Begin = %v, want ErrNotBegun", err)
+	}
+	if last, err := h.s.LastEpoch(h.ctx); err != nil || last != 1 {
+		h.t.Fatalf("LastEpoch after Peek = %d, %v; want 1", last, err)
+	}
+	h.want("epoch 2", h.begin(2), "a", "b")
+	h.want("Peek during grace: the reclaim set", h.peek(), "a", "b")
+	newer := recovery.Record{Owner: []byte("a"), Principal: "krb5:alice@EXAMPLE", Minor: 2}
+	if err := h.s.Add(h.ctx, newer); err != nil {
+		h.t.Fatal(err)
+	}
+	h.add("c")
+	want := []recovery.Record{newer, rec("b"), rec("c")}
+	h.wantRecords("Peek after reclaims", h.peek(), want)
+	h.restart() // crash during grace
+	h.wantRecords("Peek after the crash", h.peek(), want)
+	h.wantRecords("Peek again: it changed nothing", h.peek(), want)
+	h.wantRecords("epoch 3 returns what Peek did", h.begin(3), want)
+	if err := h.s.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.s.Peek(h.ctx); !errors.Is(err, recovery.ErrClosed) {
+		h.t.Errorf("Peek after Close = %v, want ErrClosed", err)
+	}
+	h.restart()
+	ctx, cancel := context.WithCancel(h.ctx)
+	cancel()
+	if _, err := h.s.Peek(ctx); !errors.Is(err, context.Canceled) {
+		h.t.Errorf("Peek with a canceled context = %v", err)
+	}
+}
+
+func testPeekAfterEndGrace(h *harness) {
+	h.begin(1)
+	h.add("a", "b")
+	h.restart()
+	h.begin(2)
+	h.add("b", "c")
+	h.endGrace()
+	// The reclaim set is gone; what stays is what this epoch recorded.
+	h.want("Peek after EndGrace", h.peek(), "b", "c")
+	h.remove("c")
+	h.want("Peek after Remove", h.peek(), "b")
+	h.restart()
+	h.want("Peek after a restart", h.peek(), "b")
+	h.want("epoch 3", h.begin(3), "b")
+}
+
+func testSameEpochEmpty(h *harness) {
+	h.begin(1)
+	h.add("a")
+	h.restart()
+	h.want("epoch 2", h.begin(2), "a")
+	h.endGrace()   // a did not reclaim: epoch 2 holds nothing
+	h.wantStale(2) // one store never begins an epoch twice
+	h.restart()
+	// A node without clients rejoining an epoch that has not moved.
+	h.want("epoch 2 after its grace ended, empty", h.begin(2))
+	h.add("x")  // e.g. RECLAIM_COMPLETE during this life's grace
+	h.restart() // crash before this life's EndGrace
+	// This life's grace never ended, so x got no state: the restart
+	// into epoch 2 is allowed again and clears x.
+	h.want("epoch 2 again", h.begin(2))
+	h.want("Peek", h.peek())
+	h.add("y")
+	h.endGrace()
+	h.restart()
+	h.wantStale(2) // now it holds y
+	h.want("epoch 3", h.begin(3), "y")
+
+	// Emptied by Remove after EndGrace counts as empty too.
+	h.add("z")
+	h.endGrace()
+	h.remove("y", "z")
+	h.restart()
+	h.want("epoch 3 again, emptied by Remove", h.begin(3))
+}
+
+func testSameEpochWithRecords(h *harness) {
+	h.begin(1)
+	h.add("a")
+	h.endGrace()
+	h.restart()
+	h.wantStale(1)
+	h.wantStale(1) // and the refusal changed nothing
+	h.want("Peek after the refusals", h.peek(), "a")
+	if last, err := h.s.LastEpoch(h.ctx); err != nil || last != 1 {
+		h.t.Fatalf("LastEpoch = %d, %v; want 1", last, err)
+	}
+	h.want("epoch 2", h.begin(2), "a")
 }
