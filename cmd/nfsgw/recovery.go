@@ -17,15 +17,23 @@ import (
 	"nfsgw/recovery/boltstore"
 )
 
-// nodeRecovery ties the node's recovery store to the grace period: at
-// start it begins a new epoch, whose reclaim set decides who may reclaim;
-// grace ends when they all did or when the grace time is over.
+// nodeRecovery ties the node's recovery store to the grace machine
+// (grace.Node, run by a grace.Runner): at start it begins a new epoch,
+// whose reclaim set decides who may reclaim; grace ends when they all did
+// or when the grace time is over. A single node runs the same machine as a
+// cluster member, over an in-memory grace database of which it is the only
+// member.
 type nodeRecovery struct {
-	store recovery.Store // nil without a state directory
-	gate  grace.Gate
-	log   hclog.Logger
+	store  recovery.Store // nil without a state directory
+	gate   grace.Gate
+	sw     *grace.Switch // the gate, when a runner drives it
+	runner *grace.Runner
+	cancel context.CancelFunc
+	log    hclog.Logger
 }
 
+// openRecovery opens the single-node store and runs the grace machine up
+// to serving (in memory, so at once).
 func openRecovery(cfg *config.Config, log hclog.Logger) (*nodeRecovery, error) {
 	r := &nodeRecovery{gate: grace.None{}, log: log.Named("recovery")}
 	if cfg.StateDir == "" {
@@ -45,29 +53,57 @@ func openRecovery(cfg *config.Config, log hclog.Logger) (*nodeRecovery, error) {
 		store.Close()
 		return nil, err
 	}
-	reclaim, err := store.Begin(ctx, last+1)
+	set, err := store.Peek(ctx)
 	if err != nil {
 		store.Close()
-		return nil, fmt.Errorf("recovery store: begin epoch %d: %w", last+1, err)
+		return nil, fmt.Errorf("recovery store: %w", err)
 	}
+	// The in-memory database starts at the store's epoch: the machine
+	// begins that epoch again when there is nothing to reclaim, or moves
+	// to a new one (a grace period) when there is.
+	db := grace.NewMemDB(last)
 	r.store = store
-	owners := make([][]byte, len(reclaim))
-	for i, rec := range reclaim {
-		owners[i] = rec.Owner
+	if err := r.run(cfg, db, grace.RunnerConfig{
+		Reset: func(context.Context) (bool, error) { return false, nil },
+	}, len(set) > 0); err != nil {
+		store.Close()
+		return nil, err
 	}
-	start := time.Now()
-	r.gate = grace.NewLocal(owners, cfg.Grace(), func() {
-		if err := store.EndGrace(context.Background()); err != nil {
-			r.log.Error("ending grace in the recovery store", "error", err)
-		}
-		if len(owners) > 0 {
-			r.log.Info("grace period over", "after", time.Since(start).Round(time.Millisecond))
-		}
-	})
-	if len(owners) > 0 {
-		r.log.Info("in grace: clients may reclaim", "clients", len(owners), "epoch", last+1, "max", cfg.Grace())
+	if len(set) > 0 {
+		r.log.Info("in grace: clients may reclaim", "clients", len(set), "max", cfg.Grace())
 	}
 	return r, nil
+}
+
+// run starts the machine with rc (its DB, Reset and Fence set by the
+// caller) and waits until it serves or fails.
+func (r *nodeRecovery) run(cfg *config.Config, db grace.DBStore, rc grace.RunnerConfig, records bool) error {
+	served := make(chan struct{})
+	exited := make(chan error, 1)
+	r.sw = grace.NewSwitch()
+	r.gate = r.sw
+	rc.Node = grace.NodeConfig{ID: cfg.NodeID, Grace: cfg.Grace(), FenceAfter: rc.Node.FenceAfter}
+	rc.DB, rc.Store, rc.Gate, rc.Log = db, r.store, r.sw, r.log
+	rc.Serve = func() { close(served) }
+	rc.Exit = func(err error) { exited <- err }
+	r.runner = grace.NewRunner(rc)
+	snap, err := db.Read(context.Background())
+	if err != nil {
+		return fmt.Errorf("grace database: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go r.runner.Run(ctx, grace.Boot{DB: snap, Records: records})
+	select {
+	case <-served:
+		return nil
+	case err := <-exited:
+		cancel()
+		if err == nil {
+			err = fmt.Errorf("grace: stopped before serving")
+		}
+		return err
+	}
 }
 
 // forget removes a destroyed or expired client from the store.
@@ -93,9 +129,22 @@ func (r *nodeRecovery) recorder() compound.Recorder {
 	return storeRecorder{r.store}
 }
 
+// status is the grace status for the admin API (zero without a runner).
+func (r *nodeRecovery) status() (grace.Status, bool) {
+	if r.runner == nil {
+		return grace.Status{}, false
+	}
+	return r.runner.Status(), true
+}
+
 func (r *nodeRecovery) close() {
-	if l, ok := r.gate.(*grace.Local); ok {
-		l.Stop()
+	if r.runner != nil {
+		r.runner.Input(grace.Shutdown{})
+		select {
+		case <-r.runner.Done():
+		case <-time.After(5 * time.Second):
+		}
+		r.cancel()
 	}
 	if r.store != nil {
 		r.store.Close()

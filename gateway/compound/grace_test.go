@@ -110,8 +110,8 @@ func TestReclaimCompleteRecordsClient(t *testing.T) {
 // TestReclaimReadDelegation: CLAIM_PREVIOUS with delegate_type READ gets
 // the read delegation back (pynfs REBT8), and counts as reclaim activity.
 func TestReclaimReadDelegation(t *testing.T) {
-	gate := grace.NewLocal([][]byte{[]byte("holder")}, time.Minute, nil)
-	defer gate.Stop()
+	gate := grace.NewSwitch()
+	gate.Set(grace.GateReclaim, [][]byte{[]byte("holder")})
 	addr, dir, sm := serveGrace(t, gate, &memRecorder{})
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0666); err != nil {
 		t.Fatal(err)
@@ -351,8 +351,13 @@ type countingGate struct {
 	reclaimed int
 }
 
-func (g *countingGate) InGrace() bool          { return true }
-func (g *countingGate) MayReclaim([]byte) bool { return true }
+func (g *countingGate) InGrace() bool { return true }
+func (g *countingGate) Enter(_ []byte, reclaim bool) (func(), grace.Admission) {
+	if reclaim {
+		return func() {}, grace.Admitted
+	}
+	return func() {}, grace.RefuseGrace
+}
 func (g *countingGate) ReclaimDone([]byte)     {}
 func (g *countingGate) Reclaimed(owner []byte) { g.mu.Lock(); g.reclaimed++; g.mu.Unlock() }
 func (g *countingGate) count() int             { g.mu.Lock(); defer g.mu.Unlock(); return g.reclaimed }

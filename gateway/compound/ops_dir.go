@@ -101,9 +101,9 @@ func opRemove(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st != nfs4.OK {
 		return st
 	}
-	if r.s.cfg.Grace.InGrace() {
+	if st := r.enterGrace(); st != nfs4.OK {
 		// The file may be one a client is about to reclaim.
-		return nfs4.ErrGrace
+		return st
 	}
 	if st := r.breakDelegsNamed(r.cur, name); st != nfs4.OK {
 		return st
@@ -152,8 +152,8 @@ func opRename(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st2 != nfs4.OK {
 		return st2
 	}
-	if r.s.cfg.Grace.InGrace() {
-		return nfs4.ErrGrace
+	if st := r.enterGrace(); st != nfs4.OK {
+		return st
 	}
 	if st := r.breakDelegsNamed(src, oldName); st != nfs4.OK {
 		return st

@@ -25,10 +25,12 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 		if st := r.regularFile(); st != nfs4.OK {
 			return nil, nil, st
 		}
-		if write && r.s.cfg.Grace.InGrace() {
+		if write {
 			// A write without an open could collide with a share
 			// reservation still to be reclaimed.
-			return nil, nil, nfs4.ErrGrace
+			if st := r.enterGrace(); st != nfs4.OK {
+				return nil, nil, st
+			}
 		}
 		if sid == nfs4.AnonStateid && sm.DenyConflict(r.fileKey(), want) {
 			return nil, nil, nfs4.ErrLocked

@@ -191,6 +191,12 @@ func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if st != nfs4.OK {
 		return st
 	}
+	// During grace a lock still to be reclaimed is invisible: "no
+	// conflict" would be a wrong answer (RFC 7530 section 9.6.2, RFC 8881
+	// section 8.4.2; knfsd answers GRACE too).
+	if st := r.enterGrace(); st != nfs4.OK {
+		return st
+	}
 	var client *nfs4state.Client
 	if r.minor == 0 {
 		if client, st = r.clientFor40(clientID); st != nfs4.OK {

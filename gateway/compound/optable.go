@@ -167,6 +167,10 @@ func (r *request) runOp(op uint32, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	bodyStart := e.Len()
 	st := def.fn(r, d, e)
+	if r.gateRelease != nil {
+		r.gateRelease()
+		r.gateRelease = nil
+	}
 	if r.opReplay != nil {
 		// A 4.0 retransmission of a seqid-bearing operation: answer with
 		// the recorded result (RFC 7530 section 9.1.7).

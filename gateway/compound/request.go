@@ -60,6 +60,11 @@ type request struct {
 
 	cacheThis bool
 	abortSlot bool
+
+	// gateRelease ends the grace admission of the running operation
+	// (enterGrace): held until the operation, backend call included, is
+	// over, so that a node entering a grace period can drain it.
+	gateRelease func()
 }
 
 func (r *request) setCred(call *oncrpc.Call) {

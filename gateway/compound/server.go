@@ -292,11 +292,12 @@ func (r *request) recordClient(c *nfs4state.Client) uint32 {
 
 // graceCheck applies the grace rules to a state-creating request of client
 // c: reclaims only during grace and only by clients of the reclaim set;
-// anything else waits until grace is over (RFC 8881 section 8.4.2.1).
+// anything else waits until grace is over (RFC 8881 section 8.4.2.1). An
+// admitted request holds its admission until the operation is over.
 func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) uint32 {
 	g := r.s.cfg.Grace
 	if reclaim {
-		if !g.InGrace() || !g.MayReclaim([]byte(c.Owner)) {
+		if _, a := g.Enter([]byte(c.Owner), true); a != grace.Admitted {
 			return nfs4.ErrNoGrace
 		}
 		// Any reclaim by a client of the reclaim set, even one refused
@@ -308,12 +309,23 @@ func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) uint32 {
 		}
 		return nfs4.OK
 	}
-	if g.InGrace() {
-		// An NFSv4.0 client has no RECLAIM_COMPLETE and may reclaim at
-		// any time during grace, even after a new request was refused
-		// (pynfs REBT11): only 4.1 clients can end grace early, as with
-		// knfsd.
+	// An NFSv4.0 client has no RECLAIM_COMPLETE and may reclaim at any
+	// time during grace, even after a new request was refused (pynfs
+	// REBT11): only 4.1 clients can end grace early, as with knfsd.
+	return r.enterGrace()
+}
+
+// enterGrace admits an operation that creates state without reclaiming
+// it, or could conflict with state still to be reclaimed (REMOVE, RENAME,
+// a WRITE without an open): NFS4ERR_GRACE during a grace period.
+func (r *request) enterGrace() uint32 {
+	release, a := r.s.cfg.Grace.Enter(nil, false)
+	if a != grace.Admitted {
 		return nfs4.ErrGrace
 	}
+	if r.gateRelease != nil {
+		r.gateRelease()
+	}
+	r.gateRelease = release
 	return nfs4.OK
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package grace
+
+const raceEnabled = true
