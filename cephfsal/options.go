@@ -26,6 +26,10 @@ type MountOptions struct {
 	// this one's session (ResetPreviousSession). Empty: an anonymous session
 	// that cannot be reset.
 	NodeID string
+	// SessionUUID names the session instead of "nfsgw-"+NodeID: a
+	// gateway with several mounts (several filesystems or users) derives
+	// one per mount from stable keys, never from the order of mounts.
+	SessionUUID string
 	// ResetPreviousSession ends the session of a previous instance of
 	// NodeID (ceph_start_reclaim with CEPH_RECLAIM_RESET) before mounting,
 	// which revokes that instance's caps and locks at once instead of after
@@ -76,4 +80,19 @@ type MountOptions struct {
 const (
 	DefaultMountTimeout   = 10 * time.Second
 	DefaultInodeCacheSize = 1 << 16
+)
+
+// ResetResult says what resetting a previous session found.
+type ResetResult int
+
+// Results of a session reset.
+const (
+	ResetNotTried ResetResult = iota
+	// ResetDone: a previous session existed and was ended (its caps and
+	// locks revoked).
+	ResetDone
+	// ResetNone: there was no previous session (ENOENT): the MDS had
+	// already evicted it, so its caps were revoked outside any grace
+	// period (a tardy restart).
+	ResetNone
 )

@@ -64,3 +64,12 @@ func (*RawFile) Close() error { return nil }
 
 // LibVersion returns "" (no libcephfs).
 func LibVersion() string { return "" }
+
+// Reset is a stub.
+func (*Mount) Reset() ResetResult { return ResetNotTried }
+
+// ResetSession is a stub.
+func ResetSession(MountOptions, string) (ResetResult, error) { return ResetNotTried, errNoCeph }
+
+// Abort is a stub.
+func (*Mount) Abort() error { return nil }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -44,7 +45,37 @@ type Config struct {
 	Ceph Ceph `yaml:"ceph"`
 	// Exports lists what is served.
 	Exports []Export `yaml:"exports"`
+	// Cluster, when Pool is set, makes this gateway a member of an
+	// active/active cluster: grace and recovery live in RADOS
+	// (docs/cluster.md).
+	Cluster Cluster `yaml:"cluster"`
 }
+
+// Cluster configures the cluster-wide grace database and recovery records
+// in RADOS, in the format of NFS-Ganesha's rados_cluster backend.
+type Cluster struct {
+	// Pool holds the grace database, the recovery records and the
+	// members' liveness objects. Empty: single-node mode.
+	Pool string `yaml:"pool"`
+	// Namespace within Pool (default: none).
+	Namespace string `yaml:"namespace"`
+	// OID is the grace database object (default "grace").
+	OID string `yaml:"oid"`
+	// MemberLeaseSeconds is how long a member's liveness lock lasts
+	// without renewal (default 15; renewed every third of it).
+	MemberLeaseSeconds int `yaml:"member_lease_seconds"`
+	// PeerFenceAfterSeconds is how long a member's liveness lock must have
+	// been free before the live member with the lowest id fences it
+	// (default and minimum: the grace time, and at least twice the member
+	// lease).
+	PeerFenceAfterSeconds int `yaml:"peer_fence_after_seconds"`
+	// PollSeconds is how often the grace database is read when no notify
+	// came (default 10).
+	PollSeconds int `yaml:"poll_seconds"`
+}
+
+// Enabled reports whether the gateway runs as a cluster member.
+func (c *Cluster) Enabled() bool { return c.Pool != "" }
 
 // Ceph configures the CephFS backend. Exports may override the filesystem,
 // user and keyring; exports that agree on all three share one libcephfs
@@ -199,6 +230,11 @@ func (c *Config) Validate() error {
 	if c.MaxRecordBytes < c.MaxIOBytes+1024 {
 		return fmt.Errorf("config: max_record_bytes must exceed max_io_bytes")
 	}
+	if c.Cluster.Enabled() {
+		if err := c.Cluster.validate(c); err != nil {
+			return err
+		}
+	}
 	if c.NodeID == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -349,3 +385,69 @@ func (c *Config) Lease() time.Duration { return time.Duration(c.LeaseSeconds) * 
 
 // Grace returns the grace period.
 func (c *Config) Grace() time.Duration { return time.Duration(c.GraceSeconds) * time.Second }
+
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
+
+func (cl *Cluster) validate(c *Config) error {
+	if c.NodeID == "" {
+		// Never the host name by default: a rescheduled pod or a
+		// renamed host would then come back as another member, and its
+		// clients could not reclaim.
+		return fmt.Errorf("config: cluster mode needs node_id (or --node-id, --node-id-from-ordinal)")
+	}
+	if !nodeIDRe.MatchString(c.NodeID) {
+		return fmt.Errorf("config: node_id %q: want 1 to 63 of A-Z a-z 0-9 . _ -", c.NodeID)
+	}
+	if cl.OID == "" {
+		cl.OID = "grace"
+	}
+	if cl.MemberLeaseSeconds == 0 {
+		cl.MemberLeaseSeconds = 15
+	}
+	if cl.MemberLeaseSeconds < 3 || cl.MemberLeaseSeconds > 600 {
+		return fmt.Errorf("config: cluster.member_lease_seconds %d out of range 3..600", cl.MemberLeaseSeconds)
+	}
+	min := max(c.GraceSeconds, 2*cl.MemberLeaseSeconds)
+	if cl.PeerFenceAfterSeconds == 0 {
+		cl.PeerFenceAfterSeconds = min
+	}
+	if cl.PeerFenceAfterSeconds < min {
+		return fmt.Errorf("config: cluster.peer_fence_after_seconds %d must be at least %d (the grace time and twice the member lease)", cl.PeerFenceAfterSeconds, min)
+	}
+	if cl.PollSeconds == 0 {
+		cl.PollSeconds = 10
+	}
+	if cl.PollSeconds < 1 {
+		return fmt.Errorf("config: cluster.poll_seconds must be positive")
+	}
+	return nil
+}
+
+// MemberLease returns the liveness lock's duration.
+func (cl *Cluster) MemberLease() time.Duration {
+	return time.Duration(cl.MemberLeaseSeconds) * time.Second
+}
+
+// FenceAfter returns how long a member must be dead before it is fenced.
+func (cl *Cluster) FenceAfter() time.Duration {
+	return time.Duration(cl.PeerFenceAfterSeconds) * time.Second
+}
+
+// Poll returns how often the grace database is polled.
+func (cl *Cluster) Poll() time.Duration { return time.Duration(cl.PollSeconds) * time.Second }
+
+// NodeIDFromOrdinal derives a node id from a StatefulSet pod name
+// ("nfsgw-2" → prefix + "2"): the ordinal is what survives rescheduling.
+func NodeIDFromOrdinal(podName, prefix string) (string, error) {
+	i := strings.LastIndexByte(podName, '-')
+	if i < 0 || i == len(podName)-1 {
+		return "", fmt.Errorf("config: pod name %q has no -ORDINAL suffix", podName)
+	}
+	ord := podName[i+1:]
+	for _, r := range ord {
+		if r < '0' || r > '9' {
+			return "", fmt.Errorf("config: pod name %q has no -ORDINAL suffix", podName)
+		}
+	}
+	return prefix + ord, nil
+}

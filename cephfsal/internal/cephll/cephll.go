@@ -157,6 +157,15 @@ func (m *Mount) Unmount() error {
 	return errno(C.ceph_unmount(m.cm))
 }
 
+// AbortConn drops the connection without flushing or returning caps: the
+// session stays on the MDS, holding what it held, until a successor resets
+// it (what a cluster member that stops must do, so that its caps are
+// released only by the reset that follows every peer's enforcing). The
+// client must still be released.
+func (m *Mount) AbortConn() error {
+	return errno(C.ceph_abort_conn(m.cm))
+}
+
 // Release frees the client; it must be unmounted (or never mounted).
 func (m *Mount) Release() error {
 	return errno(C.ceph_release(m.cm))
