@@ -202,6 +202,11 @@ func (m Enforce) Apply(d DB) (DB, error) {
 	if !ok && !m.Add {
 		return d, fmt.Errorf("%w: %s", ErrNotMember, m.Node)
 	}
+	if !ok {
+		if err := ValidNodeID(m.Node); err != nil {
+			return d, err
+		}
+	}
 	d = d.Clone()
 	d.Members[m.Node] = f | FlagEnforcing
 	return d, nil
@@ -230,9 +235,12 @@ func (m Unenforce) Apply(d DB) (DB, error) {
 func (m Unenforce) String() string { return "noenforce " + m.Node }
 
 // Lift clears the node's NEED flag (its clients are done reclaiming), and
-// ends the grace period (R := 0) when no member needs it any more. Unlike
-// Ganesha's lift it is refused (never a silent no-op) when the node is not
-// a member; lifting a node that does not need grace changes nothing.
+// ends the grace period (R := 0) when no member needs it any more. During a
+// grace period it is refused while some member does not enforce: that
+// member may still be granting state that conflicts with a reclaim, so
+// nobody may be let out of grace yet (Ganesha 4.3's lift returns success
+// without writing in that case; here the caller learns why nothing
+// happened). Lifting a node that does not need grace changes nothing.
 type Lift struct{ Node string }
 
 // Apply implements Mutation.
@@ -240,6 +248,9 @@ func (m Lift) Apply(d DB) (DB, error) {
 	f, ok := d.Members[m.Node]
 	if !ok {
 		return d, fmt.Errorf("%w: %s", ErrNotMember, m.Node)
+	}
+	if err := refuseUnlessAllEnforce(d, "lift "+m.Node); err != nil {
+		return d, err
 	}
 	d = d.Clone()
 	d.Members[m.Node] = f &^ FlagNeed
@@ -297,22 +308,30 @@ func (m Add) Apply(d DB) (DB, error) {
 
 func (m Add) String() string { return "add " + strings.Join(m.Nodes, " ") }
 
-// Remove takes nodes out of the database. Refused while a remaining member
-// that needs grace would be left waiting for a removed one, unless Force;
-// removing the last member that needs grace ends the grace period.
-// (Ganesha's remove counts removed nodes without NEED as lifted, ending a
-// grace period another node still needs: not here.)
+// Remove takes nodes out of the database. Like Lift it is refused during a
+// grace period while some member (removed ones included) does not enforce:
+// an operator who knows such a member is dead marks it enforcing first
+// (Enforce), which is the statement "it grants nothing". Removing the last
+// member that needs grace ends the grace period. Ganesha 4.3's remove
+// differs twice: it is a silent no-op where this is refused, and it counts
+// removed nodes without NEED as lifted, ending a grace period that another
+// member still needs; here R stays while any remaining member needs grace.
 type Remove struct {
 	Nodes []string
 }
 
 // Apply implements Mutation.
 func (m Remove) Apply(d DB) (DB, error) {
-	d = d.Clone()
+	if err := refuseUnlessAllEnforce(d, m.String()); err != nil {
+		return d, err
+	}
 	for _, n := range m.Nodes {
 		if _, ok := d.Members[n]; !ok {
 			return d, fmt.Errorf("%w: %s", ErrNotMember, n)
 		}
+	}
+	d = d.Clone()
+	for _, n := range m.Nodes {
 		delete(d.Members, n)
 	}
 	if d.R != 0 && !d.AnyNeed() {
@@ -323,22 +342,57 @@ func (m Remove) Apply(d DB) (DB, error) {
 
 func (m Remove) String() string { return "remove " + strings.Join(m.Nodes, " ") }
 
+// refuseUnlessAllEnforce is the rule Lift and Remove share: in a grace
+// period, nobody leaves it while a member may still grant new state.
+func refuseUnlessAllEnforce(d DB, what string) error {
+	if d.R == 0 {
+		return nil
+	}
+	if ne := d.NotEnforcing(); len(ne) > 0 {
+		return fmt.Errorf("%w: %s during a grace period (rec=%d): not enforcing: %s (a member known to be dead can be marked with enforce first)",
+			ErrRefused, what, d.R, strings.Join(ne, ", "))
+	}
+	return nil
+}
+
 // Start begins a grace period for the nodes as Ganesha's `start` does:
 // each is joined (NEED|ENFORCING), R := C and C++ when no grace is running.
 type Start struct{ Nodes []string }
 
 // Apply implements Mutation.
 func (m Start) Apply(d DB) (DB, error) {
-	var err error
-	for _, n := range m.Nodes {
-		if d, err = (Join{Node: n}).Apply(d); err != nil {
-			return d, err
+	s := make(Seq, len(m.Nodes))
+	for i, n := range m.Nodes {
+		s[i] = Join{Node: n}
+	}
+	return s.Apply(d)
+}
+
+func (m Start) String() string { return "start " + strings.Join(m.Nodes, " ") }
+
+// Seq applies mutations in order as one change: all of them or, at the
+// first error, none (what a command naming several nodes needs).
+type Seq []Mutation
+
+// Apply implements Mutation.
+func (s Seq) Apply(d DB) (DB, error) {
+	orig := d
+	for _, m := range s {
+		var err error
+		if d, err = m.Apply(d); err != nil {
+			return orig, err
 		}
 	}
 	return d, nil
 }
 
-func (m Start) String() string { return "start " + strings.Join(m.Nodes, " ") }
+func (s Seq) String() string {
+	parts := make([]string, len(s))
+	for i, m := range s {
+		parts[i] = m.String()
+	}
+	return strings.Join(parts, "; ")
+}
 
 // Noop changes nothing; a runner uses it to read the database through the
 // same path as a write.
