@@ -2,8 +2,11 @@
 // admin API:
 //
 //	nfsgwctl [--addr 127.0.0.1:2050] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID|export add|remove ...
+//	nfsgwctl [--timeout 5s] grace [--ceph-conf F --pool P --ns N ...] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
 //
-// It prints aligned tables, or JSON with --json. Exit status is 0 on
+// It prints aligned tables, or JSON with --json. The grace commands work on
+// the cluster's grace database in RADOS directly, as NFS-Ganesha's
+// ganesha-rados-grace does, and need no running gateway. Exit status is 0 on
 // success, 1 when the gateway cannot be reached or refuses the request, and
 // 2 on bad usage.
 package main
@@ -55,6 +58,7 @@ type options struct {
 	cmd     string
 	args    []string
 	export  *exportCmd // the export subcommand
+	grace   *graceCmd  // the grace subcommand
 }
 
 const usageText = `usage: nfsgwctl [flags] COMMAND
@@ -69,6 +73,8 @@ Commands:
                     serve one more export, at once (its flags come after "add")
   export remove --id N
                     stop serving an export
+  grace [flags] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
+                    the cluster's grace database in RADOS (nfsgwctl grace -h)
 
 Flags:
 `
@@ -108,8 +114,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
-		if len(pos) == 1 && pos[0] == "export" {
-			// The export subcommands have flags of their own.
+		if len(pos) == 1 && (pos[0] == "export" || pos[0] == "grace") {
+			// The export and grace subcommands have flags of their own.
 			pos = append(pos, args...)
 			break
 		}
@@ -119,7 +125,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		return nil, &usageError{"--timeout must be positive"}
 	}
 	if len(pos) == 0 {
-		return nil, &usageError{"missing command (status, exports, clients, evict or export)"}
+		return nil, &usageError{"missing command (status, exports, clients, evict, export or grace)"}
 	}
 	o.cmd, o.args = pos[0], pos[1:]
 	want := 0
@@ -134,8 +140,15 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.export = e
 		return o, nil
+	case "grace":
+		g, err := parseGraceArgs(o.args, stderr)
+		if err != nil {
+			return nil, err
+		}
+		o.grace = g
+		return o, nil
 	default:
-		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict or export)", o.cmd)}
+		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict, export or grace)", o.cmd)}
 	}
 	if len(o.args) != want {
 		if want == 0 {
@@ -179,6 +192,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	if o.grace != nil {
+		return runGrace(ctx, o, stdout, stderr)
+	}
 	c, err := admin.Dial(ctx, o.addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "nfsgwctl: cannot reach nfsgw admin API at %s: %v\n", o.addr, err)
