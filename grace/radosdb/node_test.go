@@ -94,6 +94,14 @@ func TestLockExpiry(t *testing.T) {
 	if err := one.Lock(ctx, "a", "inst-1", time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// b starts with the same short lease and is renewed for longer at
+	// once: it must outlive a.
+	if err := one.Lock(ctx, "b", "inst-1", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Renew(ctx, "b", "inst-1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	if err := two.Lock(ctx, "a", "inst-2", time.Minute); !errors.Is(err, ErrHeld) {
 		t.Fatalf("lock before expiry: %v", err)
 	}
@@ -115,6 +123,9 @@ func TestLockExpiry(t *testing.T) {
 	t.Logf("1 s lock gone from ListLockers after %v", gone)
 	if gone < 900*time.Millisecond {
 		t.Fatalf("lock gone after %v, before its duration", gone)
+	}
+	if alive, _, err := two.Liveness(ctx, "b"); !alive || err != nil {
+		t.Fatalf("renewed lock gone with the original lease: %v %v", alive, err)
 	}
 	// Expired is lost, even when nobody has taken it yet.
 	if err := one.Renew(ctx, "a", "inst-1", time.Second); !errors.Is(err, ErrLost) {

@@ -94,6 +94,8 @@ type DB struct {
 	// aux carries everything else: watch, notify, the node objects.
 	aux *rados.IOContext
 	oid string
+	// where names the object for messages: pool, namespace and name.
+	where string
 
 	retries       atomic.Uint64
 	notifyFailure atomic.Uint64
@@ -131,7 +133,11 @@ func Open(conn *rados.Conn, ioctx *rados.IOContext, oid string) (*DB, error) {
 		return nil, fmt.Errorf("grace db: open pool %s: %w", pool, err)
 	}
 	aux.SetNamespace(ns)
-	return &DB{ioctx: own, aux: aux, oid: oid}, nil
+	where := fmt.Sprintf("object %s in pool %s", oid, pool)
+	if ns != "" {
+		where = fmt.Sprintf("object %s in pool %s, namespace %s", oid, pool, ns)
+	}
+	return &DB{ioctx: own, aux: aux, oid: oid, where: where}, nil
 }
 
 // Close releases the database's I/O contexts. Watches must have ended.
@@ -179,7 +185,7 @@ func (d *DB) Create(ctx context.Context) (created bool, err error) {
 	case errno(err) == -eEXIST:
 		return false, nil
 	}
-	return false, fmt.Errorf("grace db: create %s: %w", d.oid, err)
+	return false, fmt.Errorf("grace db: create %s: %w", d.where, err)
 }
 
 // Read returns the database with the object version it was read at.
@@ -202,44 +208,44 @@ func (d *DB) readLocked() (grace.DB, error) {
 	err := op.Operate(d.ioctx, d.oid, rados.OperationNoFlag)
 	if err != nil {
 		if errno(err) == -eNOENT {
-			return grace.DB{}, fmt.Errorf("%s: %w", d.oid, ErrNoDB)
+			return grace.DB{}, fmt.Errorf("%s: %w", d.where, ErrNoDB)
 		}
-		return grace.DB{}, fmt.Errorf("grace db: read %s: %w", d.oid, err)
+		return grace.DB{}, fmt.Errorf("grace db: read %s: %w", d.where, err)
 	}
 	ver, err := d.ioctx.GetLastVersion()
 	if err != nil {
-		return grace.DB{}, fmt.Errorf("grace db: version of %s: %w", d.oid, err)
+		return grace.DB{}, fmt.Errorf("grace db: version of %s: %w", d.where, err)
 	}
 	db := grace.DB{Members: map[string]byte{}, Version: ver}
 	if rd.BytesRead != 16 {
-		return grace.DB{}, fmt.Errorf("%w: object %s holds %d bytes of data, want 16 (C and R)", grace.ErrCorruptDB, d.oid, rd.BytesRead)
+		return grace.DB{}, fmt.Errorf("%w: %s holds %d bytes of data, want 16 (C and R)", grace.ErrCorruptDB, d.where, rd.BytesRead)
 	}
 	db.C = binary.LittleEndian.Uint64(buf[0:8])
 	db.R = binary.LittleEndian.Uint64(buf[8:16])
 	for {
 		kv, err := om.Next()
 		if err != nil {
-			return grace.DB{}, fmt.Errorf("grace db: members of %s: %w", d.oid, err)
+			return grace.DB{}, fmt.Errorf("grace db: members of %s: %w", d.where, err)
 		}
 		if kv == nil {
 			break
 		}
 		if len(db.Members) == grace.MaxMembers {
-			return grace.DB{}, fmt.Errorf("%w: object %s has more than %d members", grace.ErrCorruptDB, d.oid, grace.MaxMembers)
+			return grace.DB{}, fmt.Errorf("%w: %s has more than %d members", grace.ErrCorruptDB, d.where, grace.MaxMembers)
 		}
 		if len(kv.Key) == 0 || len(kv.Key) > maxKeyLen {
-			return grace.DB{}, fmt.Errorf("%w: object %s has a member key of %d bytes", grace.ErrCorruptDB, d.oid, len(kv.Key))
+			return grace.DB{}, fmt.Errorf("%w: %s has a member key of %d bytes", grace.ErrCorruptDB, d.where, len(kv.Key))
 		}
 		if len(kv.Value) != 1 {
-			return grace.DB{}, fmt.Errorf("%w: object %s: member %q has a %d-byte value, want 1 flag byte", grace.ErrCorruptDB, d.oid, kv.Key, len(kv.Value))
+			return grace.DB{}, fmt.Errorf("%w: %s: member %q has a %d-byte value, want 1 flag byte", grace.ErrCorruptDB, d.where, kv.Key, len(kv.Value))
 		}
 		db.Members[kv.Key] = kv.Value[0]
 	}
 	if om.More() {
-		return grace.DB{}, fmt.Errorf("%w: object %s has more than %d members", grace.ErrCorruptDB, d.oid, grace.MaxMembers)
+		return grace.DB{}, fmt.Errorf("%w: %s has more than %d members", grace.ErrCorruptDB, d.where, grace.MaxMembers)
 	}
 	if err := db.Check(); err != nil {
-		return grace.DB{}, fmt.Errorf("object %s: %w", d.oid, err)
+		return grace.DB{}, fmt.Errorf("%s: %w", d.where, err)
 	}
 	return db, nil
 }
@@ -369,9 +375,9 @@ func (d *DB) tryUpdate(m grace.Mutation, g *guard) (grace.DB, bool, error) {
 	case e == -eBUSY && g != nil:
 		return grace.DB{}, false, fmt.Errorf("%w (lock %s on %s, cookie %s)", ErrFenced, g.name, g.obj, g.cookie)
 	case e == -eNOENT:
-		return grace.DB{}, false, fmt.Errorf("%s: %w", d.oid, ErrNoDB)
+		return grace.DB{}, false, fmt.Errorf("%s: %w", d.where, ErrNoDB)
 	default:
-		return grace.DB{}, false, fmt.Errorf("grace db: write %s (%s): %w", d.oid, m, err)
+		return grace.DB{}, false, fmt.Errorf("grace db: write %s (%s): %w", d.where, m, err)
 	}
 	if v, err := d.ioctx.GetLastVersion(); err == nil {
 		next.Version = v

@@ -343,6 +343,49 @@ func TestWatchSeesOtherConnectionsUpdate(t *testing.T) {
 	}
 }
 
+// A watch set up before the object exists (a gateway that starts before
+// the operator's add) keeps trying, and sees the database once it is there.
+func TestWatchBeforeCreate(t *testing.T) {
+	old := watchRetry
+	watchRetry = 20 * time.Millisecond
+	t.Cleanup(func() { watchRetry = old })
+	c := newCluster(t)
+	watcher, writer := c.db(), c.otherDB()
+	var logged sync.Once
+	seen := make(chan struct{})
+	watcher.Logf = func(string, ...any) { logged.Do(func() { close(seen) }) }
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- watcher.Watch(ctx, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v", err)
+		}
+	})
+	// The first attempt failed (no object) and was reported.
+	select {
+	case <-seen:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no failed watch reported")
+	}
+	writer.Create(ctx)
+	waitChange(t, changed)
+	mustUpdate(t, writer, grace.Add{Nodes: []string{"a"}})
+	waitChange(t, changed)
+	if db, err := watcher.Read(ctx); err != nil || db.Members["a"] == 0 {
+		t.Fatalf("watcher reads %+v %v", db, err)
+	}
+}
+
 func waitChange(t *testing.T, ch <-chan struct{}) {
 	t.Helper()
 	select {

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// watchRetry bounds how long a broken watch waits before it is set up
-// again; the callers poll meanwhile.
-const watchRetry = 2 * time.Second
+// watchRetry is how long a broken watch waits before it is set up again;
+// the callers poll meanwhile. A variable for tests.
+var watchRetry = 2 * time.Second
 
 // Watch calls onChange whenever the grace object is notified (every
 // successful Update notifies), and once each time the watch is
