@@ -16,7 +16,8 @@
 // that watchers re-read at once. A database that breaks the format (data
 // not 16 bytes, C = 0, R >= C with R != 0, a value not one byte, more than
 // grace.MaxMembers members) is refused with grace.ErrCorruptDB and never
-// rewritten.
+// rewritten. An object with no data and no members (a cls lock taken on it
+// creates one) is not a database yet: ErrNoDB, and Create initialises it.
 //
 // # The node object "nfsgw.node.<id>"
 //
@@ -168,8 +169,9 @@ func (d *DB) logf(format string, args ...any) {
 }
 
 // Create creates the object as Ganesha does, exclusively, as C = 1, R = 0
-// with no members. created is false when it already existed (not an
-// error: add creates it if missing).
+// with no members. created is false when a database already existed (not
+// an error: add creates it if missing). An object that exists but holds
+// nothing is given the initial database (see initEmpty).
 func (d *DB) Create(ctx context.Context) (created bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -183,10 +185,45 @@ func (d *DB) Create(ctx context.Context) (created bool, err error) {
 	case err == nil:
 		return true, nil
 	case errno(err) == -eEXIST:
-		return false, nil
+		return d.initEmpty(ctx)
 	}
 	return false, fmt.Errorf("grace db: create %s: %w", d.where, err)
 }
+
+// initEmpty writes the initial database into an object that exists but
+// holds nothing (no data, no members): a cls lock taken on the grace
+// object before the database was created makes such an object. Anything
+// else already there is left alone.
+func (d *DB) initEmpty(ctx context.Context) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for range maxAttempts {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		db, err := d.readLocked()
+		if !errors.Is(err, errEmpty) {
+			return false, nil // a database, or a corrupt one: not ours to write
+		}
+		op := rados.CreateWriteOp()
+		op.AssertVersion(db.Version)
+		op.WriteFull(encodeEpochs(1, 0))
+		err = op.Operate(d.ioctx, d.oid, rados.OperationNoFlag)
+		op.Release()
+		switch e := errno(err); {
+		case err == nil:
+			return true, nil
+		case e == -eRANGE || e == -eOVERFLOW:
+			d.retries.Add(1)
+			continue
+		}
+		return false, fmt.Errorf("grace db: initialise %s: %w", d.where, err)
+	}
+	return false, fmt.Errorf("grace db: initialise %s: it changed under %d attempts in a row", d.where, maxAttempts)
+}
+
+// errEmpty: the object exists but holds no database (see initEmpty).
+var errEmpty = fmt.Errorf("the object exists but is empty: %w", ErrNoDB)
 
 // Read returns the database with the object version it was read at.
 func (d *DB) Read(ctx context.Context) (grace.DB, error) {
@@ -217,11 +254,6 @@ func (d *DB) readLocked() (grace.DB, error) {
 		return grace.DB{}, fmt.Errorf("grace db: version of %s: %w", d.where, err)
 	}
 	db := grace.DB{Members: map[string]byte{}, Version: ver}
-	if rd.BytesRead != 16 {
-		return grace.DB{}, fmt.Errorf("%w: %s holds %d bytes of data, want 16 (C and R)", grace.ErrCorruptDB, d.where, rd.BytesRead)
-	}
-	db.C = binary.LittleEndian.Uint64(buf[0:8])
-	db.R = binary.LittleEndian.Uint64(buf[8:16])
 	for {
 		kv, err := om.Next()
 		if err != nil {
@@ -244,6 +276,15 @@ func (d *DB) readLocked() (grace.DB, error) {
 	if om.More() {
 		return grace.DB{}, fmt.Errorf("%w: %s has more than %d members", grace.ErrCorruptDB, d.where, grace.MaxMembers)
 	}
+	if rd.BytesRead == 0 && len(db.Members) == 0 {
+		// The version alone: initEmpty asserts it.
+		return grace.DB{Version: ver}, fmt.Errorf("%s: %w", d.where, errEmpty)
+	}
+	if rd.BytesRead != 16 {
+		return grace.DB{}, fmt.Errorf("%w: %s holds %d bytes of data, want 16 (C and R)", grace.ErrCorruptDB, d.where, rd.BytesRead)
+	}
+	db.C = binary.LittleEndian.Uint64(buf[0:8])
+	db.R = binary.LittleEndian.Uint64(buf[8:16])
 	if err := db.Check(); err != nil {
 		return grace.DB{}, fmt.Errorf("%s: %w", d.where, err)
 	}

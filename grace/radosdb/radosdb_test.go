@@ -121,6 +121,35 @@ func TestCreateAndRead(t *testing.T) {
 	}
 }
 
+// An object that exists but holds nothing (a cls lock on the grace object
+// creates one) is no database yet, and Create makes it one.
+func TestCreateOverEmptyObject(t *testing.T) {
+	c := newCluster(t)
+	if ret, err := c.io.LockExclusive(DefaultObject, "nfsgw.node.a", "i", "", time.Minute, nil); ret != 0 || err != nil {
+		t.Fatalf("lock: %d %v", ret, err)
+	}
+	d := c.db()
+	ctx := context.Background()
+	if _, err := d.Read(ctx); !errors.Is(err, ErrNoDB) || !strings.Contains(err.Error(), "exists but is empty") {
+		t.Fatalf("read of an empty object: %v", err)
+	}
+	if _, err := d.Update(ctx, grace.Add{Nodes: []string{"a"}}); !errors.Is(err, ErrNoDB) {
+		t.Fatalf("update of an empty object: %v", err)
+	}
+	if created, err := d.Create(ctx); !created || err != nil {
+		t.Fatalf("create over an empty object: %v %v", created, err)
+	}
+	if db, err := d.Read(ctx); err != nil || db.C != 1 || db.R != 0 || len(db.Members) != 0 {
+		t.Fatalf("after create: %+v %v", db, err)
+	}
+	if created, err := d.Create(ctx); created || err != nil {
+		t.Fatalf("second create: %v %v", created, err)
+	}
+	if li, err := c.io.ListLockers(DefaultObject, "nfsgw.node.a"); err != nil || li.NumLockers != 1 {
+		t.Fatalf("the lock did not survive: %+v %v", li, err)
+	}
+}
+
 func TestUpdateFormat(t *testing.T) {
 	c := newCluster(t)
 	d := c.db()
@@ -261,7 +290,7 @@ func TestCorruptRefusedAndUnchanged(t *testing.T) {
 	}{
 		{"15 bytes", encodeEpochs(2, 1)[:15], nil, "15 bytes"},
 		{"17 bytes", append(encodeEpochs(2, 1), 0), nil, "17 bytes"},
-		{"empty", nil, nil, "0 bytes"},
+		{"no data, members", nil, map[string][]byte{"a": {2}}, "holds 0 bytes"},
 		{"C=0", encodeEpochs(0, 0), nil, "current epoch 0"},
 		{"R=C", encodeEpochs(3, 3), nil, "recovery epoch 3 not below current epoch 3"},
 		{"R>C", encodeEpochs(3, 7), nil, "recovery epoch 7"},
