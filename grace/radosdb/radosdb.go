@@ -102,7 +102,7 @@ type DB struct {
 	notifyFailure atomic.Uint64
 
 	// Logf reports what is not an error of the call (a failed notify, a
-	// watch being re-established); nil: silent.
+	// watch being re-established); nil: silent. Set it before use.
 	Logf func(format string, args ...any)
 }
 
@@ -369,7 +369,9 @@ func (d *DB) tryUpdate(m grace.Mutation, g *guard) (grace.DB, bool, error) {
 		return grace.DB{}, false, err
 	}
 	if err := next.Check(); err != nil {
-		return grace.DB{}, false, fmt.Errorf("grace db: %s would write an invalid database: %w", m, err)
+		// Refused, not corrupt: what is stored is fine (e.g. an add past
+		// grace.MaxMembers).
+		return grace.DB{}, false, fmt.Errorf("%w: %s would make an invalid database: %v", grace.ErrRefused, m, err)
 	}
 	if next.Equal(old) {
 		return old, false, nil

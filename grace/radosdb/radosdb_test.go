@@ -212,6 +212,31 @@ func TestRefusedWritesNothing(t *testing.T) {
 	}
 }
 
+func TestAddPastMaxMembersRefused(t *testing.T) {
+	c := newCluster(t)
+	d := c.db()
+	ctx := context.Background()
+	d.Create(ctx)
+	full := map[string][]byte{}
+	for i := range grace.MaxMembers {
+		full[fmt.Sprintf("n%04d", i)] = []byte{grace.FlagEnforcing}
+	}
+	if err := c.io.SetOmap(DefaultObject, full); err != nil {
+		t.Fatal(err)
+	}
+	db, err := d.Read(ctx)
+	if err != nil || len(db.Members) != grace.MaxMembers {
+		t.Fatalf("a full database: %d members, %v", len(db.Members), err)
+	}
+	_, err = d.Update(ctx, grace.Add{Nodes: []string{"one-more"}})
+	if !errors.Is(err, grace.ErrRefused) || errors.Is(err, grace.ErrCorruptDB) {
+		t.Fatalf("add past the limit: %v, want refused (and not called corrupt)", err)
+	}
+	if after, _ := d.Read(ctx); after.Version != db.Version {
+		t.Fatal("the refused add wrote")
+	}
+}
+
 // interfere is a mutation that, the first time it is applied, lets another
 // writer change the object between this Update's read and its write.
 type interfere struct {
