@@ -440,6 +440,60 @@ func TestWatchBeforeCreate(t *testing.T) {
 	}
 }
 
+// A watch that breaks (here: the object is deleted under it, which
+// disconnects its watchers) is set up again and sees the new database.
+func TestWatchReestablished(t *testing.T) {
+	old := watchRetry
+	watchRetry = 20 * time.Millisecond
+	t.Cleanup(func() { watchRetry = old })
+	c := newCluster(t)
+	watcher, writer := c.db(), c.otherDB()
+	ctx, cancel := context.WithCancel(context.Background())
+	writer.Create(ctx)
+	var mu sync.Mutex
+	var logs []string
+	watcher.Logf = func(f string, a ...any) {
+		mu.Lock()
+		logs = append(logs, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}
+	changed := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- watcher.Watch(ctx, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitChange(t, changed)
+	if err := c.io.Delete(DefaultObject); err != nil {
+		t.Fatal(err)
+	}
+	writer.Create(ctx)
+	mustUpdate(t, writer, grace.Add{Nodes: []string{"a"}})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		waitChange(t, changed)
+		if db, err := watcher.Read(ctx); err == nil && db.Members["a"] != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher never saw the recreated database")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logs) == 0 || !strings.Contains(logs[0], "watching again") {
+		t.Fatalf("the watch did not break and come back: %q", logs)
+	}
+}
+
 func waitChange(t *testing.T, ch <-chan struct{}) {
 	t.Helper()
 	select {
