@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ceph/go-ceph/rados"
 
@@ -18,11 +19,11 @@ import (
 	"nfsgw/internal/radosconn"
 )
 
-// countRecords returns how many client records node has in the recovery
-// store, for dump -v; nil prints "-".
-// TODO: radosstore.Count(ctx, ioctx, node) once the RADOS recovery store
-// is on main.
-var countRecords func(ctx context.Context, ioctx *rados.IOContext, node string) (int, error)
+// countRecords returns how many clients node's recovery records hold and
+// in which epochs, for dump -v; nil prints "-".
+// TODO: countRecords = radosstore.Count once the RADOS recovery store
+// (branch radosstore) is on main.
+var countRecords func(ctx context.Context, ioctx *rados.IOContext, node string) (records int, epochs []uint64, err error)
 
 // runGrace runs a grace subcommand and returns the exit status.
 func runGrace(ctx context.Context, o *options, stdout, stderr io.Writer) int {
@@ -166,15 +167,26 @@ func dumpLiveness(ctx context.Context, db *radosdb.DB, d grace.DB, w io.Writer) 
 		}
 		records := "-"
 		if countRecords != nil {
-			if c, err := countRecords(ctx, db.IOContext(), n); err != nil {
+			if c, epochs, err := countRecords(ctx, db.IOContext(), n); err != nil {
 				records = "error: " + err.Error()
 			} else {
 				records = strconv.Itoa(c)
+				if len(epochs) > 0 {
+					records += fmt.Sprintf(" (epochs %s)", joinEpochs(epochs))
+				}
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(n), cell(live), cell(holder), cell(records))
 	}
 	return tw.Flush()
+}
+
+func joinEpochs(e []uint64) string {
+	s := make([]string, len(e))
+	for i, v := range e {
+		s[i] = strconv.FormatUint(v, 10)
+	}
+	return strings.Join(s, ",")
 }
 
 func quoteAll(s []string) string {

@@ -207,6 +207,22 @@ func TestGraceCommands(t *testing.T) {
 		!strings.HasPrefix(rows[3], "b alive client.") || !strings.HasSuffix(rows[3], "instance inst-b -") || rows[4] != "x dead - -" {
 		t.Fatalf("dump -v table:\n%s", strings.Join(rows, "\n"))
 	}
+	// With the recovery store's count wired in, dump -v shows it.
+	countRecords = func(_ context.Context, io *rados.IOContext, node string) (int, []uint64, error) {
+		if ns, _ := io.GetNamespace(); ns != g.ns {
+			return 0, nil, fmt.Errorf("namespace %q", ns)
+		}
+		if node == "x" {
+			return 0, nil, fmt.Errorf("damaged")
+		}
+		return len(node), []uint64{1, 2}, nil
+	}
+	t.Cleanup(func() { countRecords = nil })
+	_, out, _ = g.ctl("dump", "-v")
+	rows = lines(strings.TrimPrefix(out, g.dump()))
+	if rows[2] != "a dead - 1 (epochs 1,2)" || !strings.HasSuffix(rows[3], "inst-b 1 (epochs 1,2)") || rows[4] != "x dead - error: damaged" {
+		t.Fatalf("dump -v with counts:\n%s", strings.Join(rows, "\n"))
+	}
 	code, _, errs = g.ctl("remove", "a", "b")
 	if code != 1 || !strings.Contains(errs, "b is alive") || !strings.Contains(errs, "inst-b") || !strings.Contains(errs, "--force") {
 		t.Fatalf("remove of a live member: exit %d, %q", code, errs)
