@@ -15,6 +15,7 @@ import (
 
 	"github.com/ceph/go-ceph/rados"
 
+	"nfsgw/grace"
 	"nfsgw/grace/radosdb"
 	"nfsgw/internal/radosconn"
 )
@@ -343,6 +344,77 @@ func TestGraceInterop(t *testing.T) {
 		if !crashed && gcode != code {
 			t.Fatalf("%q: ganesha-rados-grace exit %d, nfsgwctl exit %d", args, gcode, code)
 		}
+	}
+}
+
+// TestGraceInteropConcurrent: nfsgwctl and Ganesha's tool change the
+// database at the same time; both assert the object version, so neither
+// loses the other's change.
+func TestGraceInteropConcurrent(t *testing.T) {
+	g := newGraceNS(t)
+	ganeshaTool(t)
+	g.ok("add", "seed")
+	const theirs = 6
+	// Ours keep adding members until Ganesha's tool has added all of its.
+	stop := make(chan struct{})
+	type result struct {
+		added   int
+		retries uint64
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		db, err := radosdb.Open(g.conn, g.io, "")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer db.Close()
+		for i := 0; ; i++ {
+			// At most 500, well below grace.MaxMembers, however slow
+			// the other tool is.
+			if i == 500 {
+				<-stop
+			}
+			select {
+			case <-stop:
+				done <- result{added: i, retries: db.Retries()}
+				return
+			default:
+			}
+			if _, err := db.Update(context.Background(), grace.Add{Nodes: []string{fmt.Sprintf("n%d", i)}}); err != nil {
+				done <- result{err: err}
+				return
+			}
+		}
+	}()
+	for i := range theirs {
+		node := fmt.Sprintf("g%d", i)
+		// Run again after a crash (at exit): add is idempotent.
+		for attempt := 0; ; attempt++ {
+			code, _, errs, crashed := g.ganesha("add", node)
+			if !crashed && code != 0 {
+				close(stop)
+				t.Fatalf("ganesha-rados-grace add %s: exit %d, %s", node, code, errs)
+			}
+			if !crashed || attempt == 5 {
+				break
+			}
+		}
+	}
+	close(stop)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Logf("nfsgwctl side: %d adds, %d version conflicts retried", r.added, r.retries)
+	ours := r.added
+	dump := g.dump()
+	if got := strings.Count(dump, "\t E\n"); got != 1+ours+theirs {
+		t.Fatalf("%d members, want %d:\n%s", got, 1+ours+theirs, dump)
+	}
+	if dump != g.ganeshaDump() {
+		t.Fatal("the tools disagree")
 	}
 }
 
