@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -29,6 +30,11 @@ type backends struct {
 
 	countOnce sync.Once
 	nCeph     int // CephFS exports in the configuration at start
+
+	// beforeSession runs before a mount opens a new CephFS session (a
+	// cluster member records its session uuids in RADOS first, so that a
+	// peer fencing it knows what to reset).
+	beforeSession func(uuid string) error
 }
 
 type mountKey struct{ fs, user, keyring string }
@@ -91,33 +97,26 @@ func (b *backends) cephExports() int {
 
 func (b *backends) mount(ec *config.Export) (*cephfsal.Mount, error) {
 	c := b.cfg.Ceph
-	k := mountKey{fs: c.FSName, user: c.User, keyring: c.Keyring}
-	if ec.CephFS != "" {
-		k.fs = ec.CephFS
-	}
-	if ec.CephUser != "" {
-		k.user = ec.CephUser
-	}
-	if ec.CephKeyring != "" {
-		k.keyring = ec.CephKeyring
-	}
+	k := b.mountKeyOf(ec)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if m := b.mounts[k]; m != nil {
 		return m, nil
 	}
-	// Each mount has its own session, so each needs its own uuid; the
-	// first (usual: only) one is named after the node alone.
-	node := b.cfg.NodeID
-	if n := len(b.mounts); n > 0 {
-		node = fmt.Sprintf("%s.%d", node, n)
+	uuid := b.sessionUUID(k)
+	if b.beforeSession != nil {
+		if err := b.beforeSession(uuid); err != nil {
+			return nil, err
+		}
 	}
+	node := b.cfg.NodeID
 	opts := cephfsal.MountOptions{
 		ConfPath:             c.Conf,
 		User:                 k.user,
 		Keyring:              k.keyring,
 		FSName:               k.fs,
 		NodeID:               node,
+		SessionUUID:          uuid,
 		ResetPreviousSession: true,
 		TrustFileHandles:     !c.StrictFileHandles,
 		SessionTimeout:       time.Duration(c.SessionTimeoutSeconds) * time.Second,
@@ -134,7 +133,7 @@ func (b *backends) mount(ec *config.Export) (*cephfsal.Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.log.Info("CephFS mounted", "conf", c.Conf, "user", k.user, "fs", k.fs, "node", node, "took", time.Since(start))
+	b.log.Info("CephFS mounted", "conf", c.Conf, "user", k.user, "fs", k.fs, "session", uuid, "previous session", resetName(m.Reset()), "took", time.Since(start))
 	b.mounts[k] = m
 	return m, nil
 }
@@ -156,6 +155,96 @@ func mountWithRetry(opts cephfsal.MountOptions, budget time.Duration, log hclog.
 		log.Warn("CephFS mount failed; retrying", "attempt", i, "in", delay, "error", err)
 		time.Sleep(delay)
 		delay = min(2*delay, 8*time.Second)
+	}
+}
+
+// mountKeyOf is the mount an export uses.
+func (b *backends) mountKeyOf(ec *config.Export) mountKey {
+	c := b.cfg.Ceph
+	k := mountKey{fs: c.FSName, user: c.User, keyring: c.Keyring}
+	if ec.CephFS != "" {
+		k.fs = ec.CephFS
+	}
+	if ec.CephUser != "" {
+		k.user = ec.CephUser
+	}
+	if ec.CephKeyring != "" {
+		k.keyring = ec.CephKeyring
+	}
+	return k
+}
+
+// sessionUUID names the CephFS session of one mount after the node and the
+// mount's key, never after the order mounts were made in (which may change
+// between restarts, and then the wrong session would be reset): the mount
+// of the gateway-wide settings is "nfsgw-NODE", any other one
+// "nfsgw-NODE-" and a hash of its filesystem, user and keyring.
+func (b *backends) sessionUUID(k mountKey) string {
+	c := b.cfg.Ceph
+	if k == (mountKey{fs: c.FSName, user: c.User, keyring: c.Keyring}) {
+		return "nfsgw-" + b.cfg.NodeID
+	}
+	h := sha256.Sum256([]byte(k.fs + "\x00" + k.user + "\x00" + k.keyring))
+	return fmt.Sprintf("nfsgw-%s-%x", b.cfg.NodeID, h[:4])
+}
+
+// sessionUUIDs lists the sessions the configuration's CephFS exports use.
+func (b *backends) sessionUUIDs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range b.cfg.Exports {
+		ec := &b.cfg.Exports[i]
+		if _, ok := ec.CephPath(); !ok {
+			continue
+		}
+		u := b.sessionUUID(b.mountKeyOf(ec))
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// tardy reports whether every CephFS mount found no previous session to
+// reset: the MDS had evicted them, so the previous instance's caps and
+// locks were released outside any grace period. False without CephFS
+// mounts (a local directory keeps nothing for a dead gateway).
+func (b *backends) tardy() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.mounts) == 0 {
+		return false
+	}
+	for _, m := range b.mounts {
+		if m.Reset() != cephfsal.ResetNone {
+			return false
+		}
+	}
+	return true
+}
+
+func resetName(r cephfsal.ResetResult) string {
+	switch r {
+	case cephfsal.ResetDone:
+		return "reset"
+	case cephfsal.ResetNone:
+		return "none"
+	}
+	return "not tried"
+}
+
+// abort drops every CephFS session without returning caps: a cluster
+// member that stops leaves them to its successor's reset, which comes only
+// once every peer enforces grace.
+func (b *backends) abort() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, m := range b.mounts {
+		if err := m.Abort(); err != nil {
+			b.log.Warn("CephFS abort", "error", err)
+		}
+		delete(b.mounts, k)
 	}
 }
 

@@ -51,6 +51,11 @@ func run(args []string) int {
 	cephConf := fl.String("ceph-conf", "", "ceph.conf of the cluster for ceph:/PATH exports (default /etc/ceph/ceph.conf)")
 	cephUser := fl.String("ceph-user", "", "cephx user for CephFS, without client. (default admin)")
 	cephKeyring := fl.String("ceph-keyring", "", "keyring file for the cephx user (default: what ceph.conf says)")
+	clusterPool := fl.String("cluster-pool", "", "RADOS pool of the cluster's grace database and recovery records (cluster mode)")
+	clusterNS := fl.String("cluster-ns", "", "RADOS namespace within --cluster-pool")
+	memberLease := fl.Int("member-lease", 0, "cluster: seconds a member's liveness lock lasts without renewal (default 15)")
+	fenceAfter := fl.Int("peer-fence-after", 0, "cluster: seconds a member must be dead before a peer fences it (default: the grace time, at least twice the member lease)")
+	fromOrdinal := fl.String("node-id-from-ordinal", "", "derive the node id from the StatefulSet pod name ($POD_NAME, else the host name): PREFIX + its ordinal")
 	fl.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (loopback), with mutex and block profiles")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -104,6 +109,30 @@ func run(args []string) int {
 	if *cephKeyring != "" {
 		cfg.Ceph.Keyring = *cephKeyring
 	}
+	if *clusterPool != "" {
+		cfg.Cluster.Pool = *clusterPool
+	}
+	if *clusterNS != "" {
+		cfg.Cluster.Namespace = *clusterNS
+	}
+	if *memberLease > 0 {
+		cfg.Cluster.MemberLeaseSeconds = *memberLease
+	}
+	if *fenceAfter > 0 {
+		cfg.Cluster.PeerFenceAfterSeconds = *fenceAfter
+	}
+	if *fromOrdinal != "" {
+		pod := os.Getenv("POD_NAME")
+		if pod == "" {
+			pod, _ = os.Hostname()
+		}
+		id, err := config.NodeIDFromOrdinal(pod, *fromOrdinal)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "nfsgw:", err)
+			return 2
+		}
+		cfg.NodeID = id
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "nfsgw:", err)
 		return 2
@@ -137,17 +166,49 @@ func buildExports(cfg *config.Config, be *backends) (*export.Table, error) {
 
 func serve(cfg *config.Config, log hclog.Logger) error {
 	be := newBackends(cfg, log.Named("backend"))
-	defer be.close()
-	tbl, err := openExports(cfg, be)
-	if err != nil {
-		return err
-	}
 	boot := time.Now()
-	rec, err := openRecovery(cfg, log)
-	if err != nil {
-		return err
+	var (
+		tbl *export.Table
+		rec *nodeRecovery
+		mem *member
+		err error
+	)
+	if cfg.Cluster.Enabled() {
+		// A member mounts CephFS, which resets its previous instance's
+		// sessions, only once every peer enforces grace: the machine
+		// calls back when it may.
+		sigctx, stopSig := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		rec, mem, err = joinCluster(sigctx, cfg, be, log, func(context.Context) (bool, error) {
+			t, err := openExports(cfg, be)
+			if err != nil {
+				return false, err
+			}
+			tbl = t
+			return be.tardy(), nil
+		})
+		stopSig()
+		if err != nil {
+			be.abort()
+			return err
+		}
+		defer func() {
+			// Stop granting, then drop the sessions without returning
+			// caps (the successor's reset releases them once every
+			// peer enforces), then release the liveness lock.
+			rec.close()
+			be.abort()
+			mem.leave()
+		}()
+	} else {
+		defer be.close()
+		if tbl, err = openExports(cfg, be); err != nil {
+			return err
+		}
+		if rec, err = openRecovery(cfg, log); err != nil {
+			return err
+		}
+		defer rec.close()
 	}
-	defer rec.close()
 	state := nfs4state.NewManager(nfs4state.Config{
 		Lease: cfg.Lease(),
 		// Milliseconds keep two quick restarts apart; stateids and client
@@ -231,6 +292,16 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 			close(stop)
 			return err
 		}
+	case err := <-rec.fatal():
+		// The grace machine stopped on its own: a lost liveness lock
+		// (another instance may run with this id) or a fatal database
+		// error. Stop serving at once.
+		close(stop)
+		srv.Shutdown(context.Background())
+		if err == nil {
+			err = errors.New("grace machine stopped")
+		}
+		return err
 	}
 	close(stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

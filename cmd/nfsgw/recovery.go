@@ -29,6 +29,7 @@ type nodeRecovery struct {
 	sw     *grace.Switch // the gate, when a runner drives it
 	runner *grace.Runner
 	cancel context.CancelFunc
+	exited chan error
 	log    hclog.Logger
 }
 
@@ -75,11 +76,32 @@ func openRecovery(cfg *config.Config, log hclog.Logger) (*nodeRecovery, error) {
 	return r, nil
 }
 
-// run starts the machine with rc (its DB, Reset and Fence set by the
-// caller) and waits until it serves or fails.
+// run starts the machine with rc (its Reset and Fence set by the caller)
+// and waits until it serves or fails.
 func (r *nodeRecovery) run(cfg *config.Config, db grace.DBStore, rc grace.RunnerConfig, records bool) error {
-	served := make(chan struct{})
-	exited := make(chan error, 1)
+	snap, err := db.Read(context.Background())
+	if err != nil {
+		return fmt.Errorf("grace database: %w", err)
+	}
+	served, exited := r.start(cfg, db, rc, snap, records)
+	select {
+	case <-served:
+		return nil
+	case err := <-exited:
+		r.cancel()
+		if err == nil {
+			err = fmt.Errorf("grace: stopped before serving")
+		}
+		return err
+	}
+}
+
+// start boots the machine from snap; served is closed when the node may
+// answer clients, exited gets the machine's exit (nil: a shutdown).
+func (r *nodeRecovery) start(cfg *config.Config, db grace.DBStore, rc grace.RunnerConfig, snap grace.DB, records bool) (served chan struct{}, exited chan error) {
+	served = make(chan struct{})
+	exited = make(chan error, 1)
+	r.exited = exited
 	r.sw = grace.NewSwitch()
 	r.gate = r.sw
 	rc.Node = grace.NodeConfig{ID: cfg.NodeID, Grace: cfg.Grace(), FenceAfter: rc.Node.FenceAfter}
@@ -87,24 +109,15 @@ func (r *nodeRecovery) run(cfg *config.Config, db grace.DBStore, rc grace.Runner
 	rc.Serve = func() { close(served) }
 	rc.Exit = func(err error) { exited <- err }
 	r.runner = grace.NewRunner(rc)
-	snap, err := db.Read(context.Background())
-	if err != nil {
-		return fmt.Errorf("grace database: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go r.runner.Run(ctx, grace.Boot{DB: snap, Records: records})
-	select {
-	case <-served:
-		return nil
-	case err := <-exited:
-		cancel()
-		if err == nil {
-			err = fmt.Errorf("grace: stopped before serving")
-		}
-		return err
-	}
+	return served, exited
 }
+
+// fatal delivers the machine's exit after serving began:
+// a lost liveness lock, a corrupt database at boot. Nil without a runner.
+func (r *nodeRecovery) fatal() <-chan error { return r.exited }
 
 // forget removes a destroyed or expired client from the store.
 func (r *nodeRecovery) forget(c *nfs4state.Client) {

@@ -1,0 +1,345 @@
+//go:build !noceph
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ceph/go-ceph/rados"
+	"github.com/hashicorp/go-hclog"
+
+	"nfsgw/cephfsal"
+	"nfsgw/gateway/config"
+	"nfsgw/grace"
+	"nfsgw/grace/radosdb"
+	"nfsgw/internal/radosconn"
+	"nfsgw/recovery/radosstore"
+)
+
+// member is this gateway's membership of a cluster: its RADOS connection,
+// the grace database, its recovery store in RADOS and its liveness lock.
+type member struct {
+	cfg      *config.Config
+	log      hclog.Logger
+	conn     *rados.Conn
+	ioctx    *rados.IOContext
+	db       *radosdb.DB
+	store    *radosstore.Store
+	node     string
+	instance string
+	lease    time.Duration
+
+	runner *grace.Runner
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// guarded writes the grace database only while this instance holds its
+// liveness lock, so that a member that was partitioned away and fenced
+// cannot write a stale update when it comes back.
+type guarded struct{ m *member }
+
+func (g guarded) Read(ctx context.Context) (grace.DB, error) { return g.m.db.Read(ctx) }
+
+func (g guarded) Update(ctx context.Context, mu grace.Mutation) (grace.DB, error) {
+	return g.m.db.UpdateGuarded(ctx, mu, radosdb.NodeObject(g.m.node), radosdb.LockName, g.m.instance)
+}
+
+// joinCluster connects to RADOS (retrying while the cluster does not
+// answer: the gateway does not serve meanwhile), takes the node's liveness
+// lock, opens its recovery store and starts the grace machine; it returns
+// once the machine lets the node serve. mountAndReset mounts the CephFS
+// backends, resetting the previous instance's sessions: the machine calls
+// it only once every member enforces.
+func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclog.Logger,
+	mountAndReset func(ctx context.Context) (tardy bool, err error)) (*nodeRecovery, *member, error) {
+	cl := &cfg.Cluster
+	m := &member{cfg: cfg, log: log.Named("cluster"), node: cfg.NodeID, lease: cl.MemberLease()}
+	var b [6]byte
+	rand.Read(b[:])
+	host, _ := os.Hostname()
+	m.instance = fmt.Sprintf("%s.%d.%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+
+	delay := time.Second
+	for {
+		conn, err := radosconn.Connect(radosconn.Options{ConfPath: cfg.Ceph.Conf, User: cfg.Ceph.User, Keyring: cfg.Ceph.Keyring})
+		if err == nil {
+			m.conn = conn
+			break
+		}
+		m.log.Warn("RADOS unreachable; not serving, retrying", "in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("cluster: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 8*time.Second)
+	}
+	fail := func(err error) (*nodeRecovery, *member, error) {
+		m.close()
+		return nil, nil, err
+	}
+	ioctx, err := m.conn.OpenIOContext(cl.Pool)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: pool %s: %w", cl.Pool, err))
+	}
+	ioctx.SetNamespace(cl.Namespace)
+	m.ioctx = ioctx
+	if m.db, err = radosdb.Open(m.conn, ioctx, cl.OID); err != nil {
+		return fail(err)
+	}
+	m.db.Logf = func(format string, args ...any) { m.log.Warn(fmt.Sprintf(format, args...)) }
+	snap, err := m.db.Read(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: %w", err))
+	}
+	if err := m.lock(ctx); err != nil {
+		return fail(err)
+	}
+	if m.store, err = radosstore.Open(ctx, ioctx, m.node); err != nil {
+		return fail(fmt.Errorf("cluster: recovery store: %w", err))
+	}
+	set, err := m.store.Peek(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: recovery store: %w", err))
+	}
+	be.beforeSession = func(string) error {
+		// Every session this node may open, recorded before any is:
+		// a peer fencing this node resets them all.
+		return m.db.SetSessions(context.Background(), m.node, be.sessionUUIDs())
+	}
+	rec := &nodeRecovery{log: log.Named("recovery"), store: m.store}
+	served, exited := rec.start(cfg, guarded{m}, grace.RunnerConfig{
+		Node:  grace.NodeConfig{FenceAfter: cl.FenceAfter()},
+		Reset: mountAndReset,
+		Fence: m.fence,
+	}, snap, len(set) > 0)
+	m.runner = rec.runner
+	lctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(3)
+	go m.watch(lctx)
+	go m.renew(lctx)
+	go m.peers(lctx)
+	m.log.Info("joined the cluster", "node", m.node, "instance", m.instance, "pool", cl.Pool, "namespace", cl.Namespace,
+		"cur", snap.C, "rec", snap.R, "clients to reclaim", len(set))
+	select {
+	case <-served:
+		return rec, m, nil
+	case err := <-exited:
+		rec.cancel()
+		m.leave()
+		if err == nil {
+			err = errors.New("cluster: stopped before serving")
+		}
+		return nil, nil, err
+	case <-ctx.Done():
+		rec.cancel()
+		m.leave()
+		return nil, nil, ctx.Err()
+	}
+}
+
+// lock takes the node's liveness lock. A lock left by a dead instance
+// expires within one member lease, so the node waits that long (and a bit)
+// before it concludes that another instance with its id is alive: two
+// gateways with one id must never run.
+func (m *member) lock(ctx context.Context) error {
+	deadline := time.Now().Add(m.lease + m.lease/2 + 2*time.Second)
+	for {
+		err := m.db.Lock(ctx, m.node, m.instance, m.lease)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, radosdb.ErrHeld) {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cluster: node id %s is in use by a live gateway (refusing to start a second one): %w", m.node, err)
+		}
+		m.log.Info("liveness lock held; waiting for it to expire", "node", m.node, "holder", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// watch feeds the machine every change of the grace database: on each
+// notify, and every poll interval as a fallback.
+func (m *member) watch(ctx context.Context) {
+	defer m.wg.Done()
+	kick := make(chan struct{}, 1)
+	go m.db.Watch(ctx, func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	t := time.NewTicker(m.cfg.Cluster.Poll())
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-t.C:
+		}
+		snap, err := m.db.Read(ctx)
+		if err != nil {
+			// Keep the current enforcement: never lift on our own.
+			if err.Error() != lastErr {
+				m.log.Warn("reading the grace database", "error", err)
+				lastErr = err.Error()
+			}
+			continue
+		}
+		lastErr = ""
+		m.runner.Input(grace.Snapshot{DB: snap})
+	}
+}
+
+// renew keeps the liveness lock. A member that could not renew for a whole
+// lease may have been fenced: it stops granting state and exits.
+func (m *member) renew(ctx context.Context) {
+	defer m.wg.Done()
+	t := time.NewTicker(m.lease / 3)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := m.db.Renew(ctx, m.node, m.instance, m.lease)
+		if err == nil {
+			last = time.Now()
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.log.Warn("renewing the liveness lock", "error", err)
+		if errors.Is(err, radosdb.ErrLost) || time.Since(last) >= m.lease {
+			m.runner.Input(grace.LockLost{Err: err})
+			return
+		}
+	}
+}
+
+// peers reports which members' liveness locks nobody holds, and since
+// when, so that the machine can fence the dead.
+func (m *member) peers(ctx context.Context) {
+	defer m.wg.Done()
+	t := time.NewTicker(max(time.Second, m.lease/3))
+	defer t.Stop()
+	deadSince := map[string]time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := m.runner.Status()
+		now := time.Now()
+		for node := range st.DB.Members {
+			if node == m.node {
+				continue
+			}
+			alive, _, err := m.db.Liveness(ctx, node)
+			if err != nil {
+				continue // unknown: keep what we knew
+			}
+			if alive {
+				delete(deadSince, node)
+			} else if _, ok := deadSince[node]; !ok {
+				deadSince[node] = now
+			}
+		}
+		for node := range deadSince {
+			if _, ok := st.DB.Members[node]; !ok {
+				delete(deadSince, node)
+			}
+		}
+		l := grace.Liveness{DeadSince: make(map[string]time.Time, len(deadSince))}
+		for k, v := range deadSince {
+			l.DeadSince[k] = v
+		}
+		m.runner.Input(l)
+	}
+}
+
+// fence takes a dead member's place: it holds the member's liveness lock
+// (so that the member cannot start meanwhile), resets every CephFS session
+// it recorded and deletes its recovery records. The runner then clears
+// its NEED in the grace database.
+func (m *member) fence(ctx context.Context, node string) error {
+	cookie := "fence:" + m.instance
+	if err := m.db.Lock(ctx, node, cookie, m.lease); err != nil {
+		return fmt.Errorf("fence %s: %w", node, err)
+	}
+	defer m.db.Unlock(context.Background(), node, cookie)
+	uuids, err := m.db.Sessions(ctx, node)
+	if err != nil {
+		return fmt.Errorf("fence %s: its sessions: %w", node, err)
+	}
+	c := m.cfg.Ceph
+	for _, u := range uuids {
+		r, err := cephfsal.ResetSession(cephfsal.MountOptions{ConfPath: c.Conf, User: c.User, Keyring: c.Keyring,
+			MountTimeout: 10 * time.Second}, u)
+		if err != nil {
+			return fmt.Errorf("fence %s: reset session %s: %w", node, u, err)
+		}
+		m.log.Warn("fence: session reset", "node", node, "session", u, "found", resetName(r))
+	}
+	if err := radosstore.DeleteAll(ctx, m.ioctx, node); err != nil {
+		return fmt.Errorf("fence %s: delete records: %w", node, err)
+	}
+	return nil
+}
+
+// leave stops the member's loops and releases its liveness lock: the
+// successor (or a fencing peer) need not wait for it to expire.
+func (m *member) leave() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.db != nil && m.instance != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.db.Unlock(ctx, m.node, m.instance); err != nil {
+			m.log.Warn("releasing the liveness lock", "error", err)
+		}
+		cancel()
+	}
+	m.close()
+}
+
+func (m *member) close() {
+	if m.store != nil {
+		m.store.Close()
+		m.store = nil
+	}
+	if m.db != nil {
+		m.db.Close()
+		m.db = nil
+	}
+	if m.ioctx != nil {
+		m.ioctx.Destroy()
+		m.ioctx = nil
+	}
+	if m.conn != nil {
+		m.conn.Shutdown()
+		m.conn = nil
+	}
+}

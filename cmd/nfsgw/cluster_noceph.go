@@ -1,0 +1,22 @@
+//go:build noceph
+
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nfsgw/gateway/config"
+)
+
+// member is a stub: cluster mode needs RADOS.
+type member struct{}
+
+func (*member) leave() {}
+
+func joinCluster(context.Context, *config.Config, *backends, hclog.Logger,
+	func(context.Context) (bool, error)) (*nodeRecovery, *member, error) {
+	return nil, nil, errors.New("cluster mode needs RADOS: this nfsgw was built without Ceph (noceph)")
+}
