@@ -243,7 +243,7 @@ func (r *Runner) do(ctx context.Context, e Effect) (Input, bool) {
 			return Failed{Effect: e, Err: err}, false
 		}
 		if tardy {
-			r.log.Warn("tardy restart: the previous instance's CephFS session was gone, so its clients cannot reclaim")
+			r.log.Debug("no previous CephFS session was left to reset")
 		}
 		return Reset{Tardy: tardy}, false
 	case Drain:
@@ -344,6 +344,9 @@ func (r *Runner) publish() {
 	r.status.DB = r.n.DB()
 	r.status.Own, r.status.Member = f, member
 	r.status.Pending = r.n.Pending()
+	if r.n.Tardy() && !r.status.Tardy {
+		r.log.Warn("tardy restart: the previous instance's CephFS session was already gone (evicted by the MDS), so its caps and locks were released outside any grace period: its clients cannot reclaim (NFS4ERR_NO_GRACE)")
+	}
 	r.status.Tardy = r.n.Tardy()
 	r.status.Err = r.n.Err()
 	r.status.Fencing = r.n.fencing

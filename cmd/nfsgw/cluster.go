@@ -168,7 +168,7 @@ func (m *member) lock(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(min(time.Second, m.lease/10)):
 		}
 	}
 }

@@ -100,6 +100,7 @@ type DB struct {
 
 	retries       atomic.Uint64
 	notifyFailure atomic.Uint64
+	notifies      sync.WaitGroup // notifies in flight
 
 	// Logf reports what is not an error of the call (a failed notify, a
 	// watch being re-established); nil: silent. Set it before use.
@@ -143,6 +144,7 @@ func Open(conn *rados.Conn, ioctx *rados.IOContext, oid string) (*DB, error) {
 
 // Close releases the database's I/O contexts. Watches must have ended.
 func (d *DB) Close() {
+	d.notifies.Wait()
 	d.ioctx.Destroy()
 	d.aux.Destroy()
 }
@@ -330,7 +332,11 @@ func (d *DB) update(ctx context.Context, m grace.Mutation, g *guard) (grace.DB, 
 		db, changed, err := d.tryUpdate(m, g)
 		if err == nil {
 			if changed {
-				d.notify()
+				// Not waited for: a watcher of a killed process stays
+				// registered until the OSD times its watch out (30 s),
+				// and every notify would wait notifyTimeout for it.
+				d.notifies.Add(1)
+				go func() { defer d.notifies.Done(); d.notify() }()
 			}
 			return db, nil
 		}
