@@ -22,13 +22,27 @@ type adminProvider struct {
 	start   time.Time
 	listen  []string
 	grace   grace.Gate
+	rec     *nodeRecovery
 	mgr     *exportManager // nil: exports cannot change at run time
 }
 
 func (p *adminProvider) Status() admin.Status {
 	st := p.state.Stats()
-	return admin.Status{NodeID: p.cfg.NodeID, Version: version, StartTime: p.start, Listen: p.listen,
+	out := admin.Status{NodeID: p.cfg.NodeID, Version: version, StartTime: p.start, Listen: p.listen,
 		Clients: st.Clients, Sessions: st.Sessions, States: st.States, InGrace: p.grace.InGrace()}
+	if gs, ok := p.rec.status(); ok {
+		flags := ""
+		if gs.Own&grace.FlagNeed != 0 {
+			flags += "N"
+		}
+		if gs.Own&grace.FlagEnforcing != 0 {
+			flags += "E"
+		}
+		out.Grace = &admin.GraceStatus{Cluster: p.cfg.Cluster.Enabled(), Phase: gs.Phase.String(), Gate: gs.Gate.String(),
+			Current: gs.DB.C, Recovery: gs.DB.R, Flags: flags, Pending: gs.Pending, Waiting: gs.Waiting,
+			Tardy: gs.Tardy, Since: gs.Since, Epoch: gs.Epoch, LastError: gs.LastErr}
+	}
+	return out
 }
 
 func (p *adminProvider) Exports() []admin.ExportInfo {

@@ -266,7 +266,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		for _, l := range listeners {
 			addrs = append(addrs, l.Addr().String())
 		}
-		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, mgr: exportMgr}
+		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr}
 		stopAdmin, bound, err := admin.Serve(context.Background(), cfg.Admin, p, log.Named("admin"))
 		if err != nil {
 			close(stop)

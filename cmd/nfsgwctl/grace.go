@@ -17,13 +17,12 @@ import (
 	"nfsgw/grace"
 	"nfsgw/grace/radosdb"
 	"nfsgw/internal/radosconn"
+	"nfsgw/recovery/radosstore"
 )
 
 // countRecords returns how many clients node's recovery records hold and
-// in which epochs, for dump -v; nil prints "-".
-// TODO: countRecords = radosstore.Count once the RADOS recovery store
-// (branch radosstore) is on main.
-var countRecords func(ctx context.Context, ioctx *rados.IOContext, node string) (records int, epochs []uint64, err error)
+// in which epochs, for dump -v (a variable so that tests can replace it).
+var countRecords = radosstore.Count
 
 // runGrace runs a grace subcommand and returns the exit status.
 func runGrace(ctx context.Context, o *options, stdout, stderr io.Writer) int {

@@ -320,6 +320,25 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) error {
 	fmt.Fprintf(tw, "Started:\t%s\n", started)
 	fmt.Fprintf(tw, "Listen:\t%s\n", cell(strings.Join(st.Listen, ", ")))
 	fmt.Fprintf(tw, "Grace period:\t%s\n", yesNo(st.InGrace))
+	if g := st.Grace; g != nil {
+		fmt.Fprintf(tw, "Grace phase:\t%s (gate %s)\n", g.Phase, g.Gate)
+		fmt.Fprintf(tw, "Grace database:\tcur=%d rec=%d, own flags %q%s\n", g.Current, g.Recovery, g.Flags, map[bool]string{true: ", cluster", false: ", single node"}[g.Cluster])
+		if g.Pending > 0 {
+			fmt.Fprintf(tw, "Clients to reclaim:\t%d\n", g.Pending)
+		}
+		if len(g.Waiting) > 0 {
+			fmt.Fprintf(tw, "Waiting for:\t%s\n", strings.Join(g.Waiting, " "))
+		}
+		if g.Tardy {
+			fmt.Fprintf(tw, "Tardy restart:\tyes (no reclaims)\n")
+		}
+		if !g.Since.IsZero() {
+			fmt.Fprintf(tw, "New state refused since:\t%s\n", g.Since.Format(time.RFC3339))
+		}
+		if g.LastError != "" {
+			fmt.Fprintf(tw, "Last error:\t%s\n", g.LastError)
+		}
+	}
 	fmt.Fprintf(tw, "Clients:\t%d\n", st.Clients)
 	fmt.Fprintf(tw, "Sessions:\t%d\n", st.Sessions)
 	fmt.Fprintf(tw, "States:\t%d\n", st.States)

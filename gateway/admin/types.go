@@ -31,6 +31,41 @@ type Status struct {
 	// InGrace reports whether the server is in its grace period, during
 	// which only reclaims are allowed.
 	InGrace bool `json:"in_grace"`
+	// Grace is the grace machine's state; nil when the gateway keeps no
+	// recovery state.
+	Grace *GraceStatus `json:"grace,omitempty"`
+}
+
+// GraceStatus is where the gateway is in the grace protocol
+// (docs/cluster.md).
+type GraceStatus struct {
+	// Cluster: the grace database is shared in RADOS (else in memory).
+	Cluster bool `json:"cluster"`
+	// Phase is the machine's phase (waiting, reclaim, enforcing, normal...).
+	Phase string `json:"phase"`
+	// Gate says what the engine grants: closed, enforce, reclaim or open.
+	Gate string `json:"gate"`
+	// Current and Recovery are the database's epochs C and R (R = 0: no
+	// grace period anywhere).
+	Current  uint64 `json:"current_epoch"`
+	Recovery uint64 `json:"recovery_epoch"`
+	// Flags are the node's own flags in the database: "N" need, "E"
+	// enforcing.
+	Flags string `json:"flags"`
+	// Pending counts the clients that have not finished reclaiming.
+	Pending int `json:"pending"`
+	// Waiting lists the members the node waits for to enforce.
+	Waiting []string `json:"waiting,omitempty"`
+	// Tardy: the restart found no session left to reset; nothing may be
+	// reclaimed.
+	Tardy bool `json:"tardy,omitempty"`
+	// Since is when the node last stopped granting new state (zero while
+	// it grants).
+	Since time.Time `json:"since,omitzero"`
+	// Epoch is the recovery epoch the node's store began.
+	Epoch uint64 `json:"epoch"`
+	// LastError is the last failed write or store call, retried.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // ExportInfo describes one export.
