@@ -221,8 +221,13 @@ const (
 // checkElements checks that every element of the branch or leaf page p
 // (header included, overflow pages too) lies inside p, and appends the
 // page ids it refers to (children of a branch, roots of buckets) to refs.
-// Buckets small enough are stored inline, as a page inside a leaf value:
-// those are checked the same way, within the value.
+// bbolt writes the keys and values of a page one after the other, in
+// element order, right after the elements, and never an empty key
+// (common.WriteInodeToPage, the same since boltdb): so each element's data
+// must start where the previous one's ended, which a damaged position or
+// size almost never keeps, instead of being silently misread. Buckets
+// small enough are stored inline, as a page inside a leaf value: those are
+// checked the same way, within the value.
 func checkElements(p []byte, refs []uint64, depth int) ([]uint64, error) {
 	ne := binary.NativeEndian
 	if len(p) < pageHeaderSize {
@@ -236,22 +241,31 @@ func checkElements(p []byte, refs []uint64, depth int) ([]uint64, error) {
 	if pageHeaderSize+count*elementSize > size {
 		return refs, fmt.Errorf("%d elements do not fit in %d bytes", count, size)
 	}
+	next := pageHeaderSize + count*elementSize // where the next element's data starts
 	for i := range count {
 		e := pageHeaderSize + i*elementSize
 		el := p[e : e+elementSize]
 		if flags == branchPageFlag {
 			pos, ksize := uint64(ne.Uint32(el[0:])), uint64(ne.Uint32(el[4:]))
-			if e+pos+ksize > size {
+			switch {
+			case e+pos != next || ksize == 0:
+				return refs, fmt.Errorf("branch element %d: key of %d bytes at %d, want a key at %d", i, ksize, e+pos, next)
+			case e+pos+ksize > size:
 				return refs, fmt.Errorf("branch element %d: key of %d bytes at %d runs past the page's %d bytes", i, ksize, e+pos, size)
 			}
+			next = e + pos + ksize
 			refs = append(refs, ne.Uint64(el[8:]))
 			continue
 		}
 		eflags, pos, ksize, vsize := ne.Uint32(el[0:]), uint64(ne.Uint32(el[4:])), uint64(ne.Uint32(el[8:])), uint64(ne.Uint32(el[12:]))
 		start := e + pos
-		if start+ksize+vsize > size {
+		switch {
+		case start != next || ksize == 0:
+			return refs, fmt.Errorf("leaf element %d: key of %d bytes at %d, want a key at %d", i, ksize, start, next)
+		case start+ksize+vsize > size:
 			return refs, fmt.Errorf("leaf element %d: key of %d bytes and value of %d at %d run past the page's %d bytes", i, ksize, vsize, start, size)
 		}
+		next = start + ksize + vsize
 		if eflags&bucketLeafFlag == 0 {
 			continue
 		}
