@@ -127,14 +127,23 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db, err := openBolt(path, timeout)
 	if err != nil {
-		return nil, err
+		return nil, withAdvice(err, path)
 	}
 	s := &Store{path: path, db: db, writes: groupCommit{db: db}}
 	if err := s.init(); err != nil {
 		db.Close()
-		return nil, err
+		return nil, withAdvice(err, path)
 	}
 	return s, nil
+}
+
+// withAdvice adds what an operator can do to an error wrapping
+// recovery.ErrCorrupt.
+func withAdvice(err error, path string) error {
+	if !errors.Is(err, recovery.ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("%w (the recovery database cannot be used: move %s aside and restart to begin with an empty one; clients then cannot reclaim their state after this restart)", err, path)
 }
 
 // openBolt opens the file, locks it, runs preflight and hands the locked
@@ -257,7 +266,7 @@ func validate(tx *bolt.Tx, path string) error {
 		switch {
 		case bytes.Equal(k, keyFormat):
 			if len(v) != 1 || v[0] != formatVersion {
-				return bad("format %x, want %d", v, formatVersion)
+				return bad("format %s, want %d", clip(v), formatVersion)
 			}
 			st.format = true
 		case bytes.Equal(k, keyEpoch) && len(v) == 8:
@@ -265,7 +274,7 @@ func validate(tx *bolt.Tx, path string) error {
 		case bytes.Equal(k, keyEnded) && len(v) == 8:
 			st.ended = binary.BigEndian.Uint64(v)
 		default:
-			return bad("unexpected meta entry %q = %x", k, v)
+			return bad("unexpected meta entry %s = %s", clip(k), clip(v))
 		}
 		return nil
 	})
@@ -283,9 +292,14 @@ func validate(tx *bolt.Tx, path string) error {
 		if bytes.Equal(name, metaBucket) {
 			return nil
 		}
-		epoch, ok := recfmt.ParseEpochName(string(name))
+		// Sizes first: converting or printing a damaged gigabyte-long
+		// name is how issue 11's start-up grew to 6.6 GB.
+		epoch, ok := uint64(0), len(name) == len(recfmt.EpochName(0))
+		if ok {
+			epoch, ok = recfmt.ParseEpochName(string(name))
+		}
 		if !ok {
-			return bad("not a recovery database: unexpected bucket %q", name)
+			return bad("not a recovery database: unexpected bucket %s", clip(name))
 		}
 		if epoch == 0 || epoch > st.epoch {
 			return bad("bucket %q outside epochs 1..%d", name, st.epoch)
@@ -293,7 +307,7 @@ func validate(tx *bolt.Tx, path string) error {
 		sawCurrent = sawCurrent || epoch == st.epoch
 		return b.ForEach(func(k, v []byte) error {
 			if v == nil {
-				return bad("bucket %q: nested bucket %q", name, k)
+				return bad("bucket %q: nested bucket %s", name, clip(k))
 			}
 			if _, err := recfmt.DecodeValue(k, v); err != nil {
 				return bad("bucket %q: %v", name, err)
@@ -308,6 +322,16 @@ func validate(tx *bolt.Tx, path string) error {
 		return bad("no bucket for current epoch %d", st.epoch)
 	}
 	return nil
+}
+
+// clip quotes b for an error message, shortened: whatever a damaged file
+// holds, a message stays short.
+func clip(b []byte) string {
+	const max = 64
+	if len(b) <= max {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", b[:max], len(b))
 }
 
 // state is the content of the meta bucket.
@@ -359,6 +383,9 @@ func current(tx *bolt.Tx) (*bolt.Bucket, error) {
 func epochBuckets(tx *bolt.Tx) []uint64 {
 	var epochs []uint64
 	tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		if len(name) != len(recfmt.EpochName(0)) {
+			return nil
+		}
 		if e, ok := recfmt.ParseEpochName(string(name)); ok {
 			epochs = append(epochs, e)
 		}

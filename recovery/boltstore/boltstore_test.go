@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -367,6 +368,37 @@ func TestForeignDatabases(t *testing.T) {
 			m.Put(keyFormat, []byte{formatVersion})
 			return putUint64(m, keyEpoch, 3)
 		},
+		// Issue 11: sizes are bounded before anything is printed.
+		"huge meta value": func(tx *bolt.Tx) error {
+			m, _ := tx.CreateBucket(metaBucket)
+			m.Put(keyFormat, []byte{formatVersion})
+			return m.Put([]byte("x"), make([]byte, 16<<20))
+		},
+		"huge format value": func(tx *bolt.Tx) error {
+			m, _ := tx.CreateBucket(metaBucket)
+			return m.Put(keyFormat, make([]byte, 16<<20))
+		},
+		"huge bucket name": func(tx *bolt.Tx) error {
+			m, _ := tx.CreateBucket(metaBucket)
+			m.Put(keyFormat, []byte{formatVersion})
+			_, err := tx.CreateBucket(make([]byte, bolt.MaxKeySize))
+			return err
+		},
+		"huge owner": func(tx *bolt.Tx) error {
+			m, _ := tx.CreateBucket(metaBucket)
+			m.Put(keyFormat, []byte{formatVersion})
+			putUint64(m, keyEpoch, 1)
+			b, _ := tx.CreateBucket([]byte(recfmt.EpochName(1)))
+			return b.Put(make([]byte, bolt.MaxKeySize), []byte{1, 0, 0})
+		},
+		"huge nested bucket": func(tx *bolt.Tx) error {
+			m, _ := tx.CreateBucket(metaBucket)
+			m.Put(keyFormat, []byte{formatVersion})
+			putUint64(m, keyEpoch, 1)
+			b, _ := tx.CreateBucket([]byte(recfmt.EpochName(1)))
+			_, err := b.CreateBucket(make([]byte, bolt.MaxKeySize))
+			return err
+		},
 		"non-canonical bucket name": func(tx *bolt.Tx) error {
 			m, _ := tx.CreateBucket(metaBucket)
 			m.Put(keyFormat, []byte{formatVersion})
@@ -393,7 +425,10 @@ func TestForeignDatabases(t *testing.T) {
 				t.Fatal("Open succeeded")
 			}
 			if !errors.Is(err, recovery.ErrCorrupt) {
-				t.Fatalf("Open: %v, want ErrCorrupt", err)
+				t.Fatalf("Open: %.1000v, want ErrCorrupt", err)
+			}
+			if msg := err.Error(); len(msg) > 1000 || !strings.Contains(msg, path) || !strings.Contains(msg, "move") {
+				t.Fatalf("Open: want a short error naming the file and what to do, got %d bytes: %.1000s", len(msg), msg)
 			}
 			t.Logf("%v", err)
 		})
@@ -609,9 +644,12 @@ func BenchmarkAddUnchanged(b *testing.B) {
 }
 
 // FuzzOpen checks that no file content makes Open, or use of a file Open
-// accepted, panic or hang. Plain `go test` runs the seeds; fuzz with
-// `go test -fuzz=FuzzOpen ./recovery/boltstore/`. (Mutating the meta pages
-// mostly breaks their checksum; TestDamagedFiles aims at the data pages.)
+// accepted, panic, hang or allocate without bound. Plain `go test` runs the
+// seeds; fuzz with `go test -fuzz=FuzzOpen ./recovery/boltstore/`.
+// (Mutating the meta pages mostly breaks their checksum; TestDamagedFiles
+// and TestOneByteChanges aim at the data pages.) The fuzzer itself has no
+// per-input time limit: an input that hung used to stall it while it went
+// on reporting PASS (issue 11), so each input runs under fuzzInputLimit.
 func FuzzOpen(f *testing.F) {
 	good := filepath.Join(f.TempDir(), "good.db")
 	makeGood(f, good)
@@ -628,18 +666,63 @@ func FuzzOpen(f *testing.F) {
 		if err := os.WriteFile(path, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(path, Options{LockTimeout: -1})
-		if err != nil {
-			if !errors.Is(err, recovery.ErrCorrupt) {
-				t.Fatalf("Open: %v, want ErrCorrupt", err)
+		bounded(t, fuzzInputLimit, 64<<20+int64(len(content))*4, func() error {
+			s, err := Open(path, Options{LockTimeout: -1})
+			if err != nil {
+				if !errors.Is(err, recovery.ErrCorrupt) {
+					return fmt.Errorf("Open: %.1000v, want ErrCorrupt", err)
+				}
+				if len(err.Error()) > 2000 {
+					return fmt.Errorf("Open: error of %d bytes: %.1000s", len(err.Error()), err)
+				}
+				return nil
 			}
-			return
-		}
-		ctx := context.Background()
-		if _, err := s.Begin(ctx, 1<<62); err == nil {
-			s.Add(ctx, recovery.Record{Owner: []byte("fuzz")})
-			s.EndGrace(ctx)
-		}
-		s.Close()
+			ctx := context.Background()
+			s.Peek(ctx)
+			if _, err := s.Begin(ctx, 1<<62); err == nil {
+				s.Add(ctx, recovery.Record{Owner: []byte("fuzz")})
+				s.EndGrace(ctx)
+			}
+			return s.Close()
+		})
 	})
+}
+
+// fuzzInputLimit is how long one FuzzOpen input may take: a hundred times
+// what a damaged file takes on a loaded machine, so reaching it means a
+// hang, not a slow disk.
+const fuzzInputLimit = 10 * time.Second
+
+// bounded runs fn and fails t if it panics, returns an error, takes longer
+// than limit, or allocates more than budget bytes. fn runs in a goroutine
+// of its own so that a hang is reported instead of stalling the fuzzer; a
+// hung fn is left behind, and the failure ends the fuzzing run.
+func bounded(t *testing.T, limit time.Duration, budget int64, fn func() error) {
+	t.Helper()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("panic: %v", p)
+			}
+		}()
+		done <- fn()
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-timer.C:
+		t.Fatalf("input still running after %v: a hang", limit)
+	}
+	runtime.ReadMemStats(&ms)
+	if grew := int64(ms.TotalAlloc - before); grew > budget {
+		t.Fatalf("input allocated %d MiB, budget %d MiB", grew>>20, budget>>20)
+	}
 }

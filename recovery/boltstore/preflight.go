@@ -160,7 +160,13 @@ func preflight(f *os.File) error {
 	// branch, leaf or freelist page and its overflow pages) that names its
 	// own position and ends below the high water mark. bbolt trusts the
 	// overflow count when it frees a page; a damaged one would make a
-	// later commit free billions of pages or panic.
+	// later commit free billions of pages or panic. The elements of
+	// branch and leaf pages must lie inside their run: bbolt turns an
+	// element's position and sizes into slices without checking, so one
+	// damaged byte gave validation a key of a gigabyte that ran past the
+	// mapping (issue 11).
+	trees := map[uint64]bool{} // runs that are branch or leaf pages
+	refs := []uint64{m.root}   // pages named by branch elements and buckets
 	for id := uint64(2); id < m.pgid; {
 		if free[id] {
 			id++
@@ -178,9 +184,108 @@ func preflight(f *os.File) error {
 		case id+overflow >= m.pgid:
 			return bad("page %d overflows %d pages past the %d in use", id, overflow, m.pgid)
 		}
+		if flags != freelistPageFlag {
+			// The run fits in the file (checked above), so this reads
+			// at most the file once in all.
+			run := make([]byte, (overflow+1)*uint64(ps))
+			if _, err := f.ReadAt(run, int64(id)*ps); err != nil {
+				return bad("reading page %d: %v", id, err)
+			}
+			if refs, err = checkElements(run, refs, 0); err != nil {
+				return bad("page %d: %v", id, err)
+			}
+			trees[id] = true
+		}
 		id += 1 + overflow
 	}
+	// What bbolt follows from one page to another must be the start of
+	// a branch or leaf run: anything else is read as elements.
+	for _, id := range refs {
+		if !trees[id] {
+			return bad("a bucket or branch names page %d, which is not a branch or leaf page", id)
+		}
+	}
 	return nil
+}
+
+// Layout of the elements of branch and leaf pages, after the page header:
+// count elements of 16 bytes each, whose key (and value) lie at pos bytes
+// from the element itself.
+const (
+	elementSize      = 16 // branch: pos, ksize uint32, pgid uint64; leaf: flags, pos, ksize, vsize uint32
+	bucketLeafFlag   = 0x01
+	bucketHeaderSize = 16 // root page id, sequence
+	maxInlineDepth   = 8  // this package nests no buckets; bbolt would allow more
+)
+
+// checkElements checks that every element of the branch or leaf page p
+// (header included, overflow pages too) lies inside p, and appends the
+// page ids it refers to (children of a branch, roots of buckets) to refs.
+// bbolt writes the keys and values of a page one after the other, in
+// element order, right after the elements, and never an empty key
+// (common.WriteInodeToPage, the same since boltdb): so each element's data
+// must start where the previous one's ended, which a damaged position or
+// size almost never keeps, instead of being silently misread. Buckets
+// small enough are stored inline, as a page inside a leaf value: those are
+// checked the same way, within the value.
+func checkElements(p []byte, refs []uint64, depth int) ([]uint64, error) {
+	ne := binary.NativeEndian
+	if len(p) < pageHeaderSize {
+		return refs, fmt.Errorf("inline page of %d bytes", len(p))
+	}
+	flags, count := ne.Uint16(p[8:]), uint64(ne.Uint16(p[10:]))
+	if flags != branchPageFlag && flags != leafPageFlag {
+		return refs, fmt.Errorf("inline page with flags %#x", flags)
+	}
+	size := uint64(len(p))
+	if pageHeaderSize+count*elementSize > size {
+		return refs, fmt.Errorf("%d elements do not fit in %d bytes", count, size)
+	}
+	next := pageHeaderSize + count*elementSize // where the next element's data starts
+	for i := range count {
+		e := pageHeaderSize + i*elementSize
+		el := p[e : e+elementSize]
+		if flags == branchPageFlag {
+			pos, ksize := uint64(ne.Uint32(el[0:])), uint64(ne.Uint32(el[4:]))
+			switch {
+			case e+pos != next || ksize == 0:
+				return refs, fmt.Errorf("branch element %d: key of %d bytes at %d, want a key at %d", i, ksize, e+pos, next)
+			case e+pos+ksize > size:
+				return refs, fmt.Errorf("branch element %d: key of %d bytes at %d runs past the page's %d bytes", i, ksize, e+pos, size)
+			}
+			next = e + pos + ksize
+			refs = append(refs, ne.Uint64(el[8:]))
+			continue
+		}
+		eflags, pos, ksize, vsize := ne.Uint32(el[0:]), uint64(ne.Uint32(el[4:])), uint64(ne.Uint32(el[8:])), uint64(ne.Uint32(el[12:]))
+		start := e + pos
+		switch {
+		case start != next || ksize == 0:
+			return refs, fmt.Errorf("leaf element %d: key of %d bytes at %d, want a key at %d", i, ksize, start, next)
+		case start+ksize+vsize > size:
+			return refs, fmt.Errorf("leaf element %d: key of %d bytes and value of %d at %d run past the page's %d bytes", i, ksize, vsize, start, size)
+		}
+		next = start + ksize + vsize
+		if eflags&bucketLeafFlag == 0 {
+			continue
+		}
+		v := p[start+ksize : start+ksize+vsize]
+		if len(v) < bucketHeaderSize {
+			return refs, fmt.Errorf("leaf element %d: bucket of %d bytes", i, len(v))
+		}
+		if root := ne.Uint64(v); root != 0 {
+			refs = append(refs, root)
+			continue
+		}
+		if depth >= maxInlineDepth {
+			return refs, fmt.Errorf("inline buckets nested %d deep", depth+1)
+		}
+		var err error
+		if refs, err = checkElements(v[bucketHeaderSize:], refs, depth+1); err != nil {
+			return refs, fmt.Errorf("inline bucket in leaf element %d: %w", i, err)
+		}
+	}
+	return refs, nil
 }
 
 // parseMeta decodes and validates a meta page body as bbolt does.

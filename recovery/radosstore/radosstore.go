@@ -142,13 +142,13 @@ func (s *Store) Begin(ctx context.Context, epoch uint64) ([]recovery.Record, err
 		// belongs to clients without state (see package recovery), so
 		// it starts over; once grace ended, only if S is empty.
 		if m.ended {
-			n := 0
-			err := readRecords(ctx, s.ioctx, obj, func(recovery.Record) error { n++; return nil })
-			if err != nil {
+			errHolds := fmt.Errorf("%w: the grace period of epoch %d has ended and it holds records; begin a newer epoch", recovery.ErrStaleEpoch, epoch)
+			// One record is enough to refuse.
+			if err := readRecords(ctx, s.ioctx, obj, func(recovery.Record) error { return errHolds }); err != nil {
+				if errors.Is(err, errHolds) {
+					return nil, errHolds
+				}
 				return nil, err
-			}
-			if n > 0 {
-				return nil, fmt.Errorf("%w: the grace period of epoch %d has ended and it holds %d records; begin a newer epoch", recovery.ErrStaleEpoch, epoch, n)
 			}
 		}
 		if reclaim, err = collect(ctx, s.ioctx, s.node, m.unended); err != nil {

@@ -470,3 +470,36 @@ func TestTooManyUnendedEpochs(t *testing.T) {
 		t.Fatalf("metadata changed: epoch %d, %d unended, %v", got.epoch, len(got.unended), err)
 	}
 }
+
+// TestCrashedEndGrace stops an EndGrace right after its commit point (the
+// metadata write), before the ended epochs' objects are removed: they must
+// no longer count, and the next EndGrace must remove them.
+func TestCrashedEndGrace(t *testing.T) {
+	_, ioctx, _ := radosconn.TestIOContext(t)
+	s := openStore(t, ioctx, "n")
+	mustBegin(t, s, 1)
+	mustAdd(t, s, "a")
+	s2 := reopen(t, s)
+	mustBegin(t, s2, 2)
+	mustAdd(t, s2, "b")
+	_, raw, _, err := readMeta(ioctx, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMeta(bg, ioctx, "n", raw, true, meta{epoch: 2, ended: true}); err != nil {
+		t.Fatal(err)
+	}
+	s3 := reopen(t, s2)
+	if rs, err := s3.Peek(bg); err != nil || !slices.Equal(owners(rs), []string{"b"}) {
+		t.Fatalf("Peek = %q, %v", owners(rs), err)
+	}
+	if got := owners(mustBegin(t, s3, 3)); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("Begin(3) = %q", got)
+	}
+	if err := s3.EndGrace(bg); err != nil {
+		t.Fatal(err)
+	}
+	if got := objects(t, ioctx); !slices.Equal(got, []string{"nfsgw.rec.n", "rec-0000000000000003:n"}) {
+		t.Fatalf("objects after EndGrace %q", got)
+	}
+}

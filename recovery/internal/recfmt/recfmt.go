@@ -64,7 +64,13 @@ func EncodeValue(r recovery.Record) []byte {
 // copy of owner. Errors wrap recovery.ErrCorrupt.
 func DecodeValue(owner, v []byte) (recovery.Record, error) {
 	bad := func(why string) (recovery.Record, error) {
-		return recovery.Record{}, fmt.Errorf("%w: record %x: %s", recovery.ErrCorrupt, owner, why)
+		// The owner is printed shortened: a damaged store can hand over
+		// a key of any size (issue 11).
+		shown := fmt.Sprintf("%x", owner[:min(len(owner), 64)])
+		if len(owner) > 64 {
+			shown += fmt.Sprintf("... (%d bytes)", len(owner))
+		}
+		return recovery.Record{}, fmt.Errorf("%w: record %s: %s", recovery.ErrCorrupt, shown, why)
 	}
 	if err := recovery.CheckOwner(owner); err != nil {
 		return bad(err.Error())
