@@ -254,6 +254,12 @@ func (m *Mount) Abort() error {
 	m.closed = true
 	m.exports = nil
 	m.mu.Unlock()
+	if !m.ll.Quiesce(5 * time.Second) {
+		// Calls still run (a stuck MDS): dropping the client under
+		// them would crash. The process exit that follows drops the
+		// connection all the same, without returning caps.
+		return errors.New("cephfsal: abort: libcephfs calls still in flight; leaving the session to the process exit")
+	}
 	err := m.ll.AbortConn()
 	if rerr := m.ll.Release(); err == nil {
 		err = rerr

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"nfsgw/grace"
 	"nfsgw/grace/radosdb"
 	"nfsgw/internal/radosconn"
+	"nfsgw/recovery/radosstore"
 )
 
 // A test cluster: gateways on 127.0.0.11, .12, ... sharing one CephFS
@@ -40,7 +42,7 @@ type testCluster struct {
 // seconds (member lease 3 s: a killed gateway's lock is gone within it).
 var clusterArgs = []string{"--squash", "none", "--lease", "5", "--grace", "10", "--member-lease", "3"}
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
 	if testBackend(t).Name() != "ceph" {
 		t.Skip("cluster tests run in the CephFS pass of make test (NFSGW_E2E_BACKEND=ceph)")
@@ -68,7 +70,7 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 		}
 	}
 	for i := range n {
-		c.gws = append(c.gws, c.gateway(i))
+		c.gws = append(c.gws, c.gateway(i, extra...))
 	}
 	for _, g := range c.gws {
 		g.start()
@@ -372,4 +374,76 @@ func TestClusterCorruptGraceDB(t *testing.T) {
 	if err == nil || !strings.Contains(out, "nfsgwctl grace add") {
 		t.Fatalf("gateway without a grace object: %v\n%s", err, out)
 	}
+}
+
+// TestClusterDrain: a drained gateway (SIGUSR2: scale-down) waits for its
+// clients, leaves the grace database, deletes its records and exits 0; a
+// restart of another member then never waits for it.
+func TestClusterDrain(t *testing.T) {
+	c := newTestCluster(t, 3, "--drain-timeout", "3")
+	g2, g3 := c.gws[1], c.gws[2]
+	ctx := ctxT(t)
+	// Gateway 3 has a client with state, which never leaves: the drain
+	// evicts it after the drain timeout.
+	c3 := g3.dialOwner(t, "client-3")
+	completeReclaim(t, c3)
+	root3, _, err := c3.LookupPath(ctx, "/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c3.Create(ctx, root3, "held", 0o666); err != nil {
+		t.Fatal(err)
+	}
+	c2 := g2.dialOwner(t, "client-2")
+	completeReclaim(t, c2)
+	root2, _, err := c2.LookupPath(ctx, "/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := c2.Create(ctx, root2, "f2", 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f2.Lock(ctx, nfs4.WriteLT, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	g3.cmd.Process.Signal(syscall.SIGUSR2)
+	select {
+	case <-g3.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("drained gateway did not exit:\n%s", g3.log.String())
+	}
+	if code := g3.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("drained gateway exited %d:\n%s", code, g3.log.String())
+	}
+	drainTook := time.Since(start)
+	d, err := c.db.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Members[c.ids[2]]; ok {
+		t.Fatalf("drained gateway still a member:\n%s", d.Dump())
+	}
+	if n, epochs, err := radosstore.Count(context.Background(), c.ioctx, c.ids[2]); err != nil || n != 0 || len(epochs) != 0 {
+		t.Fatalf("drained gateway's records: %d in %v, %v", n, epochs, err)
+	}
+	// Gateway 2 restarts with a client to reclaim: it waits for gateway 1
+	// only, never for the drained one.
+	restart := time.Now()
+	g2.kill()
+	g2.startTimeout(30 * time.Second)
+	c2b := g2.dialOwner(t, "client-2")
+	st, open := reclaimOpen(t, c2b, f2.FH, "reclaim")
+	if st != nfs4.OK {
+		t.Fatalf("reclaim after the drain: %d", st)
+	}
+	if st, _ := opStatus(t, c2b, lockOp(c2b, f2.FH, open, "reclaim-lock", true)); st != nfs4.OK {
+		t.Fatalf("lock reclaim after the drain: %d", st)
+	}
+	completeReclaim(t, c2b)
+	c.waitDB("grace over", 5*time.Second, func(d grace.DB) bool { return d.R == 0 })
+	t.Logf("drain (one client evicted after the 3 s drain timeout) took %v; restart of gateway 2 → out of grace %v",
+		drainTook.Round(time.Millisecond), time.Since(restart).Round(time.Millisecond))
 }

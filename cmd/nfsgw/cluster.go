@@ -308,6 +308,34 @@ func (m *member) fence(ctx context.Context, node string) error {
 	return nil
 }
 
+// leaveCluster takes a drained node out of the cluster: out of the grace
+// database (so that no restart waits for it), and its recovery records
+// deleted (it has no clients left). Retried until ctx ends: a removal is
+// refused during a grace period while a member does not enforce.
+func (m *member) leaveCluster(ctx context.Context) error {
+	self := grace.Seq{grace.Enforce{Node: m.node}, grace.Remove{Nodes: []string{m.node}}}
+	for {
+		_, err := m.db.UpdateGuarded(ctx, self, radosdb.NodeObject(m.node), radosdb.LockName, m.instance)
+		if err == nil || errors.Is(err, grace.ErrNotMember) {
+			break
+		}
+		m.log.Warn("drain: leaving the grace database", "error", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("leaving the grace database: %w", err)
+		case <-time.After(time.Second):
+		}
+	}
+	if err := radosstore.DeleteAll(ctx, m.ioctx, m.node); err != nil {
+		return fmt.Errorf("deleting the recovery records: %w", err)
+	}
+	if err := m.db.SetSessions(ctx, m.node, nil); err != nil {
+		m.log.Warn("drain: clearing the recorded sessions", "error", err)
+	}
+	m.log.Info("left the cluster", "node", m.node)
+	return nil
+}
+
 // leave stops the member's loops and releases its liveness lock: the
 // successor (or a fencing peer) need not wait for it to expire.
 func (m *member) leave() {

@@ -55,6 +55,7 @@ func run(args []string) int {
 	clusterNS := fl.String("cluster-ns", "", "RADOS namespace within --cluster-pool")
 	memberLease := fl.Int("member-lease", 0, "cluster: seconds a member's liveness lock lasts without renewal (default 15)")
 	fenceAfter := fl.Int("peer-fence-after", 0, "cluster: seconds a member must be dead before a peer fences it (default: the grace time, at least twice the member lease)")
+	drainTimeout := fl.Int("drain-timeout", 0, "seconds a draining gateway (SIGUSR2) waits for its clients before it evicts them (default: 2 × lease)")
 	fromOrdinal := fl.String("node-id-from-ordinal", "", "derive the node id from the StatefulSet pod name ($POD_NAME, else the host name): PREFIX + its ordinal")
 	fl.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (loopback), with mutex and block profiles")
 	if err := fl.Parse(args); err != nil {
@@ -115,6 +116,9 @@ func run(args []string) int {
 	if *clusterNS != "" {
 		cfg.Cluster.Namespace = *clusterNS
 	}
+	if *drainTimeout > 0 {
+		cfg.DrainSeconds = *drainTimeout
+	}
 	if *memberLease > 0 {
 		cfg.Cluster.MemberLeaseSeconds = *memberLease
 	}
@@ -168,10 +172,11 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	be := newBackends(cfg, log.Named("backend"))
 	boot := time.Now()
 	var (
-		tbl *export.Table
-		rec *nodeRecovery
-		mem *member
-		err error
+		tbl     *export.Table
+		rec     *nodeRecovery
+		mem     *member
+		err     error
+		drained bool
 	)
 	if cfg.Cluster.Enabled() {
 		// A member mounts CephFS, which resets its previous instance's
@@ -194,9 +199,14 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		defer func() {
 			// Stop granting, then drop the sessions without returning
 			// caps (the successor's reset releases them once every
-			// peer enforces), then release the liveness lock.
+			// peer enforces), then release the liveness lock. A member
+			// that drained has no clients left: it unmounts cleanly.
 			rec.close()
-			be.abort()
+			if drained {
+				be.close()
+			} else {
+				be.abort()
+			}
 			mem.leave()
 		}()
 	} else {
@@ -279,7 +289,32 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	drainc := make(chan os.Signal, 1)
+	signal.Notify(drainc, syscall.SIGUSR2)
 	select {
+	case <-drainc:
+		// Scale-down: leave for good, so that the cluster never waits
+		// on this node (docs/cluster.md).
+		for _, l := range listeners {
+			l.Close()
+		}
+		close(stop)
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout())
+		defer cancel()
+		drainClients(ctx, state, log)
+		srv.Shutdown(ctx)
+		rec.close()
+		if mem != nil {
+			// Its own time: the drain timeout may be spent.
+			lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer lcancel()
+			if err := mem.leaveCluster(lctx); err != nil {
+				return fmt.Errorf("drain: %w", err)
+			}
+		}
+		drained = true
+		log.Info("drained: left the cluster, exiting")
+		return nil
 	case sig := <-sigc:
 		log.Info("shutting down", "signal", sig.String())
 		go func() {
@@ -307,6 +342,30 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(ctx)
+}
+
+// drainClients waits until every client is gone (they unmounted, or their
+// leases ran out) or ctx ends, then evicts the rest: their records go with
+// them, so nothing is left to reclaim here.
+func drainClients(ctx context.Context, state *nfs4state.Manager, log hclog.Logger) {
+	log.Info("draining: no new connections; waiting for clients to leave", "clients", state.Stats().Clients)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for state.Stats().Clients > 0 {
+		state.Reap()
+		select {
+		case <-ctx.Done():
+			n := 0
+			for _, c := range state.Clients() {
+				if state.Evict(c.ID) {
+					n++
+				}
+			}
+			log.Warn("drain timeout: evicted the remaining clients", "clients", n)
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // reaper expires clients whose lease ran out.

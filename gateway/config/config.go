@@ -45,6 +45,10 @@ type Config struct {
 	Ceph Ceph `yaml:"ceph"`
 	// Exports lists what is served.
 	Exports []Export `yaml:"exports"`
+	// DrainSeconds bounds how long a draining gateway (scale-down: SIGUSR2
+	// or nfsgwctl drain) waits for its clients to leave before it evicts
+	// them (default: 2 × lease).
+	DrainSeconds int `yaml:"drain_seconds"`
 	// Cluster, when Pool is set, makes this gateway a member of an
 	// active/active cluster: grace and recovery live in RADOS
 	// (docs/cluster.md).
@@ -421,6 +425,14 @@ func (cl *Cluster) validate(c *Config) error {
 		return fmt.Errorf("config: cluster.poll_seconds must be positive")
 	}
 	return nil
+}
+
+// DrainTimeout returns how long a drain waits for clients.
+func (c *Config) DrainTimeout() time.Duration {
+	if c.DrainSeconds > 0 {
+		return time.Duration(c.DrainSeconds) * time.Second
+	}
+	return 2 * c.Lease()
 }
 
 // MemberLease returns the liveness lock's duration.

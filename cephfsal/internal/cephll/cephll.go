@@ -22,6 +22,7 @@ import "C"
 
 import (
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -74,6 +75,23 @@ func Create(id string, maxInflight int) (*Mount, error) {
 }
 
 func (m *Mount) enter() { m.sem <- struct{}{} }
+
+// Quiesce takes every call slot, so that no call is in flight and none can
+// start; false if calls still run after d (the slots taken stay taken: no
+// new call starts either way). For a client about to be dropped: a call
+// racing ceph_abort_conn or ceph_release would use freed memory.
+func (m *Mount) Quiesce(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for range cap(m.sem) {
+		select {
+		case m.sem <- struct{}{}:
+		case <-t.C:
+			return false
+		}
+	}
+	return true
+}
 func (m *Mount) leave() { <-m.sem }
 
 // ConfReadFile reads a ceph.conf; an empty path means the default search
