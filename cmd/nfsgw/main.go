@@ -138,6 +138,7 @@ func run(args []string) int {
 		return 2
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "nfsgw", Level: hclog.LevelFromString(cfg.LogLevel)})
+	raiseFileLimit(log)
 	if err := serve(cfg, log); err != nil {
 		log.Error("fatal", "error", err)
 		return 1
@@ -235,7 +236,8 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		Grace:       rec.gate,
 		Recorder:    rec.recorder(),
 	})
-	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc")}
+	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc"),
+		ReplyTimeout: cfg.ReplyTimeout(), IdleTimeout: cfg.IdleTimeout(), MaxConnsPerAddr: cfg.ConnsPerAddress(), TrimMemory: true}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, engine)
 
 	var listeners []net.Listener
