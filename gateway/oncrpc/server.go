@@ -59,7 +59,8 @@ type Server struct {
 	// MaxReplyBytesPerConn bounds the reply bytes one connection may have
 	// built and not yet written; once they are used up its calls wait
 	// before building large replies and the connection is not read (see
-	// replies.go). Default DefaultMaxReplyBytesPerConn.
+	// replies.go). Default DefaultMaxReplyBytesPerConn, or four records if
+	// that is more.
 	MaxReplyBytesPerConn int64
 	// MaxReplyBytes bounds the same across the whole server. Default
 	// DefaultMaxReplyBytes.
@@ -149,7 +150,10 @@ func (s *Server) init() {
 		s.replies = newBudget(size)
 		s.perConnRepl = s.MaxReplyBytesPerConn
 		if s.perConnRepl <= 0 {
-			s.perConnRepl = DefaultMaxReplyBytesPerConn
+			// Room for a few large replies in flight whatever the record
+			// size, so that one connection still overlaps backend reads
+			// with writing replies.
+			s.perConnRepl = max(DefaultMaxReplyBytesPerConn, 4*int64(s.maxRecord))
 		}
 		s.perAddr = make(map[netip.Addr]int)
 		s.listeners = make(map[net.Listener]struct{})
