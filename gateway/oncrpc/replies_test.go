@@ -46,16 +46,30 @@ func waitAvail(t *testing.T, b *budget) {
 	}
 }
 
+// readerWaits reports whether the connection's reader waits for reply
+// room: it is the only waiter that asks for nothing.
+func readerWaits(b *budget) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, w := range b.waiters {
+		if w.n == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // A peer that pipelines calls with large replies and reads none of them
 // gets as many replies built as its share holds, and is then not read any
 // more; once it reads, every call is answered and every byte returned.
 func TestReplyBackPressure(t *testing.T) {
 	h := newTestHandler()
-	h.reserved = make(chan uint32, 100)
+	h.reserved = make(chan uint32, 1000)
 	const rec = 1 << 20
-	s := &Server{MaxRecordSize: rec, MaxReplyBytesPerConn: 3 * rec}
+	// Slots are not what stops the reader here.
+	s := &Server{MaxRecordSize: rec, MaxReplyBytesPerConn: 3 * rec, MaxInflightPerConn: 1000}
 	client, c := pipeConn(t, s, h)
-	const calls = 20
+	const calls = 60
 	sent := make(chan int, 1)
 	go func() {
 		n := 0
@@ -67,9 +81,16 @@ func TestReplyBackPressure(t *testing.T) {
 		}
 		sent <- n
 	}()
-	// Three calls reserve a record's worth each; the fourth waits for
-	// room, and the reader waits behind it instead of reading on.
-	waitQueued(t, c.ep.replies, 2)
+	// Three calls reserve a record's worth each; the next wait for room,
+	// and the reader waits behind them instead of reading on. Nothing
+	// is written (nothing reads the pipe), so no more can reserve.
+	deadline := time.Now().Add(5 * time.Second)
+	for !readerWaits(c.ep.replies) || len(h.reserved) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("reader waiting: %v, %d calls reserved", readerWaits(c.ep.replies), len(h.reserved))
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if n := len(h.reserved); n != 3 {
 		t.Fatalf("%d calls reserved a large reply, want 3 (the connection's share)", n)
 	}
