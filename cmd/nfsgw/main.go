@@ -44,6 +44,7 @@ func run(args []string) int {
 	squash := fl.String("squash", "root", "identity squashing of the quick-start exports: root, none or all")
 	admin := fl.String("admin", "", "gRPC admin API address (host:port)")
 	lease := fl.Int("lease", 0, "lease time in seconds (default 90)")
+	perAddr := fl.Int("max-connections-per-address", 0, "connections open at once from one client address (default 128; -1: no limit)")
 	grace := fl.Int("grace", -1, "grace period in seconds (default: the lease time)")
 	nodeID := fl.String("node-id", "", "this gateway's node id (default: host name)")
 	logLevel := fl.String("log-level", "", "trace, debug, info, warn or error")
@@ -88,6 +89,9 @@ func run(args []string) int {
 	}
 	if *lease > 0 {
 		cfg.LeaseSeconds = *lease
+	}
+	if *perAddr != 0 {
+		cfg.MaxConnsPerAddress = *perAddr
 	}
 	if *grace >= 0 {
 		cfg.GraceSeconds = *grace
@@ -142,6 +146,7 @@ func run(args []string) int {
 		return 2
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "nfsgw", Level: hclog.LevelFromString(cfg.LogLevel)})
+	raiseFileLimit(log)
 	if err := serve(cfg, log); err != nil {
 		log.Error("fatal", "error", err)
 		return 1
@@ -245,7 +250,8 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		Grace:       rec.gate,
 		Recorder:    rec.recorder(),
 	})
-	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc")}
+	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc"),
+		ReplyTimeout: cfg.ReplyTimeout(), IdleTimeout: cfg.IdleTimeout(), MaxConnsPerAddr: cfg.ConnsPerAddress(), TrimMemory: true}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, engine)
 
 	var listeners []net.Listener

@@ -277,6 +277,19 @@ func opReaddir(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if limit > int(r.s.maxIO)+4096 {
 		limit = int(r.s.maxIO) + 4096
 	}
+	// A 4.0 reply with too little room left for the entries the client
+	// allowed is cut short; if not even one fits, it is the reply that is
+	// out of room, not the client's maxcount that is too small.
+	roomErr := uint32(nfs4.ErrToosmall)
+	if room := r.replyRoom(e); limit > room {
+		if room < 16 {
+			return nfs4.ErrResource
+		}
+		limit, roomErr = room, nfs4.ErrResource
+	}
+	if st := r.reserveReply(e, limit); st != nfs4.OK {
+		return st
+	}
 	start := e.Len()
 	e.Fixed(cookieVerf[:])
 	count := 0
@@ -344,7 +357,7 @@ func opReaddir(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	}
 	if tooSmall {
 		e.Buf = e.Buf[:start]
-		return nfs4.ErrToosmall
+		return roomErr
 	}
 	e.Bool(false)
 	e.Bool(eof)

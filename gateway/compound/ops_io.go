@@ -165,6 +165,18 @@ func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		// Keep off+count within what the kernel accepts (2^63 - 1).
 		count = uint32(maxFileSize - off)
 	}
+	// The room must also hold eof, the length and up to 3 bytes of padding.
+	if room := r.replyRoom(e) - 11; int64(count) > int64(room) {
+		if room <= 0 {
+			return nfs4.ErrResource
+		}
+		// A short read is a correct answer, and lets a COMPOUND that
+		// just fits end with its data rather than with an error.
+		count = uint32(room)
+	}
+	if st := r.reserveReply(e, int(count)); st != nfs4.OK {
+		return st
+	}
 	eofOff := e.Reserve(4)
 	lenOff := e.Reserve(4)
 	// Read straight into the reply buffer: no intermediate copy.

@@ -65,6 +65,9 @@ type request struct {
 	// (enterGrace): held until the operation, backend call included, is
 	// over, so that a node entering a grace period can drain it.
 	gateRelease func()
+
+	// replyStart is where the COMPOUND's reply begins in the encoder.
+	replyStart int
 }
 
 func (r *request) setCred(call *oncrpc.Call) {

@@ -178,6 +178,8 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		tbl:    s.cfg.Exports.Load(),
 		remote: remote.Addr(),
 		numOps: numOps,
+
+		replyStart: start,
 	}
 	r.setCred(call)
 	defer r.finish()
@@ -224,6 +226,9 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		}
 		if r.session != nil && status == nfs4.OK {
 			status = r.checkReplySize(e, start, opStart, op)
+		}
+		if status == nfs4.OK {
+			status = r.afterOp(e, opStart, op)
 		}
 		if status != nfs4.OK {
 			break

@@ -38,6 +38,17 @@ type Config struct {
 	MaxIOBytes int `yaml:"max_io_bytes"`
 	// MaxRecordBytes bounds one RPC record (default MaxIOBytes + 64 KiB).
 	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// ReplyTimeoutSeconds closes a connection whose peer has not taken a
+	// reply off the socket for this long, releasing the memory it pins
+	// (default 60; -1: never).
+	ReplyTimeoutSeconds int `yaml:"reply_timeout_seconds"`
+	// IdleTimeoutSeconds closes a connection that has carried no request
+	// for this long and holds no client's lease or session (default 300;
+	// -1: never).
+	IdleTimeoutSeconds int `yaml:"idle_timeout_seconds"`
+	// MaxConnsPerAddress bounds the connections open at once from one
+	// client address (default 128; -1: no limit).
+	MaxConnsPerAddress int `yaml:"max_connections_per_address"`
 	// LogLevel is trace, debug, info, warn or error (default info).
 	LogLevel string `yaml:"log_level"`
 	// Ceph is how the gateway reaches CephFS, for exports whose path is
@@ -169,6 +180,10 @@ const (
 	DefaultLease  = 90
 	DefaultMaxIO  = 1 << 20
 	DefaultAnonID = 65534
+
+	DefaultReplyTimeout       = 60
+	DefaultIdleTimeout        = 300
+	DefaultMaxConnsPerAddress = 128
 )
 
 // Load reads a YAML configuration file. Unknown keys are errors, so a typo
@@ -237,6 +252,22 @@ func (c *Config) Validate() error {
 	if c.Cluster.Enabled() {
 		if err := c.Cluster.validate(c); err != nil {
 			return err
+		}
+	}
+	for _, v := range []struct {
+		name string
+		p    *int
+		def  int
+	}{
+		{"reply_timeout_seconds", &c.ReplyTimeoutSeconds, DefaultReplyTimeout},
+		{"idle_timeout_seconds", &c.IdleTimeoutSeconds, DefaultIdleTimeout},
+		{"max_connections_per_address", &c.MaxConnsPerAddress, DefaultMaxConnsPerAddress},
+	} {
+		if *v.p == 0 {
+			*v.p = v.def
+		}
+		if *v.p < -1 {
+			return fmt.Errorf("config: %s %d (want -1 for no limit, or a positive number)", v.name, *v.p)
 		}
 	}
 	if c.NodeID == "" {
@@ -463,3 +494,14 @@ func NodeIDFromOrdinal(podName, prefix string) (string, error) {
 	}
 	return prefix + ord, nil
 }
+
+// ReplyTimeout returns the reply timeout, 0 for none.
+func (c *Config) ReplyTimeout() time.Duration { return limitSeconds(c.ReplyTimeoutSeconds) }
+
+// IdleTimeout returns the idle connection timeout, 0 for none.
+func (c *Config) IdleTimeout() time.Duration { return limitSeconds(c.IdleTimeoutSeconds) }
+
+// ConnsPerAddress returns the per-address connection limit, 0 for none.
+func (c *Config) ConnsPerAddress() int { return max(c.MaxConnsPerAddress, 0) }
+
+func limitSeconds(n int) time.Duration { return time.Duration(max(n, 0)) * time.Second }

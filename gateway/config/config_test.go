@@ -171,3 +171,39 @@ func TestCourtesyAndDelegationTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionLimits(t *testing.T) {
+	parse := func(extra string) (*Config, error) {
+		c, err := Parse([]byte(extra + "exports: [{pseudo: /a, path: /a}]\n"))
+		if err != nil {
+			return nil, err
+		}
+		return c, c.Validate()
+	}
+	c, err := parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReplyTimeout().Seconds() != 60 || c.IdleTimeout().Seconds() != 300 || c.ConnsPerAddress() != 128 {
+		t.Fatalf("defaults: reply timeout %v, idle timeout %v, per address %d", c.ReplyTimeout(), c.IdleTimeout(), c.ConnsPerAddress())
+	}
+	c, err = parse("reply_timeout_seconds: -1\nidle_timeout_seconds: -1\nmax_connections_per_address: -1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReplyTimeout() != 0 || c.IdleTimeout() != 0 || c.ConnsPerAddress() != 0 {
+		t.Fatalf("off: reply timeout %v, idle timeout %v, per address %d", c.ReplyTimeout(), c.IdleTimeout(), c.ConnsPerAddress())
+	}
+	c, err = parse("reply_timeout_seconds: 5\nidle_timeout_seconds: 7\nmax_connections_per_address: 3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReplyTimeout().Seconds() != 5 || c.IdleTimeout().Seconds() != 7 || c.ConnsPerAddress() != 3 {
+		t.Fatalf("set: reply timeout %v, idle timeout %v, per address %d", c.ReplyTimeout(), c.IdleTimeout(), c.ConnsPerAddress())
+	}
+	for _, bad := range []string{"reply_timeout_seconds: -2\n", "idle_timeout_seconds: -3\n", "max_connections_per_address: -9\n"} {
+		if _, err := parse(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -123,3 +123,18 @@ func (b *budget) grantLocked() {
 		close(w.ready)
 	}
 }
+
+// charge takes n at once, even past what is available, for bytes that
+// already exist: acquirers then wait until releases bring the budget back.
+func (b *budget) charge(n int64) { b.avail.Add(-n) }
+
+// adjust changes a holding of from bytes into one of to bytes, taking the
+// difference without waiting or releasing the surplus.
+func (b *budget) adjust(from, to int64) {
+	switch {
+	case to > from:
+		b.charge(to - from)
+	case to < from:
+		b.release(from - to)
+	}
+}

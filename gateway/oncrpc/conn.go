@@ -5,15 +5,40 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
 // Conn is one client connection of a Server. Handlers see it as Call.Conn
 // and may keep it, for example as the back channel of an NFSv4.1 session.
 type Conn struct {
-	ep  endpoint
-	id  uint64
-	srv *Server
+	ep   endpoint
+	id   uint64
+	srv  *Server
+	addr netip.Addr // the peer's address, as MaxConnsPerAddr counts it
+	// kept exempts the connection from the idle timeout (Keep).
+	kept atomic.Bool
+}
+
+// Keep marks the connection as one the peer's state depends on, an
+// NFSv4.1 session's or a client's that renews its lease over it, so that
+// the idle timeout never closes it: the peer may rightly stay quiet on it
+// for longer, and closing it would cost the peer more than its descriptor
+// costs the server. It is cheap to call on every request.
+func (c *Conn) Keep() {
+	if !c.kept.Load() {
+		c.kept.Store(true)
+	}
+}
+
+// idleSince returns how long the connection has been idle at now, or 0
+// if it is kept or has a call in flight.
+func (c *Conn) idleSince(now time.Time) time.Duration {
+	if c.kept.Load() || len(c.ep.slots) > 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, c.ep.lastRead.Load()))
 }
 
 // ID returns the connection's number, unique within the process.

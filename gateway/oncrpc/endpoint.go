@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -48,11 +49,19 @@ type endpoint struct {
 	slots chan struct{}
 	calls sync.WaitGroup // calls being served
 
-	budget *budget         // server-wide request bytes; nil on a client
-	stop   <-chan struct{} // closed when the server shuts down; nil on a client
-	route  func(*Call) (h Handler, stat AcceptStat, low, high uint32)
-	conn   *Conn // Call.Conn for calls served here
-	log    hclog.Logger
+	budget *budget // server-wide request bytes; nil on a client
+	// replies and srvReplies count the bytes of replies being built or
+	// waiting to be written, on this connection and server-wide (see
+	// replies.go); nil on a client.
+	replies, srvReplies *budget
+	replyTimeout        time.Duration // 0: writes wait as long as the peer makes them
+	// lastRead is when the reader last received a record (unix
+	// nanoseconds), for the idle timeout.
+	lastRead atomic.Int64
+	stop     <-chan struct{} // closed when the server shuts down; nil on a client
+	route    func(*Call) (h Handler, stat AcceptStat, low, high uint32)
+	conn     *Conn // Call.Conn for calls served here
+	log      hclog.Logger
 
 	// lastName is the machine name of the last AUTH_SYS call; only the
 	// reader goroutine touches it.
@@ -74,10 +83,13 @@ var pendingPool = sync.Pool{New: func() any {
 // one allocation carries everything the goroutine needs.
 type inCall struct {
 	call     Call
+	ep       *endpoint
 	rec      *[]byte
 	weight   int64
 	verdict  verdict
 	authStat uint32
+	// Reply bytes held in ep.replies and ep.srvReplies.
+	reserved, srvReserved int64
 }
 
 // errNotCall reports a record that is neither a call nor a reply, or too
@@ -135,6 +147,7 @@ func (ep *endpoint) writeRecord(e *xdr.Encoder) error {
 		return err
 	}
 	ep.wmu.Lock()
+	ep.setWriteDeadline()
 	_, err := ep.nc.Write(e.Buf)
 	ep.wmu.Unlock()
 	if err != nil {
@@ -160,7 +173,10 @@ func (ep *endpoint) readLoop() error {
 		// Headers are decoded here rather than in the call's goroutine so
 		// that a stream that is not RPC stops the reader at once, and so
 		// that lastName needs no lock.
-		ic := &inCall{rec: bufp}
+		if ep.replies != nil {
+			ep.lastRead.Store(time.Now().UnixNano())
+		}
+		ic := &inCall{rec: bufp, ep: ep}
 		ic.verdict, ic.authStat = decodeCallHeader(rec, ep.lastName, &ic.call)
 		if ic.verdict == verdictDrop {
 			putRecordBuf(bufp)
@@ -170,6 +186,7 @@ func (ep *endpoint) readLoop() error {
 			ep.lastName = ic.call.Sys.MachineName
 		}
 		ic.call.Conn = ep.conn
+		ic.call.in = ic
 		if err := ep.admit(ic, len(rec)); err != nil {
 			putRecordBuf(bufp)
 			return err
@@ -234,17 +251,38 @@ func (ep *endpoint) admit(ic *inCall, size int) error {
 	case <-ep.stop:
 		return errStopping
 	}
+	if !ep.waitReplyRoom() {
+		<-ep.slots
+		return ep.admitFailed()
+	}
 	if ep.budget != nil {
 		ic.weight = ep.budget.weight(size)
 		if !ep.budget.acquire(ic.weight, ep.ctx.Done(), ep.stop) {
 			<-ep.slots
-			if ep.ctx.Err() != nil {
-				return ErrConnClosed
-			}
-			return errStopping
+			return ep.admitFailed()
 		}
 	}
 	return nil
+}
+
+// admitFailed says why admit gave up.
+func (ep *endpoint) admitFailed() error {
+	if ep.ctx.Err() != nil {
+		return ErrConnClosed
+	}
+	return errStopping
+}
+
+// doneWithRequest returns a call's request record and its request bytes,
+// once the handler is done with them: a reply that waits for a slow peer
+// must not also pin the request it answers (a 1 MiB WRITE).
+func (ep *endpoint) doneWithRequest(ic *inCall) {
+	putRecordBuf(ic.rec)
+	ic.rec = nil
+	if ic.weight != 0 {
+		ep.budget.release(ic.weight)
+		ic.weight = 0
+	}
 }
 
 // serveCall runs one call and writes its reply.
@@ -262,10 +300,8 @@ func (ep *endpoint) serveCall(ic *inCall) {
 			ep.close()
 		}
 		putEncoder(e)
-		putRecordBuf(ic.rec)
-		if ic.weight != 0 {
-			ep.budget.release(ic.weight)
-		}
+		ep.doneWithRequest(ic)
+		ep.releaseReply(ic)
 		<-ep.slots
 		ep.calls.Done()
 	}()
@@ -304,7 +340,15 @@ func (ep *endpoint) serveCall(ic *inCall) {
 			}
 		}
 	}
-	if err := ep.writeRecord(e); err != nil && ep.ctx.Err() == nil {
+	ep.doneWithRequest(ic)
+	ep.chargeReply(ic, len(e.Buf))
+	err := ep.writeRecord(e)
+	switch {
+	case err == nil:
+	case ep.replyTimeout > 0 && writeTimedOut(err):
+		ep.log.Warn("peer did not read its replies in time; closing connection",
+			"remote", ep.nc.RemoteAddr().String(), "timeout", ep.replyTimeout)
+	case ep.ctx.Err() == nil:
 		ep.log.Debug("writing RPC reply failed", "xid", xid, "error", err)
 	}
 }

@@ -194,7 +194,7 @@ func FuzzServeConn(f *testing.F) {
 	}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		client, server := net.Pipe()
-		c := s.newConn(server)
+		c, _ := s.newConn(server)
 		served := make(chan struct{})
 		go func() {
 			c.serve()

@@ -61,6 +61,8 @@ type Call struct {
 	// Conn is the connection the call came in on; nil for callbacks served
 	// by a Client.
 	Conn *Conn
+
+	in *inCall // the server's accounting of the call; nil on a Client
 }
 
 // Handler serves the calls of one program.

@@ -22,12 +22,15 @@ const (
 	procFail  = 3 // returns the accept status given as argument
 	procBlock = 4 // waits for a value on the test's channel
 	procPanic = 5
+	procBig   = 6 // reserves and returns as many bytes as its argument says
+	procKeep  = 7 // marks the connection with Conn.Keep
 )
 
 // testHandler implements testProg.
 type testHandler struct {
-	block   chan struct{} // procBlock waits for a receive from it
-	entered chan uint32   // procBlock reports its xid here on entry, if set
+	block    chan struct{} // procBlock waits for a receive from it
+	entered  chan uint32   // procBlock reports its xid here on entry, if set
+	reserved chan uint32   // procBig reports its xid here once it reserved, if set
 }
 
 func (h *testHandler) HandleCall(ctx context.Context, call *Call, e *xdr.Encoder) AcceptStat {
@@ -67,6 +70,23 @@ func (h *testHandler) HandleCall(ctx context.Context, call *Call, e *xdr.Encoder
 		}
 	case procPanic:
 		panic("handler panic (expected by the test)")
+	case procBig:
+		d := xdr.NewDecoder(call.Args)
+		n := int(d.Uint32())
+		if d.Err() != nil || n > 16<<20 {
+			return GarbageArgs
+		}
+		if err := call.ReserveReply(n); err != nil {
+			return SystemErr
+		}
+		if h.reserved != nil {
+			h.reserved <- call.XID
+		}
+		e.Buf = append(e.Buf, make([]byte, n)...)
+		return Success
+	case procKeep:
+		call.Conn.Keep()
+		return Success
 	}
 	return ProcUnavail
 }

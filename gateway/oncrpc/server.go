@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,6 +56,32 @@ type Server struct {
 	// whole server, counted from when a call has been read until its reply
 	// is written. Default DefaultMaxInflightBytes.
 	MaxInflightBytes int64
+	// MaxReplyBytesPerConn bounds the reply bytes one connection may have
+	// built and not yet written; once they are used up its calls wait
+	// before building large replies and the connection is not read (see
+	// replies.go). Default DefaultMaxReplyBytesPerConn, or four records if
+	// that is more.
+	MaxReplyBytesPerConn int64
+	// MaxReplyBytes bounds the same across the whole server. Default
+	// DefaultMaxReplyBytes.
+	MaxReplyBytes int64
+	// ReplyTimeout closes a connection whose peer has not taken a reply
+	// off the socket for this long: it would otherwise pin its replies,
+	// and its share of the server, for as long as it likes. 0: no limit.
+	ReplyTimeout time.Duration
+	// IdleTimeout closes a connection that has carried no call for this
+	// long, has none in flight, and was never marked with Conn.Keep, so
+	// that abandoned connections do not hold file descriptors for good.
+	// 0: no limit.
+	IdleTimeout time.Duration
+	// MaxConnsPerAddr bounds the connections open at once from one source
+	// address; further ones are closed as soon as they are accepted, so
+	// one host cannot take every file descriptor. 0: no limit.
+	MaxConnsPerAddr int
+	// TrimMemory hands memory back to the OS once the server is idle after
+	// a burst (see memtrim.go). It acts on the whole process, so only its
+	// main server should set it.
+	TrimMemory bool
 	// Logger receives the server's log; nil discards it.
 	Logger hclog.Logger
 	// ConnState, if set, is called when a connection starts and when it
@@ -66,6 +93,8 @@ type Server struct {
 	maxRecord   int
 	maxInflight int
 	budget      *budget
+	replies     *budget // server-wide reply bytes
+	perConnRepl int64
 
 	// progs maps a program number to its registrations. It is replaced
 	// whole on Register so that dispatch reads it without locking.
@@ -76,9 +105,14 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
-	closed    bool
-	closing   chan struct{} // closed by Shutdown
-	connWG    sync.WaitGroup
+	perAddr   map[netip.Addr]int // open connections by source address
+	// refusedLogged is the second a refused connection was last logged.
+	refusedLogged int64
+	sweeping      bool // the idle sweeper runs
+	trimming      bool // the memory trimmer runs
+	closed        bool
+	closing       chan struct{} // closed by Shutdown
+	connWG        sync.WaitGroup
 }
 
 type progEntry struct {
@@ -109,6 +143,19 @@ func (s *Server) init() {
 			size = DefaultMaxInflightBytes
 		}
 		s.budget = newBudget(size)
+		size = s.MaxReplyBytes
+		if size <= 0 {
+			size = DefaultMaxReplyBytes
+		}
+		s.replies = newBudget(size)
+		s.perConnRepl = s.MaxReplyBytesPerConn
+		if s.perConnRepl <= 0 {
+			// Room for a few large replies in flight whatever the record
+			// size, so that one connection still overlaps backend reads
+			// with writing replies.
+			s.perConnRepl = max(DefaultMaxReplyBytesPerConn, 4*int64(s.maxRecord))
+		}
+		s.perAddr = make(map[netip.Addr]int)
 		s.listeners = make(map[net.Listener]struct{})
 		s.conns = make(map[*Conn]struct{})
 		s.closing = make(chan struct{})
@@ -164,6 +211,14 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}
+	if s.IdleTimeout > 0 && !s.sweeping {
+		s.sweeping = true
+		go s.sweepIdle()
+	}
+	if s.TrimMemory && !s.trimming {
+		s.trimming = true
+		go s.trimMemory()
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -196,10 +251,14 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		c := s.newConn(nc)
-		if c == nil {
+		c, err := s.newConn(nc)
+		switch {
+		case err == errTooMany:
 			nc.Close()
-			return ErrServerClosed
+			continue
+		case err != nil:
+			nc.Close()
+			return err
 		}
 		go c.serve()
 	}
@@ -221,11 +280,20 @@ func isTemporary(err error) bool {
 	return errors.As(err, &te) && te.Temporary()
 }
 
-// newConn sets up a connection, or returns nil once the server is closed.
-func (s *Server) newConn(nc net.Conn) *Conn {
+// errTooMany refuses a connection from an address that has
+// MaxConnsPerAddr open already.
+var errTooMany = errors.New("oncrpc: too many connections from one address")
+
+// newConn sets up a connection. It fails with ErrServerClosed once the
+// server is closed, and with errTooMany for an address at its limit.
+func (s *Server) newConn(nc net.Conn) (*Conn, error) {
 	c := &Conn{id: connIDs.Add(1), srv: s}
 	c.ep.init(nc, s.maxRecord, s.maxInflight)
 	c.ep.budget = s.budget
+	c.ep.replies = newBudget(s.perConnRepl)
+	c.ep.srvReplies = s.replies
+	c.ep.replyTimeout = s.ReplyTimeout
+	c.ep.lastRead.Store(time.Now().UnixNano())
 	c.ep.stop = s.closing
 	c.ep.route = s.route
 	c.ep.conn = c
@@ -234,17 +302,69 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 	defer s.mu.Unlock()
 	if s.closed {
 		c.ep.cancel()
-		return nil
+		return nil, ErrServerClosed
 	}
+	c.addr = addrOf(nc.RemoteAddr())
+	if s.MaxConnsPerAddr > 0 && s.perAddr[c.addr] >= s.MaxConnsPerAddr {
+		c.ep.cancel()
+		// One line per second at most: a host hammering the limit must
+		// not flood the log as well.
+		if now := time.Now().Unix(); s.refusedLogged != now {
+			s.refusedLogged = now
+			s.log.Warn("too many connections from one address; refusing", "remote", nc.RemoteAddr().String(), "limit", s.MaxConnsPerAddr)
+		}
+		return nil, errTooMany
+	}
+	s.perAddr[c.addr]++
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
-	return c
+	return c, nil
+}
+
+// addrOf is the source address connections are counted by. IPv4-mapped
+// IPv6 addresses count as the IPv4 address they are.
+func addrOf(a net.Addr) netip.Addr {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort().Addr().Unmap()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap.Addr().Unmap()
+}
+
+// sweepIdle closes idle connections (see IdleTimeout) until the server
+// shuts down. It looks at every connection a few times per timeout, which
+// costs the hot path nothing but the reader's store of lastRead.
+func (s *Server) sweepIdle() {
+	t := time.NewTicker(max(s.IdleTimeout/4, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case now := <-t.C:
+			var idle []*Conn
+			s.mu.Lock()
+			for c := range s.conns {
+				if c.idleSince(now) >= s.IdleTimeout {
+					idle = append(idle, c)
+				}
+			}
+			s.mu.Unlock()
+			for _, c := range idle {
+				s.log.Debug("closing idle connection", "conn", c.id, "remote", c.RemoteAddr().String())
+				c.ep.close()
+			}
+		}
+	}
 }
 
 // forget removes an ended connection.
 func (s *Server) forget(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
+		delete(s.perAddr, c.addr)
+	}
 	s.mu.Unlock()
 	s.connWG.Done()
 }
