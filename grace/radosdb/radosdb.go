@@ -60,6 +60,9 @@ import (
 	"nfsgw/grace"
 )
 
+// DB is the store a grace.Runner needs in a cluster.
+var _ grace.DBStore = (*DB)(nil)
+
 // DefaultObject is the grace object's name, Ganesha's default.
 const DefaultObject = "grace"
 
@@ -324,10 +327,14 @@ func (d *DB) UpdateGuarded(ctx context.Context, m grace.Mutation, lockObj, lockN
 
 type guard struct{ obj, name, cookie string }
 
+// On an error the database is unchanged by this call, and the returned DB
+// is the newest snapshot read (the zero DB if none could be read), as
+// grace.DBStore asks.
 func (d *DB) update(ctx context.Context, m grace.Mutation, g *guard) (grace.DB, error) {
+	var last grace.DB
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return grace.DB{}, err
+			return last, err
 		}
 		db, changed, err := d.tryUpdate(m, g)
 		if err == nil {
@@ -340,12 +347,13 @@ func (d *DB) update(ctx context.Context, m grace.Mutation, g *guard) (grace.DB, 
 			}
 			return db, nil
 		}
+		last = db
 		if !errors.Is(err, errConflict) {
-			return grace.DB{}, err
+			return last, err
 		}
 		d.retries.Add(1)
 		if attempt+1 >= maxAttempts {
-			return grace.DB{}, fmt.Errorf("grace db: %s: object %s changed under %d attempts in a row", m, d.oid, maxAttempts)
+			return last, fmt.Errorf("grace db: %s: %s changed under %d attempts in a row", m, d.where, maxAttempts)
 		}
 		// Jittered, growing pause: writers that collided do not collide
 		// again in lock step.
@@ -354,7 +362,7 @@ func (d *DB) update(ctx context.Context, m grace.Mutation, g *guard) (grace.DB, 
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return grace.DB{}, ctx.Err()
+			return last, ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -372,19 +380,19 @@ func (d *DB) tryUpdate(m grace.Mutation, g *guard) (grace.DB, bool, error) {
 	}
 	next, err := m.Apply(old)
 	if err != nil {
-		return grace.DB{}, false, err
+		return old, false, err
 	}
 	if err := next.Check(); err != nil {
 		// Refused, not corrupt: what is stored is fine (e.g. an add past
 		// grace.MaxMembers).
-		return grace.DB{}, false, fmt.Errorf("%w: %s would make an invalid database: %v", grace.ErrRefused, m, err)
+		return old, false, fmt.Errorf("%w: %s would make an invalid database: %v", grace.ErrRefused, m, err)
 	}
 	if next.Equal(old) {
 		return old, false, nil
 	}
 	if g != nil && g.obj != d.oid {
 		if err := d.assertLocked(g); err != nil {
-			return grace.DB{}, false, err
+			return old, false, err
 		}
 	}
 	op := rados.CreateWriteOp()
@@ -420,13 +428,13 @@ func (d *DB) tryUpdate(m grace.Mutation, g *guard) (grace.DB, bool, error) {
 	case e == -eRANGE || e == -eOVERFLOW:
 		// AssertVersion: the object is newer (ERANGE) or, after a
 		// recreation, older (EOVERFLOW) than what was read.
-		return grace.DB{}, false, errConflict
+		return old, false, errConflict
 	case e == -eBUSY && g != nil:
-		return grace.DB{}, false, fmt.Errorf("%w (lock %s on %s, cookie %s)", ErrFenced, g.name, g.obj, g.cookie)
+		return old, false, fmt.Errorf("%w (lock %s on %s, cookie %s)", ErrFenced, g.name, g.obj, g.cookie)
 	case e == -eNOENT:
-		return grace.DB{}, false, fmt.Errorf("%s: %w", d.where, ErrNoDB)
+		return old, false, fmt.Errorf("%s: %w", d.where, ErrNoDB)
 	default:
-		return grace.DB{}, false, fmt.Errorf("grace db: write %s (%s): %w", d.where, m, err)
+		return old, false, fmt.Errorf("grace db: write %s (%s): %w", d.where, m, err)
 	}
 	if v, err := d.ioctx.GetLastVersion(); err == nil {
 		next.Version = v

@@ -99,8 +99,8 @@ func TestCreateAndRead(t *testing.T) {
 	if !errors.Is(err, ErrNoDB) || !strings.Contains(err.Error(), "nfsgwctl grace add") {
 		t.Fatalf("read of a missing db: %v, want ErrNoDB saying how to create it", err)
 	}
-	if _, err := d.Update(ctx, grace.Add{Nodes: []string{"a"}}); !errors.Is(err, ErrNoDB) {
-		t.Fatalf("update of a missing db: %v", err)
+	if got, err := d.Update(ctx, grace.Add{Nodes: []string{"a"}}); !errors.Is(err, ErrNoDB) || got.C != 0 || got.Version != 0 {
+		t.Fatalf("update of a missing db: %+v %v, want ErrNoDB and the zero DB", got, err)
 	}
 	if created, err := d.Create(ctx); err != nil || !created {
 		t.Fatalf("create: %v %v", created, err)
@@ -197,14 +197,19 @@ func TestRefusedWritesNothing(t *testing.T) {
 	mustUpdate(t, d, grace.Add{Nodes: []string{"a", "x"}})
 	mustUpdate(t, d, grace.Unenforce{Node: "x"})
 	db := mustUpdate(t, d, grace.Start{Nodes: []string{"a"}})
+	// A refusal returns the snapshot it was refused against (what
+	// grace.DBStore promises the runner).
 	for _, m := range []grace.Mutation{grace.Lift{Node: "a"}, grace.Remove{Nodes: []string{"x"}}} {
-		_, err := d.Update(ctx, m)
+		got, err := d.Update(ctx, m)
 		if !errors.Is(err, grace.ErrRefused) || !strings.Contains(err.Error(), "x") {
 			t.Fatalf("%s while x does not enforce: %v, want refused naming x", m, err)
 		}
+		if !got.Equal(db) || got.Version != db.Version {
+			t.Fatalf("%s refused: returned %+v, want the snapshot %+v", m, got, db)
+		}
 	}
-	if _, err := d.Update(ctx, grace.Join{Node: "zz"}); !errors.Is(err, grace.ErrNotMember) {
-		t.Fatalf("join zz: %v", err)
+	if got, err := d.Update(ctx, grace.Join{Node: "zz"}); !errors.Is(err, grace.ErrNotMember) || got.Version != db.Version {
+		t.Fatalf("join zz: %+v %v", got, err)
 	}
 	after, _ := d.Read(ctx)
 	if after.Version != db.Version || !after.Equal(db) {
