@@ -48,6 +48,7 @@ test: deps build
 	$(GO) vet -tags '$(GO_TAGS)' $(PKGS)
 	NFSGW_BIN=$(CURDIR)/$(BIN)/nfsgw scripts/with-ceph.sh sh -c '\
 	  $(GO) test -tags "$(GO_TAGS)" -race -count=1 -timeout 15m $(PKGS) && \
+	  $(GO) test -tags "$(GO_TAGS)" -count=1 -run Model ./grace/ && \
 	  NFSGW_E2E_BACKEND=ceph $(GO) test -tags "$(GO_TAGS)" -race -count=1 -timeout 10m ./e2e/'
 
 test-unit:
