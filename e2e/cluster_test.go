@@ -243,8 +243,10 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 
-	// (b) Gateway 2's client reclaims its open and lock.
-	c2b := g2.dialOwner(t, "client-2")
+	// (b) Gateway 2's client reclaims its open and lock — from another
+	// source address (a client behind NAT, a new pod IP): reclaim is
+	// keyed on the client's owner and principal, never its address.
+	c2b := dialOwnerFrom(t, g2, "127.0.0.99", "client-2")
 	st, open := reclaimOpen(t, c2b, fh, "reclaim-open")
 	if st != nfs4.OK {
 		t.Fatalf("reclaim of the open on gateway 2: %d\n%s", st, tail(g2.log.String(), 30))
@@ -290,6 +292,24 @@ func TestClusterFailover(t *testing.T) {
 	fmt.Fprintf(os.Stderr, "cluster failover: kill→serving %v, kill→I/O resumed %v, grace %v, reclaim %v\n",
 		up.Round(time.Millisecond), resumed.Round(time.Millisecond), graceEnd.Sub(graceStart).Round(time.Millisecond),
 		reclaimDone.Sub(servedAt).Round(time.Millisecond))
+}
+
+// dialOwnerFrom is dialOwner from a chosen source address.
+func dialOwnerFrom(t *testing.T, g *gateway, src, owner string) *nfsclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	conn, err := d.DialContext(ctx, "tcp", g.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := nfsclient.DialConn(ctx, conn, nfsclient.Options{ClientOwner: owner, NoReclaimComplete: true, RetryTimeout: -1})
+	if err != nil {
+		t.Fatalf("dial from %s: %v", src, err)
+	}
+	t.Cleanup(func() { c.Abandon() })
+	return c
 }
 
 // startTimeout is start with a longer wait for listening: a cluster
