@@ -28,7 +28,7 @@ type nodeRecovery struct {
 
 func openRecovery(cfg *config.Config, log hclog.Logger) (*nodeRecovery, error) {
 	r := &nodeRecovery{gate: grace.None{}, log: log.Named("recovery")}
-	if cfg.StateDir == "" {
+	if cfg.StateDir == "" || cfg.StateDir == config.StateDirNone {
 		log.Warn("no state_dir: clients cannot reclaim their state after a restart")
 		return r, nil
 	}
@@ -51,6 +51,8 @@ func openRecovery(cfg *config.Config, log hclog.Logger) (*nodeRecovery, error) {
 		return nil, fmt.Errorf("recovery store: begin epoch %d: %w", last+1, err)
 	}
 	r.store = store
+	// Say where: the default directory is not obvious to an operator.
+	r.log.Info("recovery state", "dir", cfg.StateDir)
 	owners := make([][]byte, len(reclaim))
 	for i, rec := range reclaim {
 		owners[i] = rec.Owner
