@@ -9,19 +9,23 @@ PKGS      := ./...
 LISTEN    ?= 127.0.0.1:2049
 DATA      ?= ./data
 STATE     ?= ./state
+LEASE     ?= 10
+# The version nfsgw --version and nfsgwctl status report.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
 
 .PHONY: all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
 
 all: build
 
 build: deps-build
-	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/nfsgw ./cmd/nfsgw
-	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/nfsgwctl ./cmd/nfsgwctl
+	$(GO) build -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/nfsgw ./cmd/nfsgw
+	$(GO) build -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/nfsgwctl ./cmd/nfsgwctl
 
-## run: serve ./data at /export on 127.0.0.1:2049 (local directory backend).
+## run: serve ./data at /export on 127.0.0.1:2049 (local directory backend),
+## admin API on nfsgw's default unix socket (nfsgwctl needs no flags).
 run: build
-	mkdir -p $(DATA)
-	$(BIN)/nfsgw --listen $(LISTEN) --export /export=$(DATA) --state-dir $(STATE)
+	NFSGW_BIN=$(BIN)/nfsgw LISTEN=$(LISTEN) DATA=$(DATA) STATE=$(STATE) LEASE=$(LEASE) scripts/dev-run.sh
 
 ## deps: install what the tests need from Debian's packages.
 deps:
