@@ -109,7 +109,10 @@ func startServer(bin, dir string, extra []string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--listen", addr, "--export", "/export=" + dir, "--squash", "none"}, extra...)
+	args := append([]string{"--listen", addr, "--export", "/export=" + dir, "--squash", "none",
+		// A benchmark server keeps no state across runs and needs no
+		// admin API (nfsgw's defaults would share both between runs).
+		"--admin", "none", "--state-dir", "none"}, extra...)
 	s := &server{addr: addr, dir: dir, log: &logBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.log
