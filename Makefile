@@ -41,6 +41,7 @@ CEPH_DIR ?= /tmp/nfsgw-ceph-dev
 ceph-up:
 	scripts/ceph-dev.sh up $(CEPH_DIR)
 	@scripts/ceph-dev.sh env $(CEPH_DIR)
+	@scripts/ceph-dev.sh quickstart $(CEPH_DIR)
 
 ceph-down:
 	scripts/ceph-dev.sh down $(CEPH_DIR)

@@ -162,3 +162,35 @@ func TestStartErrorsExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestCephQuickstartCommand runs the command `make ceph-up` prints
+// (scripts/ceph-dev.sh quickstart) and writes through it as root: the
+// documented quick start needed a keyring and a directory that a fresh
+// cluster does not have.
+func TestCephQuickstartCommand(t *testing.T) {
+	if testBackend(t).Name() != "ceph" || os.Getenv("CEPH_DEV_DIR") == "" {
+		t.Skip("needs the CephFS pass on a scripts/ceph-dev.sh cluster (CEPH_DEV_DIR)")
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command("../scripts/ceph-dev.sh", "quickstart", os.Getenv("CEPH_DEV_DIR"))
+	cmd.Env = append(os.Environ(), "QUICKSTART_LISTEN="+addr, "NFSGW_BIN=nfsgw")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ceph-dev.sh quickstart: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	args := strings.Fields(lines[len(lines)-1])
+	if len(args) < 2 || args[0] != "nfsgw" {
+		t.Fatalf("no nfsgw command in:\n%s", out)
+	}
+	// Only what lets it run beside other test gateways is added.
+	g := &gateway{t: t, Addr: addr, args: append(args[1:], "--node-id", nodeName(t), "--admin", "none", "--state-dir", "none")}
+	g.start()
+	t.Cleanup(g.stop)
+	src := filepath.Join(t.TempDir(), "hello.txt")
+	os.WriteFile(src, []byte("hello\n"), 0644)
+	url := strings.Replace(g.libnfsURL("/"+nodeName(t)+".txt"), "/export/", "/cephfs/", 1)
+	if out, err := runTool(t, "nfs-cp", src, url); err != nil {
+		t.Fatalf("nfs-cp as root into the quick-start export: %v\n%s", err, out)
+	}
+}
