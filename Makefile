@@ -98,9 +98,14 @@ bench-vs-ganesha: build
 	$(GO) build -o $(BIN)/nfsbench ./bench/nfsbench
 	$(GO) run ./bench/vsganesha -nfsgw $(BIN)/nfsgw -nfsgwctl $(BIN)/nfsgwctl -nfsbench $(BIN)/nfsbench -doc docs/benchmarks.md $(BENCH_ARGS)
 
-## pynfs: the NFSv4.0/4.1 conformance suite against a fresh local gateway.
+## pynfs: the NFSv4.1 conformance suite against a fresh local gateway
+## (scripts/pynfs.sh --setup first; docs/testing.md has the other groups).
+PYNFS_WORK ?= /tmp/nfsgw-pynfs
+PYNFS_PORT ?= 20600
 pynfs: build
-	scripts/pynfs-nfsgw.sh
+	scripts/pynfs-server.sh start $(PYNFS_WORK) $(PYNFS_PORT)
+	scripts/pynfs.sh --minor 1 127.0.0.1:$(PYNFS_PORT)/export; rc=$$?; \
+	  scripts/pynfs-server.sh stop $(PYNFS_WORK); exit $$rc
 
 clean:
 	rm -rf $(BIN)
