@@ -9,19 +9,23 @@ PKGS      := ./...
 LISTEN    ?= 127.0.0.1:2049
 DATA      ?= ./data
 STATE     ?= ./state
+LEASE     ?= 10
+# The version nfsgw --version and nfsgwctl status report.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
 
 .PHONY: all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
 
 all: build
 
 build: deps-build
-	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/nfsgw ./cmd/nfsgw
-	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/nfsgwctl ./cmd/nfsgwctl
+	$(GO) build -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/nfsgw ./cmd/nfsgw
+	$(GO) build -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/nfsgwctl ./cmd/nfsgwctl
 
-## run: serve ./data at /export on 127.0.0.1:2049 (local directory backend).
+## run: serve ./data at /export on 127.0.0.1:2049 (local directory backend),
+## admin API on nfsgw's default unix socket (nfsgwctl needs no flags).
 run: build
-	mkdir -p $(DATA)
-	$(BIN)/nfsgw --listen $(LISTEN) --export /export=$(DATA) --state-dir $(STATE)
+	NFSGW_BIN=$(BIN)/nfsgw LISTEN=$(LISTEN) DATA=$(DATA) STATE=$(STATE) LEASE=$(LEASE) scripts/dev-run.sh
 
 ## deps: install what the tests need from Debian's packages.
 deps:
@@ -37,6 +41,7 @@ CEPH_DIR ?= /tmp/nfsgw-ceph-dev
 ceph-up:
 	scripts/ceph-dev.sh up $(CEPH_DIR)
 	@scripts/ceph-dev.sh env $(CEPH_DIR)
+	@scripts/ceph-dev.sh quickstart $(CEPH_DIR)
 
 ceph-down:
 	scripts/ceph-dev.sh down $(CEPH_DIR)
@@ -98,9 +103,14 @@ bench-vs-ganesha: build
 	$(GO) build -o $(BIN)/nfsbench ./bench/nfsbench
 	$(GO) run ./bench/vsganesha -nfsgw $(BIN)/nfsgw -nfsgwctl $(BIN)/nfsgwctl -nfsbench $(BIN)/nfsbench -doc docs/benchmarks.md $(BENCH_ARGS)
 
-## pynfs: the NFSv4.0/4.1 conformance suite against a fresh local gateway.
+## pynfs: the NFSv4.1 conformance suite against a fresh local gateway
+## (scripts/pynfs.sh --setup first; docs/testing.md has the other groups).
+PYNFS_WORK ?= /tmp/nfsgw-pynfs
+PYNFS_PORT ?= 20600
 pynfs: build
-	scripts/pynfs-nfsgw.sh
+	scripts/pynfs-server.sh start $(PYNFS_WORK) $(PYNFS_PORT)
+	scripts/pynfs.sh --minor 1 127.0.0.1:$(PYNFS_PORT)/export; rc=$$?; \
+	  scripts/pynfs-server.sh stop $(PYNFS_WORK); exit $$rc
 
 clean:
 	rm -rf $(BIN)

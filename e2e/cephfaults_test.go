@@ -33,6 +33,7 @@ func runToExit(t *testing.T, within time.Duration, args ...string) (string, erro
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
+	args = append(append([]string(nil), harnessDefaults...), args...)
 	out, err := exec.CommandContext(ctx, nfsgwBin(t), args...).CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("nfsgw still running after %v:\n%s", within, tail(string(out), 20))

@@ -40,7 +40,7 @@ type testCluster struct {
 
 // clusterArgs are the test timings: short leases so that a failover takes
 // seconds (member lease 3 s: a killed gateway's lock is gone within it).
-var clusterArgs = []string{"--squash", "none", "--lease", "5", "--grace", "10", "--member-lease", "3"}
+var clusterArgs = []string{"--admin", "none", "--squash", "none", "--lease", "5", "--grace", "10", "--member-lease", "3"}
 
 func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()

@@ -69,6 +69,8 @@ type gateway struct {
 	Dir  backendDir // the exported directory of the first export
 	Node string     // the gateway's node id (kept across restarts)
 	args []string
+	prog string   // what to run instead of nfsgw (a script that runs it)
+	env  []string // added to the environment of prog
 	log  *syncBuffer
 	done chan struct{}
 }
@@ -105,8 +107,21 @@ func startGatewayArgs(t testing.TB, extra ...string) *gateway {
 	return startGatewayOn(t, freeAddr(t), testBackend(t).NewDir(t), extra...)
 }
 
+// harnessDefaults come before a test's own flags, which override them: a
+// test gateway keeps no recovery state unless the test asks for it (a
+// restart would otherwise start a grace period), and serves no admin API
+// (every gateway would want nfsgw's one default socket).
+var harnessDefaults = []string{"--state-dir", "none", "--admin", "none"}
+
 // startGatewayOn starts a gateway on addr exporting dir at /export.
 func startGatewayOn(t testing.TB, addr string, dir backendDir, extra ...string) *gateway {
+	t.Helper()
+	return startGatewayFlags(t, addr, dir, append(append([]string(nil), harnessDefaults...), extra...)...)
+}
+
+// startGatewayFlags is startGatewayOn without harnessDefaults: nfsgw's
+// own defaults apply to whatever extra leaves out.
+func startGatewayFlags(t testing.TB, addr string, dir backendDir, extra ...string) *gateway {
 	t.Helper()
 	b := testBackend(t)
 	g := &gateway{t: t, Addr: addr, Dir: dir, Node: nodeName(t)}
@@ -119,7 +134,12 @@ func startGatewayOn(t testing.TB, addr string, dir backendDir, extra ...string) 
 
 func (g *gateway) start() {
 	g.t.Helper()
-	g.cmd = exec.Command(nfsgwBin(g.t), g.args...)
+	if g.prog != "" {
+		g.cmd = exec.Command(g.prog, g.args...)
+		g.cmd.Env = append(append(os.Environ(), "NFSGW_BIN="+nfsgwBin(g.t)), g.env...)
+	} else {
+		g.cmd = exec.Command(nfsgwBin(g.t), g.args...)
+	}
 	g.log = &syncBuffer{}
 	g.cmd.Stdout = g.log
 	g.cmd.Stderr = g.log

@@ -40,7 +40,7 @@ addr=127.0.0.61:$((20000 + RANDOM % 20000))
 dir=/bench-nfsgw-$$
 workloads=getattr,smallcreate,write,read
 "$work/nfsgw" --listen "$addr" --ceph-conf "$CEPH_CONF" --ceph-user "${CEPH_USER:-admin}" \
-  --node-id "bench-$$" --export "/bench=ceph:/" --squash none >"$work/nfsgw.log" 2>&1 &
+  --node-id "bench-$$" --export "/bench=ceph:/" --squash none --admin none --state-dir none >"$work/nfsgw.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null && break

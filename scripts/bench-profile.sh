@@ -28,7 +28,7 @@ trap cleanup EXIT
 chmod 0777 "$scratch"
 "$nfsbench_bin" -make-fixtures "$scratch" >/dev/null
 port=$(( 30000 + RANDOM % 20000 )); pport=$(( port + 1 ))
-"$nfsgw_bin" --listen 127.0.0.1:$port --export /export="$scratch" --squash none --log-level warn \
+"$nfsgw_bin" --listen 127.0.0.1:$port --export /export="$scratch" --squash none --log-level warn --admin none --state-dir none \
     --pprof 127.0.0.1:$pport >"$scratch/nfsgw.log" 2>&1 &
 nfsgw_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ceph-dev.sh up|down|env|status DIR — a throwaway one-node Ceph cluster on
+# ceph-dev.sh up|down|env|quickstart|status DIR — a throwaway one-node Ceph cluster on
 # loopback for tests and development: one mon, one mgr, one memstore OSD (RAM
 # backed, so nothing touches a disk and `down` leaves nothing behind) and one
 # MDS serving a CephFS named "cephfs", plus a RADOS pool "nfsgw" for the
@@ -7,6 +7,7 @@
 #
 #   scripts/ceph-dev.sh up /tmp/ceph        # ~10-15 s; installs Debian's Ceph if missing
 #   eval "$(scripts/ceph-dev.sh env /tmp/ceph)"
+#   scripts/ceph-dev.sh quickstart /tmp/ceph  # makes subvolume "shared", prints the nfsgw command
 #   scripts/ceph-dev.sh down /tmp/ceph      # stops the daemons by pid, removes DIR
 #
 # Users: client.admin (all caps), client.nfsgw (what a gateway needs: see
@@ -16,7 +17,7 @@
 # The mon port defaults to a free one; set CEPH_DEV_PORT to choose it.
 set -euo pipefail
 
-usage() { echo "usage: $0 up|down|env|status DIR" >&2; exit 2; }
+usage() { echo "usage: $0 up|down|env|quickstart|status DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 cmd=$1
 dir=$(realpath -m "$2")
@@ -195,6 +196,23 @@ export CEPH_DEV_DIR=$dir
 EOF
 }
 
+# quickstart makes the CephFS subvolume "shared" (once) and prints the
+# exact command that serves it: a subvolume lives at
+# /volumes/_nogroup/shared/<uuid>, which only `subvolume getpath` knows.
+# It belongs to uid/gid 65534, the id root squashing maps root to, so a
+# root client can write to it as in `make run`. QUICKSTART_LISTEN
+# (127.0.0.1:2049) and NFSGW_BIN (bin/nfsgw) change the command.
+quickstart() {
+  [ -e "$conf" ] || { echo "ceph-dev: no cluster in $dir" >&2; exit 1; }
+  local path
+  if ! path=$(ceph_ fs subvolume getpath cephfs shared 2>/dev/null); then
+    ceph_ fs subvolume create cephfs shared --uid 65534 --gid 65534 >/dev/null
+    path=$(ceph_ fs subvolume getpath cephfs shared)
+  fi
+  echo "# nfsgw serving the CephFS subvolume 'shared' of this cluster at /cephfs (as root):"
+  echo "${NFSGW_BIN:-bin/nfsgw} --listen ${QUICKSTART_LISTEN:-127.0.0.1:2049} --ceph-conf $conf --ceph-user nfsgw --ceph-keyring $dir/nfsgw.keyring --export /cephfs=ceph:$path"
+}
+
 case $cmd in
   up) up ;;
   down)
@@ -203,6 +221,7 @@ case $cmd in
     if [ -e "$conf" ]; then rm -rf "$dir"; fi
     ;;
   env) envout ;;
+  quickstart) quickstart ;;
   status) ceph_ -s ;;
   *) usage ;;
 esac

@@ -22,9 +22,11 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "deps: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
-    apt-get update >/dev/null
-    apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+  # apt's own output shows: installing Ceph takes minutes on a fresh machine.
+  apt-get install -y --no-install-recommends "${need[@]}" || {
+    echo "deps: retrying after apt-get update" >&2
+    apt-get update
+    apt-get install -y --no-install-recommends "${need[@]}"
   }
 fi
 echo "deps: ok ($what)"

@@ -23,7 +23,7 @@ start() {
   port=$(cat "$dir/port")
   mkdir -p "$dir/export" "$dir/state"
   chmod 777 "$dir/export"
-  "$bin" --listen "127.0.0.1:$port" --export "/export=$dir/export" --squash none \
+  "$bin" --listen "127.0.0.1:$port" --export "/export=$dir/export" --squash none --admin none \
     --lease "$lease" --grace "$lease" --state-dir "$dir/state" >>"$dir/nfsgw.log" 2>&1 &
   echo $! >"$dir/pid"
   for _ in $(seq 100); do

@@ -7,8 +7,7 @@
 #
 #   --minor N   0 runs nfs4.0/testserver.py; 1 (default) and 2 run nfs4.1/testserver.py
 #               with --minorversion=N. NB: pynfs's own default there is 2, which adds the
-#               4.2 tests (XATTR, ...): "all" selects 197 tests at 2 but 183 at 1. The
-#               NOTES.md Ganesha figures "175-176/197" are --minor 2.
+#               4.2 tests (XATTR, ...): "all" selects 197 tests at 2 but 183 at 1.
 #   --out F     keep pynfs's JSON results in F (annotated with a "result" per test and a
 #               "summary" by pynfs-summary.py); the full console log goes to F with .log
 #               instead of .json. Default: /tmp/pynfs-4.N-YYYYmmdd-HHMMSS.json.
@@ -27,7 +26,7 @@
 # 2 usage/setup error or pynfs crashed before printing its result summary.
 #
 # Environment:
-#   PYNFS_DIR   pynfs checkout (default /work/pynfs)
+#   PYNFS_DIR   pynfs checkout (default ${XDG_CACHE_HOME:-~/.cache}/nfsgw/pynfs)
 #   PYNFS_REPO  where --setup clones from (default https://github.com/kofemann/pynfs.git)
 #   PYNFS_REF   commit --setup checks out (default: the one validated, see below)
 #   PYNFS_PYTHON interpreter (default /usr/bin/python3: Debian's, which has ply and gssapi;
@@ -37,18 +36,19 @@
 # deliberately NOT vendored into this repo. Either run `scripts/pynfs.sh --setup` (needs
 # network), or by hand:
 #   apt-get install -y git python3-ply python3-gssapi python3-setuptools
-#   git clone https://github.com/kofemann/pynfs.git /work/pynfs
-#   git -C /work/pynfs checkout 3c14d9e3ad12272ab2f6092c85bb28ab03951484   # validated 2025-04
-#   cd /work/pynfs && PATH=/usr/bin:$PATH /usr/bin/python3 setup.py build
+#   git clone https://github.com/kofemann/pynfs.git "$PYNFS_DIR"
+#   git -C "$PYNFS_DIR" checkout 3c14d9e3ad12272ab2f6092c85bb28ab03951484   # validated 2025-04
+#   cd "$PYNFS_DIR" && PATH=/usr/bin:$PATH /usr/bin/python3 setup.py build
 # ("setup.py build" only generates the XDR code in place, e.g. nfs4.1/xdrdef/nfs4_*.py; it
 # re-invokes "python3" from PATH, hence the PATH prefix. Nothing is compiled, so
 # python3-dev/gcc/swig/libkrb5-dev from pynfs's README are not needed with Debian's
 # python3-gssapi.) Validated against NFS-Ganesha 4.3 (scripts/ganesha-vfs.sh): see the
-# figures in /work/shared/NOTES.md.
+# figures in docs/testing.md.
 set -uo pipefail
 
 PYNFS_VALIDATED_REF=3c14d9e3ad12272ab2f6092c85bb28ab03951484
-PYNFS_DIR=${PYNFS_DIR:-/work/pynfs}
+# Per user, not a path of one machine.
+PYNFS_DIR=${PYNFS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nfsgw/pynfs}
 PYNFS_REPO=${PYNFS_REPO:-https://github.com/kofemann/pynfs.git}
 PYNFS_REF=${PYNFS_REF:-$PYNFS_VALIDATED_REF}
 PY=${PYNFS_PYTHON:-/usr/bin/python3}

@@ -110,9 +110,11 @@ func startServer(bin, dir string, extra []string) (*server, error) {
 		return nil, err
 	}
 	// Every client of the bench comes from 127.0.0.1: the per-address
-	// limit, meant for real hosts, would refuse most of them.
+	// limit, meant for real hosts, would refuse most of them. A benchmark
+	// server keeps no state across runs and needs no admin API (nfsgw's
+	// defaults would share both between runs).
 	args := append([]string{"--listen", addr, "--export", "/export=" + dir, "--squash", "none",
-		"--max-connections-per-address", "-1"}, extra...)
+		"--max-connections-per-address", "-1", "--admin", "none", "--state-dir", "none"}, extra...)
 	s := &server{addr: addr, dir: dir, log: &logBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.log

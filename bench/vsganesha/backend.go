@@ -87,7 +87,7 @@ func (c *cephBackend) Prepare(ctx context.Context) error {
 	// CephFS session.
 	c.helper, err = startProc("nfsgw (helper)", filepath.Join(c.work, "helper.log"),
 		[]string{c.nfsgw, "--listen", c.addr, "--export", "/cephfs=ceph:/", "--squash", "none", "--log-level", "warn",
-			"--node-id", "vsganesha-helper", "--ceph-conf", c.conf, "--ceph-user", c.user}, nil)
+			"--admin", "none", "--state-dir", "none", "--node-id", "vsganesha-helper", "--ceph-conf", c.conf, "--ceph-user", c.user}, nil)
 	if err != nil {
 		return err
 	}

@@ -42,13 +42,13 @@ func run(args []string) int {
 	fl.Var(&listens, "listen", "address to serve NFS on, host:port (repeatable; default 127.0.0.1:2049)")
 	fl.Var(&exports, "export", "quick-start export PSEUDO=DIR or PSEUDO=ceph:/PATH (repeatable)")
 	squash := fl.String("squash", "root", "identity squashing of the quick-start exports: root, none or all")
-	admin := fl.String("admin", "", "gRPC admin API address (host:port)")
+	admin := fl.String("admin", "", "gRPC admin API: unix:PATH, host:port (loopback, or mutual TLS from the config file) or none (default "+admin.DefaultSocket+")")
 	lease := fl.Int("lease", 0, "lease time in seconds (default 90)")
 	perAddr := fl.Int("max-connections-per-address", 0, "connections open at once from one client address (default 128; -1: no limit)")
 	grace := fl.Int("grace", -1, "grace period in seconds (default: the lease time)")
 	nodeID := fl.String("node-id", "", "this gateway's node id (default: host name)")
 	logLevel := fl.String("log-level", "", "trace, debug, info, warn or error")
-	stateDir := fl.String("state-dir", "", "directory for the node's recovery database")
+	stateDir := fl.String("state-dir", "", "directory for the node's recovery database, or none (default "+config.DefaultStateDir()+")")
 	cephConf := fl.String("ceph-conf", "", "ceph.conf of the cluster for ceph:/PATH exports (default /etc/ceph/ceph.conf)")
 	cephUser := fl.String("ceph-user", "", "cephx user for CephFS, without client. (default admin)")
 	cephKeyring := fl.String("ceph-keyring", "", "keyring file for the cephx user (default: what ceph.conf says)")
@@ -59,7 +59,19 @@ func run(args []string) int {
 	drainTimeout := fl.Int("drain-timeout", 0, "seconds a draining gateway (SIGUSR2) waits for its clients before it evicts them (default: 2 × lease)")
 	fromOrdinal := fl.String("node-id-from-ordinal", "", "derive the node id from the StatefulSet pod name ($POD_NAME, else the host name): PREFIX + its ordinal")
 	fl.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (loopback), with mutex and block profiles")
+	showVersion := fl.Bool("version", false, "print the version and exit")
 	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // asked for: not an error
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Println("nfsgw", version)
+		return 0
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "nfsgw: unexpected argument %q (every setting is a flag, see nfsgw --help)\n", fl.Arg(0))
 		return 2
 	}
 	configPath = *cfgPath
@@ -145,9 +157,18 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "nfsgw:", err)
 		return 2
 	}
+	if err := checkStatic(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "nfsgw:", err)
+		return 2
+	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "nfsgw", Level: hclog.LevelFromString(cfg.LogLevel)})
 	raiseFileLimit(log)
 	if err := serve(cfg, log); err != nil {
+		var se *startError
+		if errors.As(err, &se) {
+			fmt.Fprintln(os.Stderr, "nfsgw:", se.err)
+			return 2
+		}
 		log.Error("fatal", "error", err)
 		return 1
 	}
@@ -224,6 +245,16 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		}
 		defer rec.close()
 	}
+	// Bind every address before serving any, so that an address in use is
+	// a configuration error (exit 2), not a half-started gateway. Binding
+	// after the exports are open keeps the NFS port closed while CephFS
+	// mounts (and, in a cluster, while the member waits for its peers): a
+	// client or probe that connects finds a gateway that serves.
+	lis, err := bindListeners(cfg)
+	if err != nil {
+		return err
+	}
+	defer lis.close()
 	state := nfs4state.NewManager(nfs4state.Config{
 		Lease: cfg.Lease(),
 		// Milliseconds keep two quick restarts apart; stateids and client
@@ -254,17 +285,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		ReplyTimeout: cfg.ReplyTimeout(), IdleTimeout: cfg.IdleTimeout(), MaxConnsPerAddr: cfg.ConnsPerAddress(), TrimMemory: true}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, engine)
 
-	var listeners []net.Listener
-	for _, addr := range cfg.Listen {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, o := range listeners {
-				o.Close()
-			}
-			return fmt.Errorf("listen %s: %w", addr, err)
-		}
-		listeners = append(listeners, l)
-	}
+	listeners := lis.nfs
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
 		log.Info("serving NFSv4", "addr", l.Addr().String())
@@ -277,20 +298,15 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	stop := make(chan struct{})
 	go reaper(state, cfg.Lease(), stop, log)
 
-	if cfg.Admin != "" {
+	if lis.admin != nil {
 		var addrs []string
 		for _, l := range listeners {
 			addrs = append(addrs, l.Addr().String())
 		}
 		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr}
-		stopAdmin, bound, err := admin.Serve(context.Background(), cfg.Admin, p, log.Named("admin"))
-		if err != nil {
-			close(stop)
-			srv.Shutdown(context.Background())
-			return fmt.Errorf("admin API: %w", err)
-		}
+		stopAdmin := admin.ServeListener(context.Background(), lis.admin, p, log.Named("admin"))
+		lis.admin = nil // closed by stopAdmin
 		defer stopAdmin()
-		log.Info("admin API", "addr", bound.String())
 	}
 
 	sigc := make(chan os.Signal, 1)

@@ -37,7 +37,7 @@ type nodeRecovery struct {
 // to serving (in memory, so at once).
 func openRecovery(cfg *config.Config, log hclog.Logger) (*nodeRecovery, error) {
 	r := &nodeRecovery{gate: grace.None{}, log: log.Named("recovery")}
-	if cfg.StateDir == "" {
+	if cfg.StateDir == "" || cfg.StateDir == config.StateDirNone {
 		log.Warn("no state_dir: clients cannot reclaim their state after a restart")
 		return r, nil
 	}
@@ -64,6 +64,8 @@ func openRecovery(cfg *config.Config, log hclog.Logger) (*nodeRecovery, error) {
 	// to a new one (a grace period) when there is.
 	db := grace.NewMemDB(last)
 	r.store = store
+	// Say where: the default directory is not obvious to an operator.
+	r.log.Info("recovery state", "dir", cfg.StateDir)
 	if err := r.run(cfg, db, grace.RunnerConfig{
 		Reset: func(context.Context) (bool, error) { return false, nil },
 	}, len(set) > 0); err != nil {

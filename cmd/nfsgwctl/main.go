@@ -1,7 +1,7 @@
 // Command nfsgwctl is the operator's client for a running nfsgw gateway's
 // admin API:
 //
-//	nfsgwctl [--addr 127.0.0.1:2050] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID|export add|remove ...
+//	nfsgwctl [--addr unix:/run/nfsgw/admin.sock] [--tls-cert F --tls-key F --tls-ca F] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID|export add|remove ...
 //	nfsgwctl [--timeout 5s] grace [--ceph-conf F --pool P --ns N ...] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
 //
 // It prints aligned tables, or JSON with --json. The grace commands work on
@@ -13,11 +13,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -37,9 +39,12 @@ const (
 	exitUsage = 2
 )
 
-// defaultAddr is where nfsgw's admin API listens in the documented setup;
-// loopback because the API is unauthenticated.
-const defaultAddr = "127.0.0.1:2050"
+// defaultAddr is where nfsgw's admin API listens unless told otherwise: a
+// unix socket only root may use.
+const defaultAddr = admin.DefaultSocket
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
 // clock is the reference for relative times ("up 2h", "30s ago"); tests
 // replace it so that their expected output does not depend on how fast
@@ -53,6 +58,10 @@ func main() {
 // options are the parsed command line.
 type options struct {
 	addr    string
+	tlsCert string
+	tlsKey  string
+	tlsCA   string
+	version bool
 	json    bool
 	timeout time.Duration
 	cmd     string
@@ -91,7 +100,11 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fl := flag.NewFlagSet("nfsgwctl", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	fl.StringVar(&o.addr, "addr", defaultAddr, "admin API address (host:port)")
+	fl.StringVar(&o.addr, "addr", defaultAddr, "admin API address: unix:PATH or host:port")
+	fl.StringVar(&o.tlsCert, "tls-cert", "", "client certificate for a TCP admin API with mutual TLS")
+	fl.StringVar(&o.tlsKey, "tls-key", "", "key of --tls-cert")
+	fl.StringVar(&o.tlsCA, "tls-ca", "", "CA certificate that signed the gateway's certificate")
+	fl.BoolVar(&o.version, "version", false, "print nfsgwctl's version and exit")
 	fl.BoolVar(&o.json, "json", false, "print JSON instead of tables")
 	fl.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up after this long")
 	fl.Usage = func() {
@@ -121,6 +134,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 
+	if o.version {
+		return o, nil
+	}
 	if o.timeout <= 0 {
 		return nil, &usageError{"--timeout must be positive"}
 	}
@@ -190,14 +206,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage // a flag error, already reported by the flag package
 	}
 
+	if o.version {
+		fmt.Fprintln(stdout, "nfsgwctl", version)
+		return exitOK
+	}
+
+	var tc *tls.Config
+	if o.tlsCert != "" || o.tlsKey != "" || o.tlsCA != "" {
+		if tc, err = admin.ClientTLS(o.tlsCert, o.tlsKey, o.tlsCA); err != nil {
+			fmt.Fprintf(stderr, "nfsgwctl: %v\n", err)
+			return exitUsage
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	if o.grace != nil {
 		return runGrace(ctx, o, stdout, stderr)
 	}
-	c, err := admin.Dial(ctx, o.addr)
+	c, err := admin.DialTLS(ctx, o.addr, tc)
 	if err != nil {
-		fmt.Fprintf(stderr, "nfsgwctl: cannot reach nfsgw admin API at %s: %v\n", o.addr, err)
+		fmt.Fprintf(stderr, "nfsgwctl: cannot reach nfsgw admin API at %s: %v\n%s", o.addr, err, unreachableHint(o.addr, err))
 		return exitFail
 	}
 	defer c.Close()
@@ -207,6 +235,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// unreachableHint says what to do when the admin API cannot be reached:
+// the usual causes are a gateway that is not running or serves its admin
+// API elsewhere, and a socket only root may use.
+func unreachableHint(addr string, err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return "The admin socket is mode 0600: run nfsgwctl as the user nfsgw runs as (root).\n"
+	}
+	return fmt.Sprintf("Is nfsgw running? It serves its admin API on %s unless started with --admin ADDR (or admin: in its\n"+
+		"config file); give nfsgwctl the same address with --addr.\n", defaultAddr)
 }
 
 // describeError turns an RPC failure into a message for the operator.

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -345,5 +347,57 @@ func TestCell(t *testing.T) {
 		if got := cell(in); got != want {
 			t.Errorf("cell(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestUnreachableSaysHow: when no gateway answers, nfsgwctl says how to
+// give a gateway an admin API and how to point nfsgwctl at it.
+func TestUnreachableSaysHow(t *testing.T) {
+	sock := "unix:" + filepath.Join(t.TempDir(), "admin.sock")
+	code, _, errs := ctl(t, "--addr", sock, "status")
+	if code != 1 || !strings.Contains(errs, "--admin") || !strings.Contains(errs, "--addr") ||
+		!strings.Contains(errs, admin.DefaultSocket) {
+		t.Errorf("exit %d, stderr %q: want a hint naming --admin, --addr and the default socket", code, errs)
+	}
+}
+
+// TestDefaultAddrIsTheSocket: without --addr nfsgwctl talks to the unix
+// socket nfsgw listens on by default, so `make run` needs no flags.
+func TestDefaultAddrIsTheSocket(t *testing.T) {
+	o, err := parseArgs([]string{"status"}, io.Discard)
+	if err != nil || o.addr != "unix:/run/nfsgw/admin.sock" {
+		t.Fatalf("default address %q (%v), want nfsgw's default socket", o.addr, err)
+	}
+}
+
+// TestOverUnixSocket runs a command against an admin API on a unix socket.
+func TestOverUnixSocket(t *testing.T) {
+	sock := "unix:" + filepath.Join(t.TempDir(), "admin.sock")
+	stop, _, err := admin.Serve(context.Background(), sock, newFake(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	code, out, errs := ctl(t, "--addr", sock, "status")
+	if code != 0 || !strings.Contains(out, "v9.8.7") {
+		t.Fatalf("status over %s: exit %d, stdout %q, stderr %q", sock, code, out, errs)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	version = "v1.2.3-4-gabcdef"
+	defer func() { version = "dev" }()
+	code, out, _ := ctl(t, "--version")
+	if code != 0 || out != "nfsgwctl v1.2.3-4-gabcdef\n" {
+		t.Fatalf("--version: exit %d, %q", code, out)
+	}
+}
+
+// TestTLSFlagsIncomplete: a client certificate without its key or CA is a
+// usage error, not a plaintext attempt.
+func TestTLSFlagsIncomplete(t *testing.T) {
+	code, _, errs := ctl(t, "--addr", "127.0.0.1:1", "--tls-cert", "c.pem", "status")
+	if code != 2 || !strings.Contains(errs, "TLS") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 }

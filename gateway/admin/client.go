@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -19,26 +21,47 @@ type Client struct {
 	conn *grpc.ClientConn
 }
 
-// Dial connects to the admin API at addr (host:port) and waits until the
+// Dial connects to the admin API at addr (unix:PATH or host:port, see
+// ParseAddr) in plaintext and waits until the
 // connection is up, so that an unreachable gateway is reported here, with
 // the underlying network error, rather than by the first call. It fails as
 // soon as the first connection attempt fails instead of retrying until ctx
 // expires: the admin API is a loopback service used interactively, where
 // "connection refused" now is more useful than a timeout later.
 //
-// The connection is plaintext: the admin API is meant to listen on
-// loopback only, and access control is whoever can reach that port.
+// Plaintext is for the unix socket, whose file mode is the access
+// control, and for loopback TCP.
 func Dial(ctx context.Context, addr string) (*Client, error) {
-	rec := &dialRecorder{}
-	conn, err := grpc.NewClient(
-		// passthrough hands addr to the dialer as is, so host names are
-		// resolved by the system resolver at dial time, like any other
-		// local tool, instead of by gRPC's asynchronous DNS resolver.
-		"passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	return DialTLS(ctx, addr, nil)
+}
+
+// DialTLS is Dial over TLS when tlsConf is not nil (a TCP admin API with
+// mutual TLS, see ClientTLS).
+func DialTLS(ctx context.Context, addr string, tlsConf *tls.Config) (*Client, error) {
+	a, err := ParseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	rec := &dialRecorder{network: a.Network}
+	creds := insecure.NewCredentials()
+	if tlsConf != nil {
+		creds = credentials.NewTLS(tlsConf)
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(rec.dial),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(jsonCodec{})),
-	)
+	}
+	if a.Network == "unix" {
+		// A path is no HTTP/2 authority.
+		opts = append(opts, grpc.WithAuthority("localhost"))
+	}
+	conn, err := grpc.NewClient(
+		// passthrough hands the address to the dialer as is, so host
+		// names are resolved by the system resolver at dial time, like
+		// any other local tool, instead of by gRPC's asynchronous DNS
+		// resolver.
+		"passthrough:///"+a.Address, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +76,12 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 			if _, err := rec.last(); err != nil {
 				return nil, err
 			}
-			// The TCP connection was made but the gRPC handshake failed:
+			if tlsConf != nil {
+				// With TLS the handshake is the likelier culprit:
+				// a certificate the other side does not trust.
+				return nil, fmt.Errorf("connected to %s, but the TLS handshake or gRPC setup failed (check the certificates and CA)", addr)
+			}
+			// The connection was made but the gRPC handshake failed:
 			// something other than the admin API is listening there.
 			return nil, fmt.Errorf("connected to %s, but it did not answer as a gRPC server", addr)
 		}
@@ -73,9 +101,10 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	}
 }
 
-// dialRecorder dials TCP connections and remembers how the last attempt
+// dialRecorder dials connections and remembers how the last attempt
 // went, which gRPC's connectivity states do not carry.
 type dialRecorder struct {
+	network   string // unix or tcp
 	mu        sync.Mutex
 	err       error // of the last attempt
 	connected bool  // whether any attempt reached the peer
@@ -83,7 +112,7 @@ type dialRecorder struct {
 
 func (d *dialRecorder) dial(ctx context.Context, addr string) (net.Conn, error) {
 	var nd net.Dialer
-	c, err := nd.DialContext(ctx, "tcp", addr)
+	c, err := nd.DialContext(ctx, d.network, addr)
 	d.mu.Lock()
 	d.err = err
 	d.connected = d.connected || err == nil

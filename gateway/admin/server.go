@@ -182,19 +182,29 @@ func logInterceptor(log hclog.Logger) grpc.UnaryServerInterceptor {
 // connections; admin calls are short, so a long wait means a stuck peer.
 const stopGrace = 5 * time.Second
 
-// Serve listens on addr and serves the admin API on it until stop is called
-// or ctx is done. It returns the bound address, which differs from addr
-// when addr has port 0. stop waits for in-flight calls (up to a few
-// seconds), then returns; it is safe to call more than once and from
-// several goroutines.
+// Serve listens on addr (see ParseAddr; plaintext) and serves the admin
+// API on it until stop is called or ctx is done. It returns the bound
+// address, which differs from addr when addr has port 0. stop waits for
+// in-flight calls (up to a few seconds), then returns; it is safe to call
+// more than once and from several goroutines.
 func Serve(ctx context.Context, addr string, p Provider, log hclog.Logger) (stop func(), bound net.Addr, err error) {
+	a, err := ParseAddr(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := Listen(ctx, a, nil)
+	if err != nil {
+		return nil, nil, err // names the address already
+	}
+	return ServeListener(ctx, l, p, log), l.Addr(), nil
+}
+
+// ServeListener serves the admin API on l (from Listen) like Serve; it
+// lets the gateway open its listener before it serves anything, so that a
+// busy address is a start-up error.
+func ServeListener(ctx context.Context, l net.Listener, p Provider, log hclog.Logger) (stop func()) {
 	if log == nil {
 		log = hclog.NewNullLogger()
-	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("admin API: listen %s: %w", addr, err)
 	}
 	srv := NewServer(p, log)
 	served := make(chan struct{})
@@ -230,5 +240,5 @@ func Serve(ctx context.Context, addr string, p Provider, log hclog.Logger) (stop
 		case <-served:
 		}
 	}()
-	return stop, l.Addr(), nil
+	return stop
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"nfsgw/gateway/admin"
 	"nfsgw/gateway/export"
 )
 
@@ -20,11 +22,18 @@ import (
 type Config struct {
 	// Listen lists the addresses NFS is served on (host:port).
 	Listen []string `yaml:"listen"`
-	// Admin is the gRPC admin API address; empty disables it.
+	// Admin is where the gRPC admin API listens: "unix:PATH" (or an
+	// absolute PATH) for a unix socket, "host:port" for TCP, "none" for no
+	// admin API. Empty selects admin.DefaultSocket. The API can add
+	// exports, so TCP needs AdminTLS unless the address is loopback.
 	Admin string `yaml:"admin"`
+	// AdminTLS makes a TCP admin API require mutual TLS.
+	AdminTLS AdminTLS `yaml:"admin_tls"`
 	// NodeID names this gateway in a cluster (default: the host name).
 	NodeID string `yaml:"node_id"`
-	// StateDir holds the node's recovery database.
+	// StateDir holds the node's recovery database. Empty selects
+	// DefaultStateDir(); "none" keeps no recovery state (clients cannot
+	// reclaim after a restart).
 	StateDir string `yaml:"state_dir"`
 	// LeaseSeconds is the NFSv4 lease time (default 90).
 	LeaseSeconds int `yaml:"lease_seconds"`
@@ -130,6 +139,17 @@ type Ceph struct {
 	StrictFileHandles bool `yaml:"strict_file_handles"`
 }
 
+// AdminTLS names the files of the admin API's mutual TLS: the gateway's
+// certificate and key, and the CA that signed the clients' certificates.
+type AdminTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// Enabled reports whether any TLS setting is given.
+func (t AdminTLS) Enabled() bool { return t.Cert != "" || t.Key != "" || t.ClientCA != "" }
+
 // DefaultCephConf is where Ceph's tools look for the cluster configuration.
 const DefaultCephConf = "/etc/ceph/ceph.conf"
 
@@ -196,13 +216,25 @@ func Load(path string) (*Config, error) {
 	return Parse(b)
 }
 
-// Parse parses YAML configuration text.
+// Parse parses YAML configuration text. Every export in a file must have
+// an id: the id is inside every file handle, so numbering exports by their
+// place in the file would let a reordered file (and a SIGHUP) swap two
+// exports' ids under their clients.
 func Parse(b []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	for i, e := range c.Exports {
+		if e.ID == 0 {
+			name := e.Pseudo
+			if name == "" {
+				name = fmt.Sprintf("number %d", i+1)
+			}
+			return nil, fmt.Errorf("config: export %s has no id (1..65535): give every export in the file a fixed id, it is part of every file handle", name)
+		}
 	}
 	return &c, nil
 }
@@ -277,8 +309,18 @@ func (c *Config) Validate() error {
 		}
 		c.NodeID = h
 	}
-	if c.LogLevel == "" {
+	switch c.LogLevel {
+	case "":
 		c.LogLevel = "info"
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log level %q (want trace, debug, info, warn or error)", c.LogLevel)
+	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir()
 	}
 	if len(c.Exports) == 0 {
 		return fmt.Errorf("config: no exports")
@@ -329,6 +371,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: export %q: %w", e.Pseudo, err)
 		}
 	}
+	if err := c.checkExportTable(); err != nil {
+		return err
+	}
 	if hasCeph {
 		if c.Ceph.Conf == "" {
 			c.Ceph.Conf = DefaultCephConf
@@ -350,6 +395,71 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: ceph.delegation_timeout_seconds %d (want -1 for off, 0 for the default, or %d..%d, below the MDS's session_autoclose)",
 				d, MinDelegationTimeout, MaxDelegationTimeout-1)
 		}
+	}
+	return nil
+}
+
+// StateDirNone is the state_dir value that keeps no recovery state.
+const StateDirNone = "none"
+
+// DefaultStateDir is where the recovery database lives when state_dir is
+// not set: a server must remember its clients across a restart, or a
+// client holding a lock loses it. Root (the local backend needs root) uses
+// /var/lib/nfsgw; anyone else the XDG state directory.
+func DefaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/nfsgw"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "nfsgw")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "nfsgw")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("nfsgw-state-%d", os.Geteuid()))
+}
+
+// validateAdmin fills in the default admin address and refuses an admin
+// API that anyone on the network could use: the API can add an export of
+// any directory with squashing off, so TCP needs mutual TLS unless it is
+// bound to loopback.
+func (c *Config) validateAdmin() error {
+	if c.Admin == "" {
+		c.Admin = admin.DefaultSocket
+	}
+	if c.Admin == admin.Disabled {
+		if c.AdminTLS.Enabled() {
+			return fmt.Errorf("config: admin_tls given, but the admin API is off (admin: none)")
+		}
+		return nil
+	}
+	a, err := admin.ParseAddr(c.Admin)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	switch {
+	case a.Network == "unix" && c.AdminTLS.Enabled():
+		return fmt.Errorf("config: admin_tls is for a TCP admin address, not the unix socket %s", a.Address)
+	case a.Network == "tcp" && c.AdminTLS.Enabled():
+		t := c.AdminTLS
+		if t.Cert == "" || t.Key == "" || t.ClientCA == "" {
+			return fmt.Errorf("config: admin_tls needs cert, key and client_ca")
+		}
+	case a.Network == "tcp" && !a.Loopback():
+		return fmt.Errorf("config: admin address %s is not loopback: the admin API on the network needs mutual TLS (admin_tls: cert, key, client_ca), or use a unix socket", a.Address)
+	}
+	return nil
+}
+
+// checkExportTable finds duplicate ids or pseudo paths and nested pseudo
+// paths before any backend is opened, so that such a file fails at once.
+func (c *Config) checkExportTable() error {
+	list := make([]*export.Export, len(c.Exports))
+	for i, e := range c.Exports {
+		list[i] = &export.Export{ID: uint16(e.ID), Pseudo: e.Pseudo}
+	}
+	if _, err := export.NewTable(list); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	return nil
 }

@@ -18,12 +18,16 @@ exports:
     anon_uid: 1000
     clients: ["10.0.0.0/8", "192.168.1.5"]
     delegations: false
-  - pseudo: /b
-    path: /srv/b
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A quick-start export (--export) comes without an id.
+	b, err := ParseExportFlag("/b=/srv/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Exports = append(c.Exports, b)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +118,8 @@ exports:
 		t.Fatalf("flag CephPath = %q %v", p, ok)
 	}
 	for _, bad := range []string{
-		"exports: [{pseudo: /a, path: 'ceph:relative'}]",
-		"exports: [{pseudo: /a, path: /srv/a, ceph_fs: x}]",
+		"exports: [{id: 1, pseudo: /a, path: 'ceph:relative'}]",
+		"exports: [{id: 1, pseudo: /a, path: /srv/a, ceph_fs: x}]",
 	} {
 		c, err := Parse([]byte(bad))
 		if err != nil {
@@ -129,7 +133,7 @@ exports:
 
 func TestCourtesyAndDelegationTimeout(t *testing.T) {
 	parse := func(extra string) (*Config, error) {
-		c, err := Parse([]byte("lease_seconds: 20\n" + extra + "exports:\n  - pseudo: /c\n    path: ceph:/c\n"))
+		c, err := Parse([]byte("lease_seconds: 20\n" + extra + "exports:\n  - id: 1\n    pseudo: /c\n    path: ceph:/c\n"))
 		if err != nil {
 			return nil, err
 		}
@@ -172,9 +176,105 @@ func TestCourtesyAndDelegationTimeout(t *testing.T) {
 	}
 }
 
+// TestFileExportsNeedIDs: an export without an id in a file would be
+// numbered by its place in the file, so reordering the file (and a SIGHUP)
+// would swap two exports' ids under their clients' file handles.
+func TestFileExportsNeedIDs(t *testing.T) {
+	for _, text := range []string{
+		"exports: [{id: 1, pseudo: /a, path: /a}, {pseudo: /b, path: /b}]\n",
+		"exports: [{id: 0, pseudo: /a, path: /a}]\n",
+	} {
+		_, err := Parse([]byte(text))
+		if err == nil || !strings.Contains(err.Error(), "has no id") {
+			t.Errorf("%q: err = %v, want the missing id named", text, err)
+		}
+	}
+}
+
+func validated(t *testing.T, text string) (*Config, error) {
+	t.Helper()
+	c, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, c.Validate()
+}
+
+// TestStaticExportErrors: clashes between exports are found by Validate,
+// before any backend is opened or anything is served.
+func TestStaticExportErrors(t *testing.T) {
+	for name, text := range map[string]string{
+		"duplicate id":     "exports: [{id: 1, pseudo: /a, path: /a}, {id: 1, pseudo: /b, path: /b}]\n",
+		"duplicate pseudo": "exports: [{id: 1, pseudo: /a, path: /a}, {id: 2, pseudo: /a/, path: /b}]\n",
+		"nested pseudo":    "exports: [{id: 1, pseudo: /a, path: /a}, {id: 2, pseudo: /a/b, path: /b}]\n",
+		"bad log level":    "log_level: verbose\nexports: [{id: 1, pseudo: /a, path: /a}]\n",
+	} {
+		if _, err := validated(t, text); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if strings.Count(err.Error(), "config:") != 1 {
+			t.Errorf("%s: %q repeats its prefix", name, err)
+		}
+	}
+}
+
+// TestAdminAddress: the admin API defaults to a unix socket; TCP is
+// refused off loopback unless it has mutual TLS.
+func TestAdminAddress(t *testing.T) {
+	const exp = "exports: [{id: 1, pseudo: /a, path: /a}]\n"
+	c, err := validated(t, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin != "unix:/run/nfsgw/admin.sock" {
+		t.Errorf("default admin = %q, want the unix socket", c.Admin)
+	}
+	for _, ok := range []string{
+		"admin: none\n",
+		"admin: unix:/tmp/x.sock\n",
+		"admin: /tmp/x.sock\n",
+		"admin: 127.0.0.1:2050\n",
+		"admin: '[::1]:2050'\n",
+		"admin: localhost:2050\n",
+		"admin: 0.0.0.0:2050\nadmin_tls: {cert: c.pem, key: k.pem, client_ca: ca.pem}\n",
+	} {
+		if _, err := validated(t, ok+exp); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"admin: 0.0.0.0:2050\n",
+		"admin: ':2050'\n",
+		"admin: 10.1.2.3:2050\n",
+		"admin: gw.example.com:2050\n",
+		"admin: 10.1.2.3:2050\nadmin_tls: {cert: c.pem, key: k.pem}\n",
+		"admin: unix:/tmp/x.sock\nadmin_tls: {cert: c.pem, key: k.pem, client_ca: ca.pem}\n",
+		"admin: nonsense\n",
+	} {
+		if _, err := validated(t, bad+exp); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestDefaultStateDir: without state_dir the gateway still keeps recovery
+// state (a server must remember its clients); "none" opts out.
+func TestDefaultStateDir(t *testing.T) {
+	c, err := validated(t, "exports: [{id: 1, pseudo: /a, path: /a}]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StateDir == "" || c.StateDir != DefaultStateDir() {
+		t.Errorf("state dir = %q, want %q", c.StateDir, DefaultStateDir())
+	}
+	c, err = validated(t, "state_dir: none\nexports: [{id: 1, pseudo: /a, path: /a}]\n")
+	if err != nil || c.StateDir != StateDirNone {
+		t.Errorf("state_dir none: %q %v", c.StateDir, err)
+	}
+}
+
 func TestConnectionLimits(t *testing.T) {
 	parse := func(extra string) (*Config, error) {
-		c, err := Parse([]byte(extra + "exports: [{pseudo: /a, path: /a}]\n"))
+		c, err := Parse([]byte(extra + "exports: [{id: 1, pseudo: /a, path: /a}]\n"))
 		if err != nil {
 			return nil, err
 		}
