@@ -200,14 +200,14 @@ func (s *mState) act(t *testing.T, i int) bool {
 			break
 		}
 		s.nodes[j].records, s.nodes[j].set = false, nil
-		d, err := (Fence{Node: e.Node}).Apply(s.db)
+		d, err := (Fence(e)).Apply(s.db)
 		if err != nil || s.down {
 			mn.queue = append(mn.queue, Failed{Effect: e, Err: errors.New("fence failed")})
 			break
 		}
 		d.Version = s.db.Version + 1
 		s.db = d
-		mn.queue = append(mn.queue, Fenced{Node: e.Node}, Snapshot{DB: s.db.Clone()})
+		mn.queue = append(mn.queue, Fenced(e), Snapshot{DB: s.db.Clone()})
 	case Serve, Wake, Waiting, Exit:
 	}
 	mn.effects = mn.effects[1:]

@@ -294,14 +294,14 @@ func (r *Runner) do(ctx context.Context, e Effect) (Input, bool) {
 			r.log.Error("fencing failed", "node", e.Node, "error", err)
 			return Failed{Effect: e, Err: err}, false
 		}
-		db, err := r.cfg.DB.Update(ctx, Fence{Node: e.Node})
+		db, err := r.cfg.DB.Update(ctx, Fence(e))
 		if err != nil {
 			r.log.Error("fencing: grace database", "node", e.Node, "error", err)
 			return Failed{Effect: e, Err: err}, false
 		}
 		r.log.Warn("fenced dead member", "node", e.Node, "cur", db.C, "rec", db.R)
 		r.Input(Snapshot{DB: db})
-		return Fenced{Node: e.Node}, false
+		return Fenced(e), false
 	case Exit:
 		if e.Err != nil {
 			r.log.Error("grace: stopping", "error", e.Err)

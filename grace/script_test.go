@@ -146,13 +146,13 @@ func (s *sim) do(sn *simNode, e Effect) {
 		if o := s.nodes[e.Node]; o != nil {
 			o.records = nil
 		}
-		db, err := s.db.Update(context.Background(), Fence{Node: e.Node})
+		db, err := s.db.Update(context.Background(), Fence(e))
 		if err != nil {
 			sn.queue = append(sn.queue, Failed{Effect: e, Err: err})
 			return
 		}
 		s.printf("%s: fenced %s\n", sn.id, e.Node)
-		sn.queue = append(sn.queue, Fenced{Node: e.Node}, Snapshot{DB: db})
+		sn.queue = append(sn.queue, Fenced(e), Snapshot{DB: db})
 	case Wake, Waiting, Exit:
 	}
 }
