@@ -12,8 +12,8 @@ import (
 // TestDeveloperPaths checks what a developer meets before any gateway
 // runs: make run goes through scripts/dev-run.sh (TestMakeRunDemo runs
 // that), the binaries get their version from git describe, pynfs.sh does
-// not default to a path of one machine, and docs/testing.md names no file
-// the repository lacks.
+// not default to a path of one machine, no script hides apt's progress,
+// and docs/testing.md names no file the repository lacks.
 func TestDeveloperPaths(t *testing.T) {
 	if testBackend(t).Name() != "local" {
 		t.Skip("repository checks do not depend on the backend")
@@ -40,6 +40,22 @@ func TestDeveloperPaths(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`(?m)^PYNFS_DIR=.*`).Find(script); m == nil || strings.Contains(string(m), "/work/") {
 		t.Errorf("pynfs.sh's default PYNFS_DIR is machine-specific: %s", m)
+	}
+
+	// Installing Ceph takes minutes: the scripts that install packages
+	// show apt's progress instead of hiding it.
+	hidden := regexp.MustCompile(`apt-get [^|;&]*>\s*/dev/null`)
+	scripts, _ := filepath.Glob("../scripts/*.sh")
+	for _, p := range scripts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(line), "#") && hidden.MatchString(line) {
+				t.Errorf("%s hides apt's output: %s", filepath.Base(p), strings.TrimSpace(line))
+			}
+		}
 	}
 
 	doc, err := os.ReadFile("../docs/testing.md")

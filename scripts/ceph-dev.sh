@@ -38,9 +38,11 @@ install_ceph() {
   fi
   echo "ceph-dev: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
-    apt-get update >/dev/null
-    apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+  # apt's progress shows (on stderr: stdout is for the commands this
+  # script prints): installing Ceph takes minutes on a fresh machine.
+  apt-get install -y --no-install-recommends "${need[@]}" >&2 || {
+    apt-get update >&2
+    apt-get install -y --no-install-recommends "${need[@]}" >&2
   }
 }
 
