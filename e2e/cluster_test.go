@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ceph/go-ceph/rados"
 
+	"nfsgw/cephfsal"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfsclient"
 	"nfsgw/grace"
@@ -40,7 +40,7 @@ type testCluster struct {
 
 // clusterArgs are the test timings: short leases so that a failover takes
 // seconds (member lease 3 s: a killed gateway's lock is gone within it).
-var clusterArgs = []string{"--admin", "none", "--squash", "none", "--lease", "5", "--grace", "10", "--member-lease", "3"}
+var clusterArgs = []string{"--squash", "none", "--lease", "5", "--grace", "10", "--member-lease", "3"}
 
 func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
@@ -72,6 +72,12 @@ func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
 	for i := range n {
 		c.gws = append(c.gws, c.gateway(i, extra...))
 	}
+	// A member that stops drops its CephFS session without returning its
+	// caps, for its successor to reset; the tests have no successor, so
+	// they reset the sessions themselves (registered first: it runs after
+	// every gateway stopped), or the next test's mkdir would wait for the
+	// MDS to time them out.
+	t.Cleanup(func() { resetSessions(t, c.ids) })
 	for _, g := range c.gws {
 		g.start()
 		t.Cleanup(g.stop)
@@ -82,7 +88,8 @@ func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
 func (c *testCluster) gateway(i int, extra ...string) *gateway {
 	b := testBackend(c.t)
 	g := &gateway{t: c.t, Addr: freePortOn(c.t, fmt.Sprintf("127.0.0.%d", 11+i)), Dir: c.dir, Node: c.ids[i]}
-	g.args = append([]string{"--listen", g.Addr, "--export", "/export=" + c.dir.Spec()}, b.Args(g.Node)...)
+	g.adminSock = fmt.Sprintf("%s/admin-%s.sock", c.t.TempDir(), g.Node)
+	g.args = append([]string{"--listen", g.Addr, "--export", "/export=" + c.dir.Spec(), "--admin", "unix:" + g.adminSock}, b.Args(g.Node)...)
 	g.args = append(g.args, "--cluster-pool", c.pool, "--cluster-ns", c.ns)
 	g.args = append(g.args, clusterArgs...)
 	g.args = append(g.args, extra...)
@@ -294,6 +301,17 @@ func TestClusterFailover(t *testing.T) {
 		reclaimDone.Sub(servedAt).Round(time.Millisecond))
 }
 
+// resetSessions resets the CephFS sessions of stopped test gateways, as
+// their successors would.
+func resetSessions(t *testing.T, ids []string) {
+	for _, id := range ids {
+		opts := cephfsal.MountOptions{ConfPath: os.Getenv("CEPH_CONF"), User: os.Getenv("CEPH_USER"), MountTimeout: 10 * time.Second}
+		if _, err := cephfsal.ResetSession(opts, "nfsgw-"+id); err != nil {
+			t.Logf("reset the session of %s: %v", id, err)
+		}
+	}
+}
+
 // dialOwnerFrom is dialOwner from a chosen source address.
 func dialOwnerFrom(t *testing.T, g *gateway, src, owner string) *nfsclient.Client {
 	t.Helper()
@@ -428,8 +446,13 @@ func TestClusterDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Drain through the admin API, as a Kubernetes preStop hook would
+	// (SIGUSR2 takes the same path).
 	start := time.Now()
-	g3.cmd.Process.Signal(syscall.SIGUSR2)
+	ctl := strings.TrimSuffix(nfsgwBin(t), "nfsgw") + "nfsgwctl"
+	if out, err := exec.Command(ctl, "--addr", "unix:"+g3.adminSock, "drain").CombinedOutput(); err != nil {
+		t.Fatalf("nfsgwctl drain: %v\n%s", err, out)
+	}
 	select {
 	case <-g3.done:
 	case <-time.After(30 * time.Second):

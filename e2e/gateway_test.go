@@ -69,10 +69,12 @@ type gateway struct {
 	Dir  backendDir // the exported directory of the first export
 	Node string     // the gateway's node id (kept across restarts)
 	args []string
-	prog string   // what to run instead of nfsgw (a script that runs it)
-	env  []string // added to the environment of prog
-	log  *syncBuffer
-	done chan struct{}
+	// adminSock is the gateway's admin API socket, if the test gave it one.
+	adminSock string
+	prog      string   // what to run instead of nfsgw (a script that runs it)
+	env       []string // added to the environment of prog
+	log       *syncBuffer
+	done      chan struct{}
 }
 
 type syncBuffer struct {

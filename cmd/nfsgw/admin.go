@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 
 	"nfsgw/gateway/admin"
@@ -24,6 +26,17 @@ type adminProvider struct {
 	grace   grace.Gate
 	rec     *nodeRecovery
 	mgr     *exportManager // nil: exports cannot change at run time
+	drainc  chan<- os.Signal
+}
+
+// Drain implements admin.Drainer: the same path as SIGUSR2.
+func (p *adminProvider) Drain() error {
+	select {
+	case p.drainc <- syscall.SIGUSR2:
+		return nil
+	default:
+		return fmt.Errorf("already draining")
+	}
 }
 
 func (p *adminProvider) Status() admin.Status {

@@ -297,13 +297,16 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 
 	stop := make(chan struct{})
 	go reaper(state, cfg.Lease(), stop, log)
+	// Scale-down: SIGUSR2 or nfsgwctl drain.
+	drainc := make(chan os.Signal, 1)
+	signal.Notify(drainc, syscall.SIGUSR2)
 
 	if lis.admin != nil {
 		var addrs []string
 		for _, l := range listeners {
 			addrs = append(addrs, l.Addr().String())
 		}
-		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr}
+		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr, drainc: drainc}
 		stopAdmin := admin.ServeListener(context.Background(), lis.admin, p, log.Named("admin"))
 		lis.admin = nil // closed by stopAdmin
 		defer stopAdmin()
@@ -311,8 +314,6 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	drainc := make(chan os.Signal, 1)
-	signal.Notify(drainc, syscall.SIGUSR2)
 	select {
 	case <-drainc:
 		// Scale-down: leave for good, so that the cluster never waits

@@ -77,6 +77,8 @@ Commands:
   exports           list the exports
   clients           list the NFSv4 clients
   evict CLIENTID    destroy a client and all its state (id in decimal or 0x hex)
+  drain             scale-down: stop accepting connections, wait for the clients (or evict
+                    them), leave the cluster's grace database, delete the recovery records, exit
   export add --id N --pseudo PATH --path DIR|ceph:/PATH [--access rw|ro] [--squash root|none|all]
              [--client CIDR]... [--anon-uid N] [--anon-gid N]
                     serve one more export, at once (its flags come after "add")
@@ -141,12 +143,12 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		return nil, &usageError{"--timeout must be positive"}
 	}
 	if len(pos) == 0 {
-		return nil, &usageError{"missing command (status, exports, clients, evict, export or grace)"}
+		return nil, &usageError{"missing command (status, exports, clients, evict, drain, export or grace)"}
 	}
 	o.cmd, o.args = pos[0], pos[1:]
 	want := 0
 	switch o.cmd {
-	case "status", "exports", "clients":
+	case "status", "exports", "clients", "drain":
 	case "evict":
 		want = 1
 	case "export":
@@ -164,7 +166,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		o.grace = g
 		return o, nil
 	default:
-		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict, export or grace)", o.cmd)}
+		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict, drain, export or grace)", o.cmd)}
 	}
 	if len(o.args) != want {
 		if want == 0 {
@@ -309,6 +311,12 @@ func execute(ctx context.Context, c *admin.Client, o *options, w io.Writer, now 
 		return printClients(w, cl, now)
 	case "export":
 		return runExport(ctx, c, o, w)
+	case "drain":
+		if err := c.Drain(ctx); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(w, "draining: the gateway stops accepting connections, waits for its clients (or evicts them), leaves the cluster and exits")
+		return err
 	case "evict":
 		id, err := parseClientID(o.args[0])
 		if err != nil {

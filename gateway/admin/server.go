@@ -52,6 +52,7 @@ type adminService interface {
 	evictClient(context.Context, *EvictClientRequest) (*EvictClientResponse, error)
 	addExport(context.Context, *AddExportRequest) (*AddExportResponse, error)
 	removeExport(context.Context, *RemoveExportRequest) (*RemoveExportResponse, error)
+	drain(context.Context, *DrainRequest) (*DrainResponse, error)
 }
 
 // serviceDesc is what protoc-gen-go-grpc would generate from a .proto file;
@@ -66,6 +67,7 @@ var serviceDesc = grpc.ServiceDesc{
 		unary("EvictClient", MethodEvictClient, adminService.evictClient),
 		unary("AddExport", MethodAddExport, adminService.addExport),
 		unary("RemoveExport", MethodRemoveExport, adminService.removeExport),
+		unary("Drain", MethodDrain, adminService.drain),
 	},
 	Metadata: "nfsgw/gateway/admin (hand-written, JSON codec)",
 }
