@@ -76,7 +76,7 @@ func (b *backends) open(ec *config.Export) (fsal.FS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	fs, err := localfs.New(path, localfs.Options{ReadOnly: ro})
+	fs, err := localfs.New(path, localfs.Options{ReadOnly: ro, Async: ec.Async})
 	return fs, path, err
 }
 

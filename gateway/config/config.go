@@ -180,6 +180,11 @@ type Export struct {
 	Clients []string `yaml:"clients"`
 	// Delegations enables read delegations (default true).
 	Delegations *bool `yaml:"delegations"`
+	// Async (local directories) replies to a create, remove, rename or
+	// link before the directory is committed to stable storage, as
+	// knfsd's "async": faster, but a power cut can undo what clients were
+	// told is done. Default false: the directory is committed first.
+	Async bool `yaml:"async"`
 }
 
 // CephPrefix marks an export path on CephFS.

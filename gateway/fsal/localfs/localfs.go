@@ -40,6 +40,11 @@ type Options struct {
 	// ReadOnly makes every modifying call fail with EROFS.
 	ReadOnly bool
 
+	// Async skips committing a directory after a create, remove, rename
+	// or link (knfsd's "async" export option): faster, but a power cut
+	// can undo operations the client was told are done.
+	Async bool
+
 	// HandleKey authenticates the handles this FS hands out (see the
 	// handle format below). It must be at least 16 bytes and the same on
 	// every start, or old handles become invalid. If empty, New uses a
@@ -95,6 +100,7 @@ type FS struct {
 	rootDev  devIno
 	root     fsal.Handle
 	readOnly bool
+	async    bool // see Options.Async
 
 	key  []byte
 	macs sync.Pool // of *macState; hmac.New is too costly per call
@@ -122,7 +128,7 @@ func New(root string, opts Options) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localfs: open %s: %w", root, err)
 	}
-	fs := &FS{mountFD: mfd, readOnly: opts.ReadOnly}
+	fs := &FS{mountFD: mfd, readOnly: opts.ReadOnly, async: opts.Async}
 	if err := fs.init(root, opts); err != nil {
 		unix.Close(mfd)
 		return nil, err

@@ -831,3 +831,53 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 }
+
+// TestNamespaceOpsCommitDirectory: every operation that changes a
+// directory's entries commits the directory before it returns (a power cut
+// must not undo an acknowledged create, remove, rename or link).
+func TestNamespaceOpsCommitDirectory(t *testing.T) {
+	fs := newTestFS(t)
+	ctx := context.Background()
+	root := fs.Root()
+	c := &fsal.Cred{}
+	step := func(what string, want int64, op func() error) {
+		t.Helper()
+		before := dirCommits.Load()
+		if err := op(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := dirCommits.Load() - before; got != want {
+			t.Errorf("%s committed %d directories, want %d", what, got, want)
+		}
+	}
+	var f fsal.Handle
+	step("create", 1, func() (err error) {
+		f, _, _, err = fs.Create(ctx, c, root, "f", fsal.Unchecked, nil, [8]byte{})
+		return err
+	})
+	var d fsal.Handle
+	step("mkdir", 1, func() (err error) { d, _, err = fs.Mkdir(ctx, c, root, "d", nil); return err })
+	step("symlink", 1, func() (err error) { _, _, err = fs.Symlink(ctx, c, root, "l", "f", nil); return err })
+	step("link", 1, func() error { return fs.Link(ctx, c, f, root, "f2") })
+	step("rename in one directory", 1, func() error { return fs.Rename(ctx, c, root, "f2", root, "f3") })
+	step("rename across directories", 2, func() error { return fs.Rename(ctx, c, root, "f3", d, "f4") })
+	step("remove", 1, func() error { return fs.Remove(ctx, c, d, "f4") })
+}
+
+// TestAsyncSkipsDirectoryCommit: an async export replies before the
+// directory is committed (its documented trade).
+func TestAsyncSkipsDirectoryCommit(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := New(dir, Options{Async: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	before := dirCommits.Load()
+	if _, _, _, err := fs.Create(context.Background(), &fsal.Cred{}, fs.Root(), "f", fsal.Unchecked, nil, [8]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dirCommits.Load() - before; got != 0 {
+		t.Fatalf("async export committed %d directories", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -383,6 +384,9 @@ func (fs *FS) Create(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 			}
 		}
 		h, a, err := fs.finishCreate(c, fd, sa, perm)
+		if err == nil {
+			err = fs.commitDir(dfd)
+		}
 		return h, a, false, err
 	}
 	if err != unix.EEXIST || mode == fsal.Guarded {
@@ -497,7 +501,11 @@ func (fs *FS) makeNode(c *fsal.Cred, dir fsal.Handle, name string, sa *fsal.SetA
 		return nil, fsal.Attr{}, err
 	}
 	defer unix.Close(fd)
-	return fs.finishCreate(c, fd, sa, perm)
+	h, a, err := fs.finishCreate(c, fd, sa, perm)
+	if err == nil {
+		err = fs.commitDir(dfd)
+	}
+	return h, a, err
 }
 
 // Mkdir creates a directory.
@@ -578,7 +586,7 @@ func (fs *FS) Remove(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 		return err
 	}
 	defer unix.Close(dfd)
-	return runAs(c, func() error {
+	err = runAs(c, func() error {
 		err := unix.Unlinkat(dfd, name, 0)
 		if err == unix.EISDIR {
 			err = unix.Unlinkat(dfd, name, unix.AT_REMOVEDIR)
@@ -588,6 +596,10 @@ func (fs *FS) Remove(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 		}
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	return fs.commitDir(dfd)
 }
 
 // Rename moves srcName in srcDir to dstName in dstDir, replacing a
@@ -614,13 +626,22 @@ func (fs *FS) Rename(_ context.Context, c *fsal.Cred, srcDir fsal.Handle, srcNam
 		}
 		defer unix.Close(dfd)
 	}
-	return runAs(c, func() error {
+	err = runAs(c, func() error {
 		err := unix.Renameat(sfd, srcName, dfd, dstName)
 		if err == unix.EEXIST {
 			err = unix.ENOTEMPTY
 		}
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	if dfd != sfd {
+		if err := fs.commitDir(sfd); err != nil {
+			return err
+		}
+	}
+	return fs.commitDir(dfd)
 }
 
 // Link makes name in dir a new hard link to h.
@@ -641,13 +662,39 @@ func (fs *FS) Link(_ context.Context, c *fsal.Cred, h fsal.Handle, dir fsal.Hand
 		return err
 	}
 	defer unix.Close(dfd)
-	return runAs(c, func() error {
+	err = runAs(c, func() error {
 		// linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH, which
 		// the caller's identity lacks; following the /proc magic link
 		// links the object itself (a symlink too, not its target) and
 		// keeps the kernel's protected_hardlinks checks for the caller.
 		return unix.Linkat(unix.AT_FDCWD, procPath(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
 	})
+	if err != nil {
+		return err
+	}
+	return fs.commitDir(dfd)
+}
+
+// dirCommits counts commitDir calls, for tests.
+var dirCommits atomic.Int64
+
+// commitDir makes a directory's entries durable, as knfsd's
+// commit_metadata does: a client may forget a create, remove, rename or
+// link once it is acknowledged, and an fsync of the file alone does not
+// write its name on every filesystem, so a power cut could undo an
+// acknowledged operation. dfd may be an O_PATH descriptor (fsync needs a
+// real one, so the directory is opened again).
+func (fs *FS) commitDir(dfd int) error {
+	if fs.async {
+		return nil
+	}
+	dirCommits.Add(1)
+	fd, err := unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fsync(fd)
 }
 
 // Statfs reports the capacity of the filesystem holding h. It needs no
