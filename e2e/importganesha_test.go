@@ -246,3 +246,83 @@ func writeFile(t *testing.T, p, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestImportGaneshaRadosURL imports exports the way cephadm, ceph-mgr's nfs
+// module and Rook keep them: the main file names a RADOS object with
+// %url, and that object names one object per export.
+func TestImportGaneshaRadosURL(t *testing.T) {
+	if testBackend(t).Name() != "ceph" {
+		t.Skip("RADOS objects: this test runs in the CephFS pass (NFSGW_E2E_BACKEND=ceph)")
+	}
+	conf, pool := os.Getenv("CEPH_CONF"), os.Getenv("CEPH_POOL")
+	if pool == "" {
+		pool = "nfsgw"
+	}
+	ns := fmt.Sprintf("import-%d", time.Now().UnixNano())
+	work := t.TempDir()
+	put := func(obj, text string) {
+		t.Helper()
+		f := filepath.Join(work, obj)
+		writeFile(t, f, text)
+		if out, err := exec.Command("rados", "-c", conf, "-p", pool, "-N", ns, "put", obj, f).CombinedOutput(); err != nil {
+			t.Fatalf("rados put %s: %v\n%s", obj, err, out)
+		}
+		t.Cleanup(func() { exec.Command("rados", "-c", conf, "-p", pool, "-N", ns, "rm", obj).Run() })
+	}
+	put("conf-nfs.test", fmt.Sprintf("%%url \"rados://%s/%s/export-1\"\n\n%%url \"rados://%s/%s/export-2\"\n", pool, ns, pool, ns))
+	put("export-1", `EXPORT {
+    FSAL {
+        name = "CEPH";
+        user_id = "nfs.test.1";
+        filesystem = "cephfs";
+    }
+    export_id = 1;
+    path = "/volumes/_nogroup/a/0000";
+    pseudo = "/a";
+    access_type = "RW";
+    squash = "none";
+    protocols = 4;
+    transports = "TCP";
+}
+`)
+	put("export-2", `EXPORT {
+    FSAL {
+        name = "CEPH";
+        user_id = "nfs.test.2";
+        filesystem = "cephfs";
+    }
+    CLIENT {
+        clients = 10.0.0.0/8;
+        access_type = "RO";
+        squash = "root_squash";
+    }
+    export_id = 2;
+    path = "/volumes/_nogroup/b/0000";
+    pseudo = "/b";
+    access_type = "none";
+    squash = "none";
+    protocols = 4;
+    transports = "TCP";
+}
+`)
+	mainConf := filepath.Join(work, "ganesha.conf")
+	writeFile(t, mainConf, fmt.Sprintf("NFS_CORE_PARAM { Protocols = 4; }\n%%url\trados://%s/%s/conf-nfs.test\n", pool, ns))
+	cmd := exec.Command(nfsgwctlBin(t), "import-ganesha", "--ceph-conf", conf, mainConf)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("nfsgwctl import-ganesha: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{
+		"# EXPORT at rados://" + pool + "/" + ns + "/export-1:1\n  - id: 1\n    pseudo: /a\n    path: ceph:/volumes/_nogroup/a/0000\n    ceph_fs: cephfs\n    ceph_user: nfs.test.1\n    access: rw\n    squash: none\n",
+		"  - id: 2\n    pseudo: /b\n    path: ceph:/volumes/_nogroup/b/0000\n    ceph_fs: cephfs\n    ceph_user: nfs.test.2\n    access: ro\n    squash: root\n",
+		"    clients:\n      - 10.0.0.0/8\n",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks\n%s\nin\n%s", want, stdout.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "imported 2 export(s) into stdout") {
+		t.Errorf("report:\n%s", stderr.String())
+	}
+}

@@ -79,7 +79,7 @@ func (p perms) accessOf() (string, error) {
 	case "mdonly_ro":
 		return accMDOnlyRO, nil
 	}
-	return "", fmt.Errorf("Access_Type %q (Ganesha knows None, RW, RO, MDONLY, MDONLY_RO)", v)
+	return "", fmt.Errorf("unknown Access_Type %q (Ganesha knows None, RW, RO, MDONLY, MDONLY_RO)", v)
 }
 
 // Squash kinds; sqRootID is Ganesha's Root_Id_Squash.
@@ -109,14 +109,14 @@ func (p perms) squashOf() (string, error) {
 		case "rootid", "root_id_squash", "rootidsquash":
 			k = sqRootID
 		default:
-			return "", fmt.Errorf("Squash %q (Ganesha knows Root_Squash, Root_Id_Squash, All_Squash, No_Root_Squash and their other spellings)", v.Text)
+			return "", fmt.Errorf("unknown Squash %q (Ganesha knows Root_Squash, Root_Id_Squash, All_Squash, No_Root_Squash and their other spellings)", v.Text)
 		}
 		if squashRank(k) > squashRank(best) {
 			best = k
 		}
 	}
 	if best == "" {
-		return "", fmt.Errorf("Squash has no value")
+		return "", fmt.Errorf("no value for Squash")
 	}
 	return best, nil
 }
@@ -166,7 +166,7 @@ func protocols(p *Param) (v3, v4, ninep bool, err error) {
 		case "9p":
 			ninep = true
 		default:
-			return false, false, false, fmt.Errorf("Protocols: %q is not 3, 4 or 9P", v.Text)
+			return false, false, false, fmt.Errorf("unknown Protocols value %q (want 3, 4 or 9P)", v.Text)
 		}
 	}
 	return v3, v4, ninep, nil
