@@ -199,6 +199,18 @@ func (im *importer) resolve(g *group, id int) error {
 		im.issue(g.pm.access.Pos, id, fmt.Sprintf("%s: Access_Type MDONLY_RO (metadata only, no data) cannot be expressed: no access", g.name()))
 		acc = accNone
 	}
+	if g.block != nil && acc != accNone {
+		if p := g.block.Param("protocols"); p != nil {
+			if _, v4, _, err := protocols(p); err != nil || !v4 {
+				im.issue(p.Pos, id, fmt.Sprintf("%s: Protocols = %s: no NFSv4, so no access through nfsgw", g.name(), im.show(p)))
+				acc = accNone
+			}
+		}
+		if p := g.block.Param("transports"); p != nil && !hasWord(p, "tcp") {
+			im.issue(p.Pos, id, fmt.Sprintf("%s: Transports = %s: no TCP, so no access through nfsgw", g.name(), im.show(p)))
+			acc = accNone
+		}
+	}
 	g.access = acc
 	if g.squash, err = g.pm.squashOf(); err != nil {
 		return err
@@ -225,7 +237,10 @@ func (im *importer) clients(b *Block, id int, pm perms, ex *config.Export, skip 
 			switch {
 			case n == "clients":
 				im.clientEntries(g, prm, id)
-			case n == "access_type" || n == "squash" || n == "anonymous_uid" || n == "anonymous_gid" || n == "protocols" || n == "transports":
+			case n == "access_type" || n == "squash" || n == "anonymous_uid" || n == "anonymous_gid":
+			case n == "protocols" || n == "transports":
+				// Checked in resolve: a group without NFSv4 over TCP has no
+				// access here.
 			default:
 				im.issue(prm.Pos, id, fmt.Sprintf("CLIENT %s = %s: not honoured per client (nfsgw has per-export %s only)", prm.Name, im.show(prm), "access, squash, anon ids and clients"))
 			}

@@ -78,7 +78,9 @@ type importer struct {
 // into nfsgw exports with the same export ids, and lists every option it
 // cannot honour. It returns ErrNoExports if there is no EXPORT block.
 func Import(root *Block, o ImportOptions) (*Result, error) {
-	im := &importer{o: o, r: &Result{}, keys: map[string]string{}}
+	// Ganesha listens on 0.0.0.0:2049 unless NFS_CORE_PARAM says otherwise;
+	// nfsgw's own default is loopback.
+	im := &importer{o: o, r: &Result{Listen: []string{"0.0.0.0:2049"}}, keys: map[string]string{}}
 	nExports := 0
 	// Global blocks first: exports depend on EXPORT_DEFAULTS, the
 	// protocols of NFS_CORE_PARAM and NFSV4's delegations.

@@ -249,3 +249,17 @@ EXPORT { Export_Id = 1; Path = /a; Pseudo = /a; Access_Type = RW; FSAL { Name = 
 		t.Errorf("issues:\n%s", issues(r))
 	}
 }
+
+func TestClientWithoutNFSv4(t *testing.T) {
+	r := importText(t, "EXPORT { Export_Id = 1; Path = /a; Pseudo = /a; FSAL { Name = CEPH; }\n"+
+		"CLIENT { Clients = 10.0.0.0/8; Access_Type = RW; Protocols = 3; }\nCLIENT { Clients = 10.1.0.0/16; Access_Type = RO; Transports = TCP; }\n}")
+	if len(r.Exports) != 1 || fmt.Sprint(r.Exports[0].Export.Clients) != "[10.1.0.0/16]" || r.Exports[0].Export.Access != "ro" {
+		t.Fatalf("%+v\n%s", r.Exports, issues(r))
+	}
+	if !strings.Contains(issues(r), "test.conf:2: export 1: CLIENT at test.conf:2 (10.0.0.0/8): Protocols = \"3\": no NFSv4, so no access through nfsgw") {
+		t.Errorf("issues:\n%s", issues(r))
+	}
+	if len(importText(t, "EXPORT { Export_Id = 1; Path = /a; Pseudo = /a; Access_Type = RW; FSAL { Name = CEPH; } }").Listen) != 1 {
+		t.Errorf("no NFS_CORE_PARAM: want Ganesha's 0.0.0.0:2049")
+	}
+}
