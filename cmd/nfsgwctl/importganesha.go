@@ -81,10 +81,20 @@ func runImport(c *importCmd, timeout time.Duration, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail("%v", err)
 	}
+	// Keyrings are written only once the result has passed every check,
+	// so that a refused import leaves nothing behind.
+	type keyring struct {
+		path string
+		data []byte
+	}
+	var keyrings []keyring
 	o := ganeshaconf.ImportOptions{}
-	if c.keyringDir != "" && !c.strict {
+	if c.keyringDir != "" {
 		o.KeyringDir = c.keyringDir
-		o.WriteKeyring = writeKeyring
+		o.WriteKeyring = func(p string, b []byte) error {
+			keyrings = append(keyrings, keyring{p, b})
+			return nil
+		}
 	}
 	r, err := ganeshaconf.Import(root, o)
 	if errors.Is(err, ganeshaconf.ErrNoExports) {
@@ -108,6 +118,11 @@ func runImport(c *importCmd, timeout time.Duration, stdout, stderr io.Writer) in
 	}
 	if c.strict && len(r.Issues) > 0 {
 		return fail("%d option(s) not honoured (--strict): nothing written", len(r.Issues))
+	}
+	for _, k := range keyrings {
+		if err := writeKeyring(k.path, k.data); err != nil {
+			return fail("keyring: %v: nothing else written", err)
+		}
 	}
 	dest := "stdout"
 	if c.out == "" || c.out == "-" {

@@ -74,6 +74,18 @@ func TestImportGanesha(t *testing.T) {
 	if code != 1 || out != "" || !strings.Contains(errs, "Secret_Access_Key: not honoured") || !strings.Contains(errs, "--strict") {
 		t.Errorf("--strict: exit %d stdout %q stderr %s", code, out, errs)
 	}
+	// With it, the secret is honoured, and --strict passes.
+	code, out, errs = ctl(t, "import-ganesha", "--strict", "--keyring-dir", filepath.Join(dir, "keys2"), conf)
+	if code != 0 || !strings.Contains(out, "id: 4") || !strings.Contains(errs, "0 issue(s)") {
+		t.Errorf("--strict --keyring-dir: exit %d stdout %q stderr %s", code, out, errs)
+	}
+	// A refused import writes no keyring.
+	os.WriteFile(conf, []byte(`EXPORT { FSAL { name = "CEPH"; user_id = "nfs.x.1"; secret_access_key = "`+secret+`"; }
+    export_id = 4; path = "/vol"; pseudo = "/vol"; access_type = "RW"; security_label = true; }`), 0o644)
+	code, _, errs = ctl(t, "import-ganesha", "--strict", "--keyring-dir", filepath.Join(dir, "keys3"), conf)
+	if _, err := os.Stat(filepath.Join(dir, "keys3")); code != 1 || err == nil {
+		t.Errorf("--strict with an issue: exit %d, keyring directory made (%v)\n%s", code, err, errs)
+	}
 
 	for _, tc := range []struct {
 		args []string
