@@ -91,6 +91,59 @@ func TestImportGolden(t *testing.T) {
 	}
 }
 
+// TestDebianSampleUncommented imports Debian's commented ganesha.conf with
+// its settings switched on ("#" removed where it comments out a setting;
+// "##" and "# " prose stays), as an operator starting from it would.
+func TestDebianSampleUncommented(t *testing.T) {
+	b, err := os.ReadFile("testdata/debian/ganesha.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if t := strings.TrimLeft(l, "\t "); len(t) > 1 && t[0] == '#' && t[1] != '#' && t[1] != ' ' {
+			l = strings.Replace(l, "#", "", 1)
+		}
+		lines = append(lines, l)
+	}
+	root, err := Parse("ganesha.conf", []byte(strings.Join(lines, "\n")), Options{NoIncludes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Import(root, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Exports) != 1 {
+		t.Fatalf("exports: %+v\n%s", r.Exports, issues(r))
+	}
+	want := "id=12345 pseudo=/nonexistent path=/nonexistent fs= user= keyring= access=rw squash=root anon=4294967294:4294967294 clients=[] deleg=false"
+	if got := dump(r.Exports[0].Export); got != want {
+		t.Errorf("export:\n got %s\nwant %s", got, want)
+	}
+	for _, s := range []string{
+		"ganesha.conf:15: NFS_CORE_PARAM mount_path_pseudo = \"true\": not honoured",
+		"ganesha.conf:20: Protocols: nfsgw serves NFSv4 only (no NFSv3, no 9P)",
+		"ganesha.conf:50: export 12345: Protocols = \"3, 4\": only NFSv4 is served",
+		"ganesha.conf:60: export 12345: SecType = \"sys, krb5, krb5i, krb5p\": Kerberos flavours are not offered",
+		"ganesha.conf:33: MDCACHE Entries_HWMark = \"100000\": not honoured",
+		"ganesha.conf:72: LOG Default_Log_Level = \"WARN\": not honoured",
+		"ganesha.conf:83: Facility destination = \"/var/log/ganesha.log\": not honoured",
+		"FSAL VFS: nfsgw's local-directory file handles are not Ganesha's",
+	} {
+		if !strings.Contains(issues(r), s) {
+			t.Errorf("issues lack %q:\n%s", s, issues(r))
+		}
+	}
+	y, err := r.YAML("ganesha.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(y); err != nil {
+		t.Errorf("nfsgw refuses it: %v\n%s", err, y)
+	}
+}
+
 func TestDebianSampleHasNoExports(t *testing.T) {
 	root, err := ParseFile("testdata/debian/ganesha.conf", Options{})
 	if err != nil {
