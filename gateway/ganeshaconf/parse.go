@@ -17,7 +17,8 @@
 // \<any> (that character); single-quoted strings have no escapes. An
 // included file is parsed as if its text stood in place of the directive;
 // a relative path is relative to the directory of the top file, as in
-// Ganesha. %url fetches through a caller-supplied function (rados:// URLs
+// Ganesha started with an absolute path (given a relative one, Ganesha
+// uses its working directory). %url fetches through a caller-supplied function (rados:// URLs
 // in ceph-mgr and Rook deployments).
 //
 // Every input size is bounded (Limits), so a hostile or corrupt file can
