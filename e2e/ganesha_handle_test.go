@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -113,6 +114,17 @@ EXPORT {
 	if err := os.WriteFile(cf, []byte(conf), 0644); err != nil {
 		t.Fatal(err)
 	}
+	runGanesha(t, bin, addr, cf)
+	return addr
+}
+
+// runGanesha runs ganesha.nfsd with the configuration file cf, which must
+// make it listen on addr, and waits until it does. The returned function
+// stops it (by pid) and evicts its CephFS session; it runs at the end of
+// the test too.
+func runGanesha(t *testing.T, bin, addr, cf string) (stop func()) {
+	t.Helper()
+	work := filepath.Dir(cf)
 	os.MkdirAll(filepath.Join(work, "recov"), 0755)
 	logf := filepath.Join(work, "ganesha.log")
 	cmd := exec.Command(bin, "-F", "-f", cf, "-L", logf, "-p", filepath.Join(work, "ganesha.pid"))
@@ -122,33 +134,37 @@ EXPORT {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		// Ganesha 4.3 exits on SIGTERM without closing its CephFS session:
-		// evict it, or its caps hold up the next test until the MDS times
-		// the session out.
-		evict := exec.Command("ceph", "-c", os.Getenv("CEPH_CONF"), "tell", "mds.*", "client", "evict",
-			fmt.Sprintf("client_metadata.pid=%d", cmd.Process.Pid))
-		if out, err := evict.CombinedOutput(); err != nil {
-			t.Logf("evict Ganesha's CephFS session: %v\n%s", err, out)
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logf)
-			t.Logf("ganesha log:\n%s", tail(string(b), 30))
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+			// Ganesha 4.3 exits on SIGTERM without closing its CephFS session:
+			// evict it, or its caps hold up the next test until the MDS times
+			// the session out.
+			evict := exec.Command("ceph", "-c", os.Getenv("CEPH_CONF"), "tell", "mds.*", "client", "evict",
+				fmt.Sprintf("client_metadata.pid=%d", cmd.Process.Pid))
+			if out, err := evict.CombinedOutput(); err != nil {
+				t.Logf("evict Ganesha's CephFS session: %v\n%s", err, out)
+			}
+			if t.Failed() {
+				b, _ := os.ReadFile(logf)
+				t.Logf("ganesha log:\n%s", tail(string(b), 30))
+			}
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return addr
+			return stop
 		}
 		select {
 		case <-done:

@@ -3,6 +3,7 @@
 //
 //	nfsgwctl [--addr unix:/run/nfsgw/admin.sock] [--tls-cert F --tls-key F --tls-ca F] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID|export add|remove ...
 //	nfsgwctl [--timeout 5s] grace [--ceph-conf F --pool P --ns N ...] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
+//	nfsgwctl import-ganesha [-o OUT] [--keyring-dir DIR] [--strict] GANESHA.CONF
 //
 // It prints aligned tables, or JSON with --json. The grace commands work on
 // the cluster's grace database in RADOS directly, as NFS-Ganesha's
@@ -68,6 +69,7 @@ type options struct {
 	args    []string
 	export  *exportCmd // the export subcommand
 	grace   *graceCmd  // the grace subcommand
+	imp     *importCmd // the import-ganesha subcommand
 }
 
 const usageText = `usage: nfsgwctl [flags] COMMAND
@@ -86,6 +88,9 @@ Commands:
                     stop serving an export
   grace [flags] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
                     the cluster's grace database in RADOS (nfsgwctl grace -h)
+  import-ganesha [-o OUT] [--keyring-dir DIR] GANESHA.CONF
+                    turn NFS-Ganesha's EXPORT blocks into an nfsgw configuration with the
+                    same export ids, listing what nfsgw cannot honour (nfsgwctl import-ganesha -h)
 
 Flags:
 `
@@ -129,8 +134,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
-		if len(pos) == 1 && (pos[0] == "export" || pos[0] == "grace") {
-			// The export and grace subcommands have flags of their own.
+		if len(pos) == 1 && (pos[0] == "export" || pos[0] == "grace" || pos[0] == "import-ganesha") {
+			// These subcommands have flags of their own.
 			pos = append(pos, args...)
 			break
 		}
@@ -143,7 +148,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		return nil, &usageError{"--timeout must be positive"}
 	}
 	if len(pos) == 0 {
-		return nil, &usageError{"missing command (status, exports, clients, evict, drain, export or grace)"}
+		return nil, &usageError{"missing command (status, exports, clients, evict, drain, export, grace or import-ganesha)"}
 	}
 	o.cmd, o.args = pos[0], pos[1:]
 	want := 0
@@ -165,8 +170,15 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.grace = g
 		return o, nil
+	case "import-ganesha":
+		c, err := parseImportArgs(o.args, stderr)
+		if err != nil {
+			return nil, err
+		}
+		o.imp = c
+		return o, nil
 	default:
-		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict, drain, export or grace)", o.cmd)}
+		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict, drain, export, grace or import-ganesha)", o.cmd)}
 	}
 	if len(o.args) != want {
 		if want == 0 {
@@ -224,6 +236,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	if o.grace != nil {
 		return runGrace(ctx, o, stdout, stderr)
+	}
+	if o.imp != nil {
+		return runImport(o.imp, o.timeout, stdout, stderr)
 	}
 	c, err := admin.DialTLS(ctx, o.addr, tc)
 	if err != nil {
