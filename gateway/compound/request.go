@@ -10,6 +10,7 @@ import (
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/fh"
 	"nfsgw/gateway/fsal"
+	"nfsgw/gateway/metrics"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
@@ -68,6 +69,13 @@ type request struct {
 
 	// replyStart is where the COMPOUND's reply begins in the encoder.
 	replyStart int
+
+	// For metrics (observe.go): the connection's shard, and the file
+	// bytes the running operation read or wrote.
+	shard         uint32
+	readN, writeN int
+	expCounts     *metrics.ExportCounts // of export expCountsID
+	expCountsID   uint16
 }
 
 func (r *request) setCred(call *oncrpc.Call) {
