@@ -94,7 +94,7 @@ func TestOpsAndCompounds(t *testing.T) {
 	m.Op(1, 25, 2, 0, time.Millisecond, exp, 4096, 0)
 	m.Op(2, 38, 2, 0, time.Millisecond, exp, 0, 100)
 	m.Op(2, 500, 1, 0, time.Millisecond, nil, 0, 0) // beyond the table: ILLEGAL
-	m.CompoundStart(6)                             // still in flight
+	m.CompoundStart(6)                              // still in flight
 
 	for _, c := range []struct {
 		name   string
