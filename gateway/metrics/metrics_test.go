@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -363,6 +365,45 @@ func TestLint(t *testing.T) {
 	for _, p := range problems {
 		if strings.HasPrefix(p.Metric, Namespace+"_") {
 			t.Errorf("%s: %s", p.Metric, p.Text)
+		}
+	}
+}
+
+// Every metric the gateway exposes is documented in docs/operations.md,
+// and every metric documented there exists.
+func TestMetricsDocumented(t *testing.T) {
+	m := newTestMetrics()
+	m.CompoundStart(0)
+	m.Op(0, 9, 1, 0, time.Microsecond, m.Export(1), 1, 1)
+	m.CompoundDone(0, 1, 0, time.Microsecond)
+	m.Backend("cephfs", []string{"lookup"}).Observe(0, time.Millisecond, syscall.ENOENT)
+	m.SetStateSource(func() StateCounts { return StateCounts{} })
+	m.SetExportSource(func() ExportTable { return ExportTable{Exports: []ExportInfo{{1, "/a"}}} })
+	m.SetRADOSSource(func() RADOSCounts { return RADOSCounts{} })
+	m.SetGraceSource(func() (grace.Status, bool) { return grace.Status{}, true })
+	NewLogLimit(1, 1, m).Allow()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := map[string]bool{}
+	for _, f := range fams {
+		name := f.GetName()
+		if !strings.HasPrefix(name, Namespace+"_") {
+			continue
+		}
+		exposed[name] = true
+		if !strings.Contains(string(doc), "| `"+name+"`") {
+			t.Errorf("%s is not in docs/operations.md's table of metrics", name)
+		}
+	}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(nfsgw_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		if !exposed[m[1]] {
+			t.Errorf("docs/operations.md documents %s, which the gateway does not expose", m[1])
 		}
 	}
 }
