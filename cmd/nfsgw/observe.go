@@ -57,6 +57,19 @@ func startObservability(cfg *config.Config, log hclog.Logger) (*observability, e
 	return o, nil
 }
 
+// checkMetricsAddr tries the metrics address before anything is logged,
+// as checkStatic does the others: one in use is a configuration error.
+func checkMetricsAddr(cfg *config.Config) error {
+	if cfg.Metrics == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", cfg.Metrics)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return l.Close()
+}
+
 // stage says what the start is doing (for /readyz).
 func (o *observability) stage(s string) { o.health.SetStage(s) }
 
