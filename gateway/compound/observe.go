@@ -23,7 +23,11 @@ func (r *request) opDone(op, status uint32, t0 time.Time) time.Time {
 		}
 		exp = r.expCounts
 	}
-	r.s.m.Op(r.shard, op, r.minor, status, d, exp, r.readN, r.writeN)
+	mop := op
+	if op > maxOp || ops[op].fn == nil {
+		mop = 0 // every unknown number is one series, ILLEGAL
+	}
+	r.s.m.Op(r.shard, mop, r.minor, status, d, exp, r.readN, r.writeN)
 	r.readN, r.writeN = 0, 0
 	slow := r.s.cfg.SlowOp > 0 && d >= r.s.cfg.SlowOp
 	if status != nfs4.OK || slow {

@@ -176,3 +176,23 @@ func TestSlowOperationLogged(t *testing.T) {
 		t.Fatalf("log: %v", lines)
 	}
 }
+
+// Illegal operation numbers and unsupported NFSv4.2 operations are each
+// one series with a distinct name: the scrape never sees two series with
+// the same labels.
+func TestMetricsIllegalAndUnsupportedOps(t *testing.T) {
+	s, m, _ := observedServer(t, 0, nil)
+	for _, c := range []struct{ minor, op uint32 }{{0, 9999}, {0, 1}, {0, 2}, {2, nfs4.OpSeek}, {2, nfs4.OpCopy}} {
+		call(t, s, compoundArgs(c.minor, 1, func(e *xdr.Encoder) { e.Uint32(c.op) }))
+	}
+	if _, err := m.Registry().Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	if v := counter(t, m, "nfsgw_ops_total", map[string]string{"op": "ILLEGAL", "minor": "0", "status": "NFS4ERR_OP_ILLEGAL"}); v != 3 {
+		t.Errorf("illegal operations: %v, want 3", v)
+	}
+	// 4.2 without a session: SEEK fails the sequencing rules, named.
+	if v := counter(t, m, "nfsgw_ops_total", map[string]string{"op": "SEEK", "minor": "2", "status": "NFS4ERR_OP_NOT_IN_SESSION"}); v != 1 {
+		t.Errorf("SEEK: %v, want 1", v)
+	}
+}

@@ -74,6 +74,10 @@ type Metrics struct {
 	opName     func(uint32) string
 	statusName func(uint32) string
 
+	// canon maps an operation number to the first number with its name,
+	// so that two numbers never make two series with the same labels.
+	canon [MaxOp + 1]uint8
+
 	shards [shards]shard
 	// failures counts failed operations and COMPOUNDs by failKey.
 	failures sync.Map // uint64 → *atomic.Uint64
@@ -110,6 +114,14 @@ func New(o Options) *Metrics {
 		o.Version = "dev"
 	}
 	m := &Metrics{reg: prometheus.NewRegistry(), opName: o.OpName, statusName: o.StatusName, created: time.Now()}
+	first := map[string]uint8{}
+	for op := range uint8(MaxOp + 1) {
+		name := o.OpName(uint32(op))
+		if _, ok := first[name]; !ok {
+			first[name] = op
+		}
+		m.canon[op] = first[name]
+	}
 	m.backendErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "backend_errors_total",
 		Help: "Backend calls (libcephfs) that failed, by backend, call and errno."}, []string{"backend", "call", "errno"})
 	m.logSuppressed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "log_lines_suppressed_total",
@@ -193,6 +205,7 @@ func (m *Metrics) Op(sh, op, minor, status uint32, d time.Duration, exp *ExportC
 	if op > MaxOp {
 		op = 0
 	}
+	op = uint32(m.canon[op])
 	if minor >= minors {
 		minor = minors - 1
 	}

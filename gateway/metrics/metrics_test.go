@@ -407,3 +407,30 @@ func TestMetricsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// Operation numbers with one name (every unknown number is ILLEGAL) make
+// one series, never two with the same labels (a scrape would fail).
+func TestOneSeriesPerOpName(t *testing.T) {
+	m := New(Options{OpName: func(op uint32) string {
+		if op == 9 {
+			return "GETATTR"
+		}
+		return "ILLEGAL"
+	}})
+	for _, op := range []uint32{0, 1, 2, 40, 9999} {
+		m.Op(0, op, 0, 10044, time.Millisecond, nil, 0, 0)
+		m.Op(0, op, 0, 0, time.Millisecond, nil, 0, 0)
+	}
+	if _, err := m.Registry().Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	if v := value(t, m, "nfsgw_ops_total", "op=ILLEGAL", "minor=0", "status=10044"); v != 5 {
+		t.Errorf("ILLEGAL failures: %v, want 5", v)
+	}
+	if v := value(t, m, "nfsgw_ops_total", "op=ILLEGAL", "minor=0", "status=NFS4_OK"); v != 5 {
+		t.Errorf("ILLEGAL successes: %v, want 5", v)
+	}
+	if h := find(t, m, "nfsgw_op_duration_seconds", "op=ILLEGAL").GetHistogram(); h.GetSampleCount() != 10 {
+		t.Errorf("ILLEGAL latency count %d, want 10", h.GetSampleCount())
+	}
+}
