@@ -27,7 +27,7 @@ func (r *request) opDone(op, status uint32, t0 time.Time) time.Time {
 	if op > maxOp || ops[op].fn == nil {
 		mop = 0 // every unknown number is one series, ILLEGAL
 	}
-	r.s.m.Op(r.shard, mop, r.minor, status, d, exp, r.readN, r.writeN)
+	r.s.m.Op(r.shard, mop, r.minor, status, d, exp, int(r.readN), int(r.writeN))
 	r.readN, r.writeN = 0, 0
 	slow := r.s.cfg.SlowOp > 0 && d >= r.s.cfg.SlowOp
 	if status != nfs4.OK || slow {
