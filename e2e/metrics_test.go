@@ -187,6 +187,14 @@ func TestMetricsScrape(t *testing.T) {
 	if sample(after, "go_goroutines") == 0 || sample(after, "process_resident_memory_bytes") == 0 {
 		t.Error("no Go runtime or process metrics")
 	}
+	if testBackend(t).Name() == "ceph" {
+		// The READ went through libcephfs (a cached GETATTR may not).
+		if n := sample(after, "nfsgw_backend_call_duration_seconds", "backend=cephfs", "call=read"); n < 1 {
+			t.Errorf("libcephfs reads timed: %v", n)
+		}
+	} else if after["nfsgw_backend_call_duration_seconds"] != nil {
+		t.Error("libcephfs call metrics on the local backend")
+	}
 
 	// Every line of the log is a JSON object; the failed LOOKUP is one.
 	var found bool

@@ -121,21 +121,20 @@ func (s *Server) HandleCall(ctx context.Context, call *oncrpc.Call, e *xdr.Encod
 		return oncrpc.Success
 	case nfs4.ProcCompound:
 		if s.m == nil {
-			var t0 time.Time
+			var clock opClock
 			if s.timed {
-				t0 = time.Now()
+				clock.base = time.Now()
 			}
-			return s.compound(ctx, call, e, &t0, 0)
+			return s.compound(ctx, call, e, &clock, 0)
 		}
 		var sh uint32
 		if call.Conn != nil {
 			sh = metrics.ShardOf(call.Conn.ID())
 		}
-		t0 := time.Now()
+		clock := opClock{base: time.Now()}
 		start := e.Len()
 		s.m.CompoundStart(sh)
-		end := t0
-		st := s.compound(ctx, call, e, &end, sh)
+		st := s.compound(ctx, call, e, &clock, sh)
 		// The reply begins with the COMPOUND's status; the minor version
 		// follows the tag in the arguments, which decoded.
 		var status, minor uint32 = nfs4.ErrBadxdr, 0
@@ -145,8 +144,8 @@ func (s *Server) HandleCall(ctx context.Context, call *oncrpc.Call, e *xdr.Encod
 		if st == oncrpc.Success {
 			minor = compoundMinor(call.Args)
 		}
-		// end is when its last operation ended: a clock read saved.
-		s.m.CompoundDone(sh, minor, status, end.Sub(t0))
+		// Until its last operation ended: a clock read saved.
+		s.m.CompoundDone(sh, minor, status, clock.last)
 		return st
 	}
 	return oncrpc.ProcUnavail
@@ -173,9 +172,9 @@ func remoteAddrPort(call *oncrpc.Call) netip.AddrPort {
 // allocates per operation up front and processing stops at the first
 // failure, as the protocol requires.
 //
-// When operations are timed, *clock is when the COMPOUND began and is moved
-// to the end of each operation run; sh is the COMPOUND's metrics shard.
-func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder, clock *time.Time, sh uint32) oncrpc.AcceptStat {
+// When operations are timed, clock times them (observe.go); sh is the
+// COMPOUND's metrics shard.
+func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder, clock *opClock, sh uint32) oncrpc.AcceptStat {
 	d := xdr.NewDecoder(call.Args)
 	tag := d.Opaque(nfs4.MaxTagLen)
 	minor := d.Uint32()
@@ -257,7 +256,7 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		status = r.runOp(op, d, e)
 		n++
 		if s.timed {
-			*clock = r.opDone(op, status, *clock)
+			r.opDone(op, status, clock)
 		}
 		if r.replay != nil {
 			// SEQUENCE found a retransmission: the cached reply replaces
