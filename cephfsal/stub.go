@@ -4,6 +4,7 @@ package cephfsal
 
 import (
 	"errors"
+	"time"
 
 	"nfsgw/gateway/fsal"
 )
@@ -73,3 +74,9 @@ func ResetSession(MountOptions, string) (ResetResult, error) { return ResetNotTr
 
 // Abort is a stub.
 func (*Mount) Abort() error { return nil }
+
+// CallNames returns no names: no libcephfs calls in this build.
+func CallNames() []string { return nil }
+
+// SetCallObserver does nothing: no libcephfs calls in this build.
+func SetCallObserver(func(call int, d time.Duration, err error)) {}

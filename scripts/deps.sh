@@ -4,12 +4,13 @@
 #   build: the C headers and libraries the gateway links (libcephfs, librados).
 #   test:  build's, plus Ceph's daemons for the throwaway test cluster,
 #          libnfs-utils (an NFSv4.0 client nobody on this project wrote) and
-#          NFS-Ganesha with FSAL_CEPH (the handle-compatibility test).
+#          NFS-Ganesha with FSAL_CEPH (the handle-compatibility test) and
+#          prometheus (promtool checks deploy/monitoring's alert rules).
 set -euo pipefail
 what=${1:-test}
 pkgs=(librados-dev libcephfs-dev)
 if [ "$what" = test ]; then
-  pkgs+=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common libnfs-utils nfs-ganesha nfs-ganesha-ceph nfs-ganesha-rados-grace)
+  pkgs+=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common libnfs-utils nfs-ganesha nfs-ganesha-ceph nfs-ganesha-rados-grace prometheus)
 fi
 need=()
 for p in "${pkgs[@]}"; do

@@ -17,6 +17,7 @@ import (
 
 	"nfsgw/cephfsal"
 	"nfsgw/gateway/config"
+	"nfsgw/gateway/metrics"
 	"nfsgw/grace"
 	"nfsgw/grace/radosdb"
 	"nfsgw/internal/radosconn"
@@ -58,7 +59,7 @@ func (g guarded) Update(ctx context.Context, mu grace.Mutation) (grace.DB, error
 // once the machine lets the node serve. mountAndReset mounts the CephFS
 // backends, resetting the previous instance's sessions: the machine calls
 // it only once every member enforces.
-func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclog.Logger,
+func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclog.Logger, obs *observability,
 	mountAndReset func(ctx context.Context) (tardy bool, err error)) (*nodeRecovery, *member, error) {
 	cl := &cfg.Cluster
 	m := &member{cfg: cfg, log: log.Named("cluster"), node: cfg.NodeID, lease: cl.MemberLease()}
@@ -95,6 +96,10 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 	if m.db, err = radosdb.Open(m.conn, ioctx, cl.OID); err != nil {
 		return fail(err)
 	}
+	db := m.db
+	obs.m.SetRADOSSource(func() metrics.RADOSCounts {
+		return metrics.RADOSCounts{UpdateRetries: db.Retries(), NotifyFailures: db.NotifyFailures()}
+	})
 	m.db.Logf = func(format string, args ...any) { m.log.Warn(fmt.Sprintf(format, args...)) }
 	snap, err := m.db.Read(ctx)
 	if err != nil {
@@ -122,6 +127,9 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 		Fence: m.fence,
 	}, snap, len(set) > 0)
 	m.runner = rec.runner
+	// Readiness says what the machine waits for (peers, the reset) from
+	// now on, before the gateway listens.
+	obs.watchGrace(rec.status)
 	lctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Add(3)

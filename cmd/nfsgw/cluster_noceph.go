@@ -18,7 +18,7 @@ func (*member) leave() {}
 
 func (*member) leaveCluster(context.Context) error { return nil }
 
-func joinCluster(context.Context, *config.Config, *backends, hclog.Logger,
+func joinCluster(context.Context, *config.Config, *backends, hclog.Logger, *observability,
 	func(context.Context) (bool, error)) (*nodeRecovery, *member, error) {
 	return nil, nil, errors.New("cluster mode needs RADOS: this nfsgw was built without Ceph (noceph)")
 }

@@ -59,6 +59,8 @@ func run(args []string) int {
 	drainTimeout := fl.Int("drain-timeout", 0, "seconds a draining gateway (SIGUSR2) waits for its clients before it evicts them (default: 2 × lease)")
 	fromOrdinal := fl.String("node-id-from-ordinal", "", "derive the node id from the StatefulSet pod name ($POD_NAME, else the host name): PREFIX + its ordinal")
 	fl.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (loopback), with mutex and block profiles")
+	metricsAddr := fl.String("metrics", "", "serve Prometheus metrics and the /healthz and /readyz probes on this host:port")
+	logFormat := fl.String("log-format", "", "text or json (default text)")
 	showVersion := fl.Bool("version", false, "print the version and exit")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -114,6 +116,12 @@ func run(args []string) int {
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
 	}
+	if *metricsAddr != "" {
+		cfg.Metrics = *metricsAddr
+	}
+	if *logFormat != "" {
+		cfg.LogFormat = *logFormat
+	}
 	if *stateDir != "" {
 		cfg.StateDir = *stateDir
 	}
@@ -161,7 +169,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "nfsgw:", err)
 		return 2
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "nfsgw", Level: hclog.LevelFromString(cfg.LogLevel)})
+	log := newLogger(cfg)
 	raiseFileLimit(log)
 	if err := serve(cfg, log); err != nil {
 		var se *startError
@@ -195,21 +203,27 @@ func buildExports(cfg *config.Config, be *backends) (*export.Table, error) {
 }
 
 func serve(cfg *config.Config, log hclog.Logger) error {
+	// Metrics and probes first: they answer while the rest starts.
+	obs, err := startObservability(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer obs.stop()
 	be := newBackends(cfg, log.Named("backend"))
 	boot := time.Now()
 	var (
 		tbl     *export.Table
 		rec     *nodeRecovery
 		mem     *member
-		err     error
 		drained bool
 	)
 	if cfg.Cluster.Enabled() {
+		obs.stage("joining the cluster")
 		// A member mounts CephFS, which resets its previous instance's
 		// sessions, only once every peer enforces grace: the machine
 		// calls back when it may.
 		sigctx, stopSig := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		rec, mem, err = joinCluster(sigctx, cfg, be, log, func(context.Context) (bool, error) {
+		rec, mem, err = joinCluster(sigctx, cfg, be, log, obs, func(context.Context) (bool, error) {
 			t, err := openExports(cfg, be)
 			if err != nil {
 				return false, err
@@ -237,14 +251,17 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		}()
 	} else {
 		defer be.close()
+		obs.stage("opening exports")
 		if tbl, err = openExports(cfg, be); err != nil {
 			return err
 		}
+		obs.stage("opening the recovery store")
 		if rec, err = openRecovery(cfg, log); err != nil {
 			return err
 		}
 		defer rec.close()
 	}
+	obs.watchGrace(rec.status)
 	// Bind every address before serving any, so that an address in use is
 	// a configuration error (exit 2), not a half-started gateway. Binding
 	// after the exports are open keeps the NFS port closed while CephFS
@@ -271,7 +288,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		return fmt.Errorf("pprof: %w", err)
 	}
 	defer stopPprof()
-	engine := compound.New(compound.Config{
+	engine := compound.New(obs.engineConfig(cfg, compound.Config{
 		Exports:     registry,
 		State:       state,
 		Logger:      log.Named("compound"),
@@ -280,10 +297,11 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		Boot:        boot,
 		Grace:       rec.gate,
 		Recorder:    rec.recorder(),
-	})
+	}))
 	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc"),
 		ReplyTimeout: cfg.ReplyTimeout(), IdleTimeout: cfg.IdleTimeout(), MaxConnsPerAddr: cfg.ConnsPerAddress(), TrimMemory: true}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, engine)
+	obs.watch(state, registry, srv)
 
 	listeners := lis.nfs
 	errc := make(chan error, len(listeners))
@@ -291,6 +309,8 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		log.Info("serving NFSv4", "addr", l.Addr().String())
 		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
 	}
+	obs.health.SetListening(true)
+	defer obs.health.SetListening(false)
 	for _, e := range tbl.All() {
 		log.Info("export", "id", e.ID, "pseudo", e.Pseudo, "path", e.Path, "ro", e.ReadOnly, "squash", e.Squash.String())
 	}
@@ -318,6 +338,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	case <-drainc:
 		// Scale-down: leave for good, so that the cluster never waits
 		// on this node (docs/cluster.md).
+		obs.health.SetListening(false)
 		for _, l := range listeners {
 			l.Close()
 		}
@@ -339,6 +360,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		log.Info("drained: left the cluster, exiting")
 		return nil
 	case sig := <-sigc:
+		obs.health.SetListening(false)
 		log.Info("shutting down", "signal", sig.String())
 		go func() {
 			sig := <-sigc

@@ -64,6 +64,9 @@ func TestStartErrors(t *testing.T) {
 		{"port in use", []string{"--listen", busy.Addr().String(), "--admin", "none", "--state-dir", "none",
 			"--export", "/e=" + dir}, "address already in use"},
 		{"admin port in use", append(base, "--export", "/e="+dir, "--admin", busy.Addr().String()), "admin API: listen"},
+		{"metrics port in use", append(base, "--export", "/e="+dir, "--metrics", busy.Addr().String()), "metrics: listen"},
+		{"metrics without a port", append(base, "--export", "/e="+dir, "--metrics", "localhost"), "metrics address"},
+		{"bad log format", append(base, "--export", "/e="+dir, "--log-format", "xml"), `log format "xml"`},
 		{"admin on the network without TLS", append(base, "--export", "/e="+dir, "--admin", "0.0.0.0:0"), "mutual TLS"},
 	} {
 		code, _, errs := runCaptured(t, tc.args...)

@@ -34,7 +34,7 @@ func checkStatic(cfg *config.Config) error {
 		return err
 	}
 	l.close()
-	return nil
+	return checkMetricsAddr(cfg)
 }
 
 func checkExportDirs(cfg *config.Config) error {

@@ -195,6 +195,7 @@ func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		e.PutUint32At(eofOff, 1)
 	}
 	e.PutUint32At(lenOff, uint32(n))
+	r.readN = int32(n)
 	return nfs4.OK
 }
 
@@ -244,6 +245,7 @@ func opWrite(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		}
 		committed = stable
 	}
+	r.writeN = int32(n)
 	e.Uint32(uint32(n))
 	e.Uint32(committed)
 	e.Fixed(r.s.writeVerf[:])

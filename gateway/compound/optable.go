@@ -91,8 +91,11 @@ func init() {
 	def(nfs4.OpWantDelegation, "WANT_DELEGATION", opNotSupp, v1, any)
 	def(nfs4.OpDestroyClientID, "DESTROY_CLIENTID", opDestroyClientID, v1, any)
 	def(nfs4.OpReclaimComplete, "RECLAIM_COMPLETE", opReclaimComplete, v1, any)
-	for op := uint32(nfs4.OpAllocate); op <= maxOp; op++ {
-		def(op, "v4.2 op", opNotSupp, v2, any)
+	// NFSv4.2 (RFC 7862, RFC 8276): unsupported unless defined below.
+	for i, name := range []string{"ALLOCATE", "COPY", "COPY_NOTIFY", "DEALLOCATE", "IO_ADVISE", "LAYOUTERROR",
+		"LAYOUTSTATS", "OFFLOAD_CANCEL", "OFFLOAD_STATUS", "READ_PLUS", "SEEK", "WRITE_SAME", "CLONE",
+		"GETXATTR", "SETXATTR", "LISTXATTRS", "REMOVEXATTR"} {
+		def(nfs4.OpAllocate+uint32(i), name, opNotSupp, v2, any)
 	}
 	def(nfs4.OpAllocate, "ALLOCATE", opAllocate, v2, any)
 	def(nfs4.OpGetxattr, "GETXATTR", opGetxattr, v2, any)

@@ -10,6 +10,7 @@ import (
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/fh"
 	"nfsgw/gateway/fsal"
+	"nfsgw/gateway/metrics"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
@@ -60,6 +61,10 @@ type request struct {
 
 	cacheThis bool
 	abortSlot bool
+	// For metrics (observe.go), packed beside the flags: the export of
+	// expCounts, and the connection's shard.
+	expCountsID uint16
+	shard       uint32
 
 	// gateRelease ends the grace admission of the running operation
 	// (enterGrace): held until the operation, backend call included, is
@@ -68,6 +73,11 @@ type request struct {
 
 	// replyStart is where the COMPOUND's reply begins in the encoder.
 	replyStart int
+
+	// For metrics: the file bytes the running operation read or wrote,
+	// and the counters of the export it last ran in.
+	readN, writeN int32
+	expCounts     *metrics.ExportCounts
 }
 
 func (r *request) setCred(call *oncrpc.Call) {

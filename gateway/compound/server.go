@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nfsgw/gateway/export"
+	"nfsgw/gateway/metrics"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
@@ -44,6 +45,14 @@ type Config struct {
 	// Recorder durably records clients that get state, so that they may
 	// reclaim after a restart (default: none).
 	Recorder Recorder
+	// Metrics counts and times COMPOUNDs and operations (default: none).
+	Metrics *metrics.Metrics
+	// SlowOp: an operation that takes at least this long is logged, with
+	// its client, export, status and duration (0: never).
+	SlowOp time.Duration
+	// OpLogLimit rate-limits the log lines of slow and failed operations
+	// (nil: no limit).
+	OpLogLimit *metrics.LogLimit
 }
 
 // Recorder remembers, durably, the clients that hold state (the recovery
@@ -65,6 +74,8 @@ type Server struct {
 	drc       *drc
 	delegs    delegSupport // which backends back delegations (backdeleg.go)
 	locktest  sync.Map     // fsal.FS → whether its files test locks (LOCKT)
+	m         *metrics.Metrics
+	timed     bool // operations are timed (metrics or slow-operation log)
 }
 
 // New returns an engine.
@@ -87,7 +98,8 @@ func New(cfg Config) *Server {
 	if cfg.Grace == nil {
 		cfg.Grace = grace.None{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, maxIO: cfg.MaxIO, drc: newDRC()}
+	s := &Server{cfg: cfg, log: cfg.Logger, maxIO: cfg.MaxIO, drc: newDRC(), m: cfg.Metrics}
+	s.timed = s.m != nil || cfg.SlowOp > 0
 	if cfg.State != nil {
 		cfg.State.SetRecaller(s.startRecall)
 		cfg.State.SetClientCleanup(s.clientGone)
@@ -108,7 +120,33 @@ func (s *Server) HandleCall(ctx context.Context, call *oncrpc.Call, e *xdr.Encod
 	case nfs4.ProcNull:
 		return oncrpc.Success
 	case nfs4.ProcCompound:
-		return s.compound(ctx, call, e)
+		if s.m == nil {
+			var clock opClock
+			if s.timed {
+				clock.base = time.Now()
+			}
+			return s.compound(ctx, call, e, &clock, 0)
+		}
+		var sh uint32
+		if call.Conn != nil {
+			sh = metrics.ShardOf(call.Conn.ID())
+		}
+		clock := opClock{base: time.Now()}
+		start := e.Len()
+		s.m.CompoundStart(sh)
+		st := s.compound(ctx, call, e, &clock, sh)
+		// The reply begins with the COMPOUND's status; the minor version
+		// follows the tag in the arguments, which decoded.
+		var status, minor uint32 = nfs4.ErrBadxdr, 0
+		if e.Len() >= start+4 {
+			status = binary.BigEndian.Uint32(e.Buf[start:])
+		}
+		if st == oncrpc.Success {
+			minor = compoundMinor(call.Args)
+		}
+		// Until its last operation ended: a clock read saved.
+		s.m.CompoundDone(sh, minor, status, clock.last)
+		return st
 	}
 	return oncrpc.ProcUnavail
 }
@@ -133,7 +171,10 @@ func remoteAddrPort(call *oncrpc.Call) netip.AddrPort {
 // 16.2). Operations are decoded and run one at a time, so a COMPOUND never
 // allocates per operation up front and processing stops at the first
 // failure, as the protocol requires.
-func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder) oncrpc.AcceptStat {
+//
+// When operations are timed, clock times them (observe.go); sh is the
+// COMPOUND's metrics shard.
+func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder, clock *opClock, sh uint32) oncrpc.AcceptStat {
 	d := xdr.NewDecoder(call.Args)
 	tag := d.Opaque(nfs4.MaxTagLen)
 	minor := d.Uint32()
@@ -180,6 +221,7 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		numOps: numOps,
 
 		replyStart: start,
+		shard:      sh,
 	}
 	r.setCred(call)
 	defer r.finish()
@@ -213,6 +255,9 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		opStart := e.Len()
 		status = r.runOp(op, d, e)
 		n++
+		if s.timed {
+			r.opDone(op, status, clock)
+		}
 		if r.replay != nil {
 			// SEQUENCE found a retransmission: the cached reply replaces
 			// everything, header included.
@@ -251,6 +296,14 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		}
 	}
 	return oncrpc.Success
+}
+
+// compoundMinor returns the minor version of a COMPOUND's arguments (tag,
+// then minor version).
+func compoundMinor(args []byte) uint32 {
+	d := xdr.NewDecoder(args)
+	d.Opaque(nfs4.MaxTagLen)
+	return d.Uint32()
 }
 
 // checkReplySize enforces the session's reply limits after each operation

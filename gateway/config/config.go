@@ -5,6 +5,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -73,6 +74,50 @@ type Config struct {
 	// active/active cluster: grace and recovery live in RADOS
 	// (docs/cluster.md).
 	Cluster Cluster `yaml:"cluster"`
+
+	// Metrics is the host:port of the Prometheus metrics and the health
+	// probes (/metrics, /healthz, /readyz; docs/operations.md); empty:
+	// none.
+	Metrics string `yaml:"metrics"`
+	// UnreadyInGrace makes /readyz fail while the node is in its own
+	// startup grace period (default false: a node in grace is ready).
+	UnreadyInGrace bool `yaml:"unready_in_grace"`
+	// LogFormat is text (default) or json, one object a line.
+	LogFormat string `yaml:"log_format"`
+	// SlowOpMillis: an operation that takes this long is logged with its
+	// client, export, status and duration (default 1000; -1: never).
+	SlowOpMillis int `yaml:"slow_op_ms"`
+}
+
+// SlowOp returns the slow-operation threshold (0: never log).
+func (c *Config) SlowOp() time.Duration {
+	switch {
+	case c.SlowOpMillis < 0:
+		return 0
+	case c.SlowOpMillis == 0:
+		return time.Second
+	}
+	return time.Duration(c.SlowOpMillis) * time.Millisecond
+}
+
+// validateObservability checks the metrics address and the log settings.
+func (c *Config) validateObservability() error {
+	if c.Metrics != "" {
+		if _, port, err := net.SplitHostPort(c.Metrics); err != nil || port == "" {
+			return fmt.Errorf("config: metrics address %q: want host:port", c.Metrics)
+		}
+	}
+	switch c.LogFormat {
+	case "":
+		c.LogFormat = "text"
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log format %q (want text or json)", c.LogFormat)
+	}
+	if c.SlowOpMillis < -1 {
+		return fmt.Errorf("config: slow_op_ms %d (want -1 for never, or a positive number)", c.SlowOpMillis)
+	}
+	return nil
 }
 
 // Cluster configures the cluster-wide grace database and recovery records
@@ -322,6 +367,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: log level %q (want trace, debug, info, warn or error)", c.LogLevel)
 	}
 	if err := c.validateAdmin(); err != nil {
+		return err
+	}
+	if err := c.validateObservability(); err != nil {
 		return err
 	}
 	if c.StateDir == "" {

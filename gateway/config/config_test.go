@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseAndValidate(t *testing.T) {
@@ -304,6 +305,39 @@ func TestConnectionLimits(t *testing.T) {
 	for _, bad := range []string{"reply_timeout_seconds: -2\n", "idle_timeout_seconds: -3\n", "max_connections_per_address: -9\n"} {
 		if _, err := parse(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestObservability: the metrics address, the log format and the slow
+// operation threshold are checked, and default as documented.
+func TestObservability(t *testing.T) {
+	const exports = "exports: [{id: 1, pseudo: /a, path: /a}]\n"
+	c, err := validated(t, exports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics != "" || c.LogFormat != "text" || c.SlowOp() != time.Second || c.UnreadyInGrace {
+		t.Errorf("defaults: metrics %q format %q slow %v unready %v", c.Metrics, c.LogFormat, c.SlowOp(), c.UnreadyInGrace)
+	}
+	c, err = validated(t, "metrics: 0.0.0.0:9100\nlog_format: json\nslow_op_ms: -1\nunready_in_grace: true\n"+exports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics != "0.0.0.0:9100" || c.LogFormat != "json" || c.SlowOp() != 0 || !c.UnreadyInGrace {
+		t.Errorf("set: metrics %q format %q slow %v unready %v", c.Metrics, c.LogFormat, c.SlowOp(), c.UnreadyInGrace)
+	}
+	if c, _ = validated(t, "slow_op_ms: 250\n"+exports); c.SlowOp() != 250*time.Millisecond {
+		t.Errorf("slow_op_ms 250: %v", c.SlowOp())
+	}
+	for name, text := range map[string]string{
+		"metrics without port": "metrics: localhost\n",
+		"metrics empty port":   "metrics: 'localhost:'\n",
+		"bad log format":       "log_format: xml\n",
+		"bad slow_op_ms":       "slow_op_ms: -5\n",
+	} {
+		if _, err := validated(t, text+exports); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

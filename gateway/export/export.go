@@ -251,8 +251,9 @@ func (t *Table) All() []*Export { return t.list }
 // writers go through Update, one at a time, so two concurrent changes
 // cannot both start from the same table and lose one of them.
 type Registry struct {
-	cur atomic.Pointer[Table]
-	wmu sync.Mutex
+	cur     atomic.Pointer[Table]
+	wmu     sync.Mutex
+	version atomic.Uint64 // tables stored since NewRegistry
 }
 
 // NewRegistry returns a registry serving t.
@@ -270,7 +271,12 @@ func (r *Registry) Store(t *Table) {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	r.cur.Store(t)
+	r.version.Add(1)
 }
+
+// Version counts the tables that replaced the first one (Store, Update):
+// 0 until the exports first change.
+func (r *Registry) Version() uint64 { return r.version.Load() }
 
 // Update replaces the current table with what fn makes of it; when fn
 // fails nothing changes. Calls are serialised with each other and with
@@ -283,5 +289,6 @@ func (r *Registry) Update(fn func(cur *Table) (*Table, error)) (*Table, error) {
 		return nil, err
 	}
 	r.cur.Store(n)
+	r.version.Add(1)
 	return n, nil
 }

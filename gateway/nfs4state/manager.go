@@ -153,6 +153,24 @@ func (m *Manager) Stats() Stats {
 	return Stats{Clients: m.clients.len(), Sessions: m.sessions.len(), States: m.states.len(), Files: m.files.len()}
 }
 
+// Kinds counts the stateids of each kind: opens, lock stateids and
+// delegations. It visits every state (shard by shard, each under its
+// shard's lock only while it is copied), so it is for metrics scrapes,
+// not for the request path.
+func (m *Manager) Kinds() (opens, locks, delegs int) {
+	m.states.rangeAll(func(s *State) {
+		switch s.Kind {
+		case KindOpen:
+			opens++
+		case KindLock:
+			locks++
+		case KindDeleg:
+			delegs++
+		}
+	})
+	return opens, locks, delegs
+}
+
 // Reap expires every client whose lease ran out and returns how many it
 // expired. The server calls it periodically. A confirmed client that holds
 // state or a session is kept as a courtesy client until Config.Courtesy

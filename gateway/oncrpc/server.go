@@ -87,6 +87,9 @@ type Server struct {
 	// ConnState, if set, is called when a connection starts and when it
 	// has ended, from the connection's own goroutine.
 	ConnState func(c *Conn, s ConnState)
+	// ConnRefused, if set, is called for each connection closed at once
+	// because its address is at MaxConnsPerAddr (for metrics).
+	ConnRefused func()
 
 	initOnce    sync.Once
 	log         hclog.Logger
@@ -255,6 +258,9 @@ func (s *Server) Serve(l net.Listener) error {
 		switch {
 		case err == errTooMany:
 			nc.Close()
+			if s.ConnRefused != nil {
+				s.ConnRefused()
+			}
 			continue
 		case err != nil:
 			nc.Close()

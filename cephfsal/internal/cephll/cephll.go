@@ -74,7 +74,11 @@ func Create(id string, maxInflight int) (*Mount, error) {
 	return m, nil
 }
 
-func (m *Mount) enter() { m.sem <- struct{}{} }
+// enter takes a call slot; it returns when the call begins, for observe.
+func (m *Mount) enter() time.Time {
+	m.sem <- struct{}{}
+	return begin()
+}
 
 // Quiesce takes every call slot, so that no call is in flight and none can
 // start; false if calls still run after d (the slots taken stay taken: no

@@ -44,8 +44,8 @@ type DelegID uint64
 func (m *Mount) Delegate(fh Fh, cmd uint, recall func()) (DelegID, error) {
 	id := nextDeleg.Add(1)
 	recalls.Store(id, recall)
-	m.enter()
-	err := errno(C.nfsgw_delegation(m.cm, fh.p, C.uint(cmd), C.uintptr_t(id)))
+	t0 := m.enter()
+	err := observe(CallDelegate, t0, errno(C.nfsgw_delegation(m.cm, fh.p, C.uint(cmd), C.uintptr_t(id))))
 	m.leave()
 	if err != nil {
 		recalls.Delete(id)

@@ -120,9 +120,9 @@ func free(p *C.char)        { C.free(unsafe.Pointer(p)) }
 // LookupRoot returns the mount's root directory.
 func (m *Mount) LookupRoot() (Inode, error) {
 	var in Inode
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return in, errno(C.ceph_ll_lookup_root(m.cm, &in.p))
+	return in, observe(CallLookupRoot, t0, errno(C.ceph_ll_lookup_root(m.cm, &in.p)))
 }
 
 // Walk resolves a path from the mount root, following symlinks but the
@@ -131,9 +131,9 @@ func (m *Mount) Walk(path string, st *Statx, want, flags uint, p *Perm) (Inode, 
 	cp := cstr(path)
 	defer free(cp)
 	var in Inode
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return in, errno(C.ceph_ll_walk(m.cm, cp, &in.p, st.c(), C.uint(want), C.uint(flags), p.p))
+	return in, observe(CallWalk, t0, errno(C.ceph_ll_walk(m.cm, cp, &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Lookup looks name up in parent ("." and ".." included).
@@ -141,18 +141,18 @@ func (m *Mount) Lookup(parent Inode, name string, st *Statx, want, flags uint, p
 	cn := cstr(name)
 	defer free(cn)
 	var in Inode
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return in, errno(C.ceph_ll_lookup(m.cm, parent.p, cn, &in.p, st.c(), C.uint(want), C.uint(flags), p.p))
+	return in, observe(CallLookup, t0, errno(C.ceph_ll_lookup(m.cm, parent.p, cn, &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // LookupInode finds an inode by number (live version), asking the MDS when
 // the client does not have it cached.
 func (m *Mount) LookupInode(ino uint64) (Inode, error) {
 	var in Inode
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return in, errno(C.nfsgw_lookup_inode(m.cm, C.uint64_t(ino), &in.p))
+	return in, observe(CallLookupInode, t0, errno(C.nfsgw_lookup_inode(m.cm, C.uint64_t(ino), &in.p)))
 }
 
 // Put drops a reference.
@@ -162,24 +162,24 @@ func (m *Mount) Put(in Inode) {
 
 // Getattr fills st with the want fields (flags: NoFollow, DontSync).
 func (m *Mount) Getattr(in Inode, st *Statx, want, flags uint, p *Perm) error {
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_getattr(m.cm, in.p, st.c(), C.uint(want), C.uint(flags), p.p))
+	return observe(CallGetattr, t0, errno(C.ceph_ll_getattr(m.cm, in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Setattr applies the fields of st named by mask (Set* bits).
 func (m *Mount) Setattr(in Inode, st *Statx, mask int, p *Perm) error {
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_setattr(m.cm, in.p, st.c(), C.int(mask), p.p))
+	return observe(CallSetattr, t0, errno(C.ceph_ll_setattr(m.cm, in.p, st.c(), C.int(mask), p.p)))
 }
 
 // Open opens a file with open(2) flags.
 func (m *Mount) Open(in Inode, flags int, p *Perm) (Fh, error) {
 	var fh Fh
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return fh, errno(C.ceph_ll_open(m.cm, in.p, C.int(flags), &fh.p, p.p))
+	return fh, observe(CallOpen, t0, errno(C.ceph_ll_open(m.cm, in.p, C.int(flags), &fh.p, p.p)))
 }
 
 // Create creates (oflags O_CREAT, maybe O_EXCL) and opens a regular file.
@@ -188,9 +188,9 @@ func (m *Mount) Create(parent Inode, name string, mode uint32, oflags int, st *S
 	defer free(cn)
 	var in Inode
 	var fh Fh
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	err := errno(C.ceph_ll_create(m.cm, parent.p, cn, C.mode_t(mode), C.int(oflags), &in.p, &fh.p, st.c(), C.uint(want), C.uint(flags), p.p))
+	err := observe(CallCreate, t0, errno(C.ceph_ll_create(m.cm, parent.p, cn, C.mode_t(mode), C.int(oflags), &in.p, &fh.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 	return in, fh, err
 }
 
@@ -199,9 +199,9 @@ func (m *Mount) Mknod(parent Inode, name string, mode uint32, rdev uint64, st *S
 	cn := cstr(name)
 	defer free(cn)
 	var in Inode
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return in, errno(C.ceph_ll_mknod(m.cm, parent.p, cn, C.mode_t(mode), C.dev_t(rdev), &in.p, st.c(), C.uint(want), C.uint(flags), p.p))
+	return in, observe(CallMknod, t0, errno(C.ceph_ll_mknod(m.cm, parent.p, cn, C.mode_t(mode), C.dev_t(rdev), &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Mkdir creates a directory.
@@ -209,9 +209,9 @@ func (m *Mount) Mkdir(parent Inode, name string, mode uint32, st *Statx, want, f
 	cn := cstr(name)
 	defer free(cn)
 	var in Inode
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return in, errno(C.ceph_ll_mkdir(m.cm, parent.p, cn, C.mode_t(mode), &in.p, st.c(), C.uint(want), C.uint(flags), p.p))
+	return in, observe(CallMkdir, t0, errno(C.ceph_ll_mkdir(m.cm, parent.p, cn, C.mode_t(mode), &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Symlink creates a symbolic link.
@@ -220,9 +220,9 @@ func (m *Mount) Symlink(parent Inode, name, target string, st *Statx, want, flag
 	defer free(cn)
 	defer free(ct)
 	var in Inode
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return in, errno(C.ceph_ll_symlink(m.cm, parent.p, cn, ct, &in.p, st.c(), C.uint(want), C.uint(flags), p.p))
+	return in, observe(CallSymlink, t0, errno(C.ceph_ll_symlink(m.cm, parent.p, cn, ct, &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Readlink reads a symlink's target into buf, returning its length.
@@ -230,9 +230,10 @@ func (m *Mount) Readlink(in Inode, buf []byte, p *Perm) (int, error) {
 	if len(buf) == 0 {
 		return 0, syscall.EINVAL
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
 	r := C.ceph_ll_readlink(m.cm, in.p, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), p.p)
+	observe(CallReadlink, t0, errno(r))
 	if r < 0 {
 		return 0, syscall.Errno(-r)
 	}
@@ -243,18 +244,18 @@ func (m *Mount) Readlink(in Inode, buf []byte, p *Perm) (int, error) {
 func (m *Mount) Unlink(parent Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_unlink(m.cm, parent.p, cn, p.p))
+	return observe(CallUnlink, t0, errno(C.ceph_ll_unlink(m.cm, parent.p, cn, p.p)))
 }
 
 // Rmdir removes an empty directory.
 func (m *Mount) Rmdir(parent Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_rmdir(m.cm, parent.p, cn, p.p))
+	return observe(CallRmdir, t0, errno(C.ceph_ll_rmdir(m.cm, parent.p, cn, p.p)))
 }
 
 // Rename moves an entry.
@@ -262,18 +263,18 @@ func (m *Mount) Rename(parent Inode, name string, newParent Inode, newName strin
 	cn, cnn := cstr(name), cstr(newName)
 	defer free(cn)
 	defer free(cnn)
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_rename(m.cm, parent.p, cn, newParent.p, cnn, p.p))
+	return observe(CallRename, t0, errno(C.ceph_ll_rename(m.cm, parent.p, cn, newParent.p, cnn, p.p)))
 }
 
 // Link adds a hard link to in.
 func (m *Mount) Link(in, newParent Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_link(m.cm, in.p, newParent.p, cn, p.p))
+	return observe(CallLink, t0, errno(C.ceph_ll_link(m.cm, in.p, newParent.p, cn, p.p)))
 }
 
 // Read reads at off; 0 bytes means end of file.
@@ -281,9 +282,10 @@ func (m *Mount) Read(fh Fh, off int64, buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
 	r := C.ceph_ll_read(m.cm, fh.p, C.int64_t(off), C.uint64_t(len(buf)), (*C.char)(unsafe.Pointer(&buf[0])))
+	observe(CallRead, t0, errno(r))
 	if r < 0 {
 		return 0, syscall.Errno(-r)
 	}
@@ -295,9 +297,10 @@ func (m *Mount) Write(fh Fh, off int64, buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
 	r := C.ceph_ll_write(m.cm, fh.p, C.int64_t(off), C.uint64_t(len(buf)), (*C.char)(unsafe.Pointer(&buf[0])))
+	observe(CallWrite, t0, errno(r))
 	if r < 0 {
 		return 0, syscall.Errno(-r)
 	}
@@ -310,17 +313,17 @@ func (m *Mount) Fsync(fh Fh, dataOnly bool) error {
 	if dataOnly {
 		d = 1
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_fsync(m.cm, fh.p, d))
+	return observe(CallFsync, t0, errno(C.ceph_ll_fsync(m.cm, fh.p, d)))
 }
 
 // Fallocate manipulates the allocated space of an open file (mode as
 // fallocate(2); Pacific supports 0, KEEP_SIZE and PUNCH_HOLE|KEEP_SIZE).
 func (m *Mount) Fallocate(fh Fh, mode int, off, length int64) error {
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_fallocate(m.cm, fh.p, C.int(mode), C.int64_t(off), C.int64_t(length)))
+	return observe(CallFallocate, t0, errno(C.ceph_ll_fallocate(m.cm, fh.p, C.int(mode), C.int64_t(off), C.int64_t(length))))
 }
 
 // SyncInode flushes an inode's dirty data and metadata (caps) to the
@@ -330,24 +333,24 @@ func (m *Mount) SyncInode(in Inode, dataOnly bool) error {
 	if dataOnly {
 		d = 1
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_sync_inode(m.cm, in.p, d))
+	return observe(CallSyncInode, t0, errno(C.ceph_ll_sync_inode(m.cm, in.p, d)))
 }
 
 // Close closes an open file, releasing the locks taken through it.
 func (m *Mount) Close(fh Fh) error {
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_close(m.cm, fh.p))
+	return observe(CallClose, t0, errno(C.ceph_ll_close(m.cm, fh.p)))
 }
 
 // Opendir opens a directory stream (needs read permission).
 func (m *Mount) Opendir(in Inode, p *Perm) (Dir, error) {
 	var d Dir
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return d, errno(C.ceph_ll_opendir(m.cm, in.p, &d.p, p.p))
+	return d, observe(CallOpendir, t0, errno(C.ceph_ll_opendir(m.cm, in.p, &d.p, p.p)))
 }
 
 // Releasedir closes a directory stream.
@@ -370,9 +373,10 @@ func (d *Dirent) Ino() uint64 { return uint64(d.d_ino) }
 
 // Readdir reads the next entry; false at the end.
 func (m *Mount) Readdir(d Dir, de *Dirent) (bool, error) {
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
 	r := C.ceph_readdir_r(m.cm, d.p, (*C.struct_dirent)(unsafe.Pointer(de)))
+	observe(CallReaddir, t0, errno(r))
 	if r < 0 {
 		return false, syscall.Errno(-r)
 	}
@@ -387,9 +391,10 @@ func (m *Mount) ReaddirPlus(d Dir, de *Dirent, st *Statx, want, flags uint, with
 	if withInode {
 		out = &in.p
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
 	r := C.ceph_readdirplus_r(m.cm, d.p, (*C.struct_dirent)(unsafe.Pointer(de)), st.c(), C.uint(want), C.uint(flags), out)
+	observe(CallReaddirPlus, t0, errno(r))
 	if r < 0 {
 		return Inode{}, false, syscall.Errno(-r)
 	}
@@ -413,8 +418,8 @@ type Statvfs struct {
 // Statfs reports the capacity of the filesystem holding in.
 func (m *Mount) Statfs(in Inode) (Statvfs, error) {
 	var s C.struct_statvfs
-	m.enter()
-	err := errno(C.ceph_ll_statfs(m.cm, in.p, &s))
+	t0 := m.enter()
+	err := observe(CallStatfs, t0, errno(C.ceph_ll_statfs(m.cm, in.p, &s)))
 	m.leave()
 	return Statvfs{
 		Bsize: uint64(s.f_bsize), Frsize: uint64(s.f_frsize),
@@ -433,9 +438,10 @@ func (m *Mount) Getxattr(in Inode, name string, buf []byte, p *Perm) (int, error
 	if len(buf) > 0 {
 		vp = unsafe.Pointer(&buf[0])
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
 	r := C.ceph_ll_getxattr(m.cm, in.p, cn, vp, C.size_t(len(buf)), p.p)
+	observe(CallGetxattr, t0, errno(r))
 	if r < 0 {
 		return 0, syscall.Errno(-r)
 	}
@@ -450,9 +456,9 @@ func (m *Mount) Setxattr(in Inode, name string, val []byte, flags int, p *Perm) 
 	if len(val) > 0 {
 		vp = unsafe.Pointer(&val[0])
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_setxattr(m.cm, in.p, cn, vp, C.size_t(len(val)), C.int(flags), p.p))
+	return observe(CallSetxattr, t0, errno(C.ceph_ll_setxattr(m.cm, in.p, cn, vp, C.size_t(len(val)), C.int(flags), p.p)))
 }
 
 // Listxattr lists attribute names (NUL-separated) into buf and returns the
@@ -463,9 +469,9 @@ func (m *Mount) Listxattr(in Inode, buf []byte, p *Perm) (int, error) {
 		bp = (*C.char)(unsafe.Pointer(&buf[0]))
 	}
 	var size C.size_t
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	if err := errno(C.ceph_ll_listxattr(m.cm, in.p, bp, C.size_t(len(buf)), &size, p.p)); err != nil {
+	if err := observe(CallListxattr, t0, errno(C.ceph_ll_listxattr(m.cm, in.p, bp, C.size_t(len(buf)), &size, p.p))); err != nil {
 		return 0, err
 	}
 	return int(size), nil
@@ -475,9 +481,9 @@ func (m *Mount) Listxattr(in Inode, buf []byte, p *Perm) (int, error) {
 func (m *Mount) Removexattr(in Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_removexattr(m.cm, in.p, cn, p.p))
+	return observe(CallRemovexattr, t0, errno(C.ceph_ll_removexattr(m.cm, in.p, cn, p.p)))
 }
 
 // Lock types for Flock.
@@ -506,17 +512,17 @@ func (m *Mount) Setlk(fh Fh, f *Flock, owner uint64, sleep bool) error {
 	if sleep {
 		s = 1
 	}
-	m.enter()
+	t0 := m.enter()
 	defer m.leave()
-	return errno(C.ceph_ll_setlk(m.cm, fh.p, &cf, C.uint64_t(owner), s))
+	return observe(CallSetlk, t0, errno(C.ceph_ll_setlk(m.cm, fh.p, &cf, C.uint64_t(owner), s)))
 }
 
 // Getlk tests for a conflicting lock: f comes back with Type LockUnlock if
 // none, else describing the conflicting lock.
 func (m *Mount) Getlk(fh Fh, f *Flock, owner uint64) error {
 	cf := f.c()
-	m.enter()
-	err := errno(C.ceph_ll_getlk(m.cm, fh.p, &cf, C.uint64_t(owner)))
+	t0 := m.enter()
+	err := observe(CallGetlk, t0, errno(C.ceph_ll_getlk(m.cm, fh.p, &cf, C.uint64_t(owner))))
 	m.leave()
 	if err == nil {
 		*f = Flock{Type: int16(cf.l_type), Start: int64(cf.l_start), Len: int64(cf.l_len), Pid: int32(cf.l_pid)}
