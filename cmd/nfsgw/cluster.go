@@ -17,6 +17,7 @@ import (
 
 	"nfsgw/cephfsal"
 	"nfsgw/gateway/config"
+	"nfsgw/gateway/exportdb"
 	"nfsgw/grace"
 	"nfsgw/grace/radosdb"
 	"nfsgw/internal/radosconn"
@@ -39,6 +40,14 @@ type member struct {
 	runner *grace.Runner
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// exports is the cluster's export table when the configuration lists
+	// no exports (docs/cluster.md, "Exports in RADOS"); tableVersion is
+	// the object version of the table served.
+	exports      *exportdb.Store
+	tableVersion uint64
+	expCancel    context.CancelFunc
+	expWG        sync.WaitGroup
 }
 
 // guarded writes the grace database only while this instance holds its
@@ -56,10 +65,14 @@ func (g guarded) Update(ctx context.Context, mu grace.Mutation) (grace.DB, error
 // answer: the gateway does not serve meanwhile), takes the node's liveness
 // lock, opens its recovery store and starts the grace machine; it returns
 // once the machine lets the node serve. mountAndReset mounts the CephFS
-// backends, resetting the previous instance's sessions: the machine calls
-// it only once every member enforces.
+// backends of exports, resetting the previous instance's sessions: the
+// machine calls it only once every member enforces. exports are the
+// configuration's, or, when it lists none, the cluster's export table in
+// RADOS, read before anything else is done: a member that cannot read it
+// does not serve (it retries until ctx ends), rather than serve a stale or
+// empty table.
 func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclog.Logger,
-	mountAndReset func(ctx context.Context) (tardy bool, err error)) (*nodeRecovery, *member, error) {
+	mountAndReset func(ctx context.Context, exports []config.Export) (tardy bool, err error)) (*nodeRecovery, *member, error) {
 	cl := &cfg.Cluster
 	m := &member{cfg: cfg, log: log.Named("cluster"), node: cfg.NodeID, lease: cl.MemberLease()}
 	var b [6]byte
@@ -100,6 +113,16 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 	if err != nil {
 		return fail(fmt.Errorf("cluster: %w", err))
 	}
+	exports := cfg.Exports
+	if cfg.ExportsInRADOS() {
+		if m.exports, err = exportdb.Open(m.conn, ioctx, cl.ExportsOID); err != nil {
+			return fail(fmt.Errorf("cluster: %w", err))
+		}
+		m.exports.Logf = func(format string, args ...any) { m.log.Warn(fmt.Sprintf(format, args...)) }
+		if exports, err = m.readExports(ctx); err != nil {
+			return fail(err)
+		}
+	}
 	if err := m.lock(ctx); err != nil {
 		return fail(err)
 	}
@@ -118,7 +141,7 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 	rec := &nodeRecovery{log: log.Named("recovery"), store: m.store}
 	served, exited := rec.start(cfg, guarded{m}, grace.RunnerConfig{
 		Node:  grace.NodeConfig{FenceAfter: cl.FenceAfter()},
-		Reset: mountAndReset,
+		Reset: func(ctx context.Context) (bool, error) { return mountAndReset(ctx, exports) },
 		Fence: m.fence,
 	}, snap, len(set) > 0)
 	m.runner = rec.runner
@@ -144,6 +167,117 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 		rec.cancel()
 		m.leave()
 		return nil, nil, ctx.Err()
+	}
+}
+
+// readExports reads the cluster's export table at start, retrying while it
+// cannot be read (RADOS trouble, no table yet, a table that does not pass
+// the checks): the gateway does not serve meanwhile.
+func (m *member) readExports(ctx context.Context) ([]config.Export, error) {
+	delay := time.Second
+	start := time.Now()
+	for {
+		t, err := m.exports.Read(ctx)
+		var list []config.Export
+		if err == nil {
+			if list, err = exportdb.Check(t.Exports); err != nil {
+				err = fmt.Errorf("%s: %w: %v", m.exports.Where(), exportdb.ErrCorrupt, err)
+			}
+		}
+		if err == nil {
+			m.tableVersion = t.Version
+			m.log.Info("export table read from RADOS", "exports", len(list), "version", t.Version, "generation", t.Gen,
+				"object", m.exports.Where(), "took", time.Since(start))
+			return list, nil
+		}
+		m.log.Error("cannot read the cluster's export table; not serving, retrying", "in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: export table: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 8*time.Second)
+	}
+}
+
+// followExports applies every change of the cluster's export table: on
+// each notify (a write notifies once it landed), and every poll interval
+// as a fallback. A table that cannot be read or does not pass the checks
+// leaves the exports served as they are.
+func (m *member) followExports(apply func([]config.Export) (added, removed int, err error)) {
+	if m.exports == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.expCancel = cancel
+	kick := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	m.expWG.Add(2)
+	go func() {
+		defer m.expWG.Done()
+		m.exports.Watch(ctx, wake)
+	}()
+	go func() {
+		defer m.expWG.Done()
+		t := time.NewTicker(m.cfg.Cluster.Poll())
+		defer t.Stop()
+		var lastErr string
+		warn := func(msg string, err error) {
+			if err.Error() != lastErr {
+				m.log.Warn(msg+"; serving the last table read", "version", m.tableVersion, "error", err)
+				lastErr = err.Error()
+			}
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+			case <-t.C:
+			}
+			start := time.Now()
+			v, err := m.exports.Version(ctx)
+			if err != nil {
+				warn("reading the export table's version", err)
+				continue
+			}
+			if v == m.tableVersion {
+				continue
+			}
+			tbl, err := m.exports.Read(ctx)
+			if err != nil {
+				warn("reading the export table", err)
+				continue
+			}
+			list, err := exportdb.Check(tbl.Exports)
+			if err != nil {
+				warn("the export table does not pass the checks", err)
+				continue
+			}
+			added, removed, err := apply(list)
+			if err != nil {
+				warn("applying the export table", err)
+				continue
+			}
+			lastErr = ""
+			m.tableVersion = tbl.Version
+			m.log.Info("export table changed", "version", tbl.Version, "generation", tbl.Gen, "exports", len(list),
+				"added or changed", added, "removed", removed, "took", time.Since(start))
+		}
+	}()
+}
+
+// stopExports ends followExports.
+func (m *member) stopExports() {
+	if m.expCancel != nil {
+		m.expCancel()
+		m.expWG.Wait()
+		m.expCancel = nil
 	}
 }
 
@@ -354,6 +488,11 @@ func (m *member) leave() {
 }
 
 func (m *member) close() {
+	m.stopExports()
+	if m.exports != nil {
+		m.exports.Close()
+		m.exports = nil
+	}
 	if m.store != nil {
 		m.store.Close()
 		m.store = nil

@@ -39,6 +39,12 @@ type exportManager struct {
 	mu    sync.Mutex      // serialises changes with their bookkeeping
 	added map[uint16]bool // ids added through the admin API (kept by a reload)
 
+	// fromRADOS: the exports are the cluster's table in RADOS, changed
+	// only there (syncTable); the admin API and SIGHUP do not change them.
+	fromRADOS bool
+	// release drops the NFSv4 state held on a removed export's files.
+	release func(id uint16) int
+
 	stopc chan struct{}
 	done  chan struct{}
 }
@@ -68,6 +74,10 @@ func (m *exportManager) watchHUP() {
 		case <-hup:
 			if configPath == "" {
 				m.log.Warn("SIGHUP without --config: nothing to reload")
+				continue
+			}
+			if m.fromRADOS {
+				m.log.Warn("SIGHUP: the exports are the cluster's table in RADOS (nfsgwctl export --pool ...): nothing to reload")
 				continue
 			}
 			t0 := time.Now()
@@ -118,8 +128,82 @@ func (m *exportManager) retire(e *export.Export) {
 	})
 }
 
+// errInRADOS refuses export changes through one gateway's admin API when
+// the exports are the cluster's table.
+var errInRADOS = fmt.Errorf("%w: this cluster's exports are in RADOS: change them with nfsgwctl export add|update|remove --pool POOL [--ns NS] (docs/cluster.md)", admin.ErrInvalid)
+
+// gone retires removed or replaced exports and releases the NFSv4 state
+// their clients held on them (an export that stays under the same id with
+// other settings keeps its state).
+func (m *exportManager) gone(list []*export.Export, keep map[uint16]bool) {
+	for _, e := range list {
+		if m.release != nil && !keep[e.ID] {
+			if n := m.release(e.ID); n > 0 {
+				m.log.Info("released the state on a removed export", "id", e.ID, "pseudo", e.Pseudo, "states", n)
+			}
+		}
+		m.retire(e)
+	}
+}
+
+// syncTable makes the served exports exactly list (the cluster's table as
+// just read from RADOS): new ids are opened, changed ones replaced,
+// missing ones removed, all in one table swap. An export whose backend
+// cannot be opened is left out (or, when it changed, kept as it was) and
+// logged, so that one bad entry does not hold up every other change.
+func (m *exportManager) syncTable(list []config.Export) (added, removed int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.reg.Load()
+	want := map[uint16]bool{}
+	var next, opened, gone []*export.Export
+	for _, ec := range list {
+		ec, err := m.validate(ec)
+		o := cur.ByID(uint16(ec.ID))
+		if err == nil && o != nil && sameExport(o, ec) {
+			want[o.ID] = true
+			next = append(next, o)
+			continue
+		}
+		var e *export.Export
+		if err == nil {
+			e, err = m.open(ec)
+		}
+		if err != nil {
+			m.log.Error("export in the cluster's table cannot be served", "id", ec.ID, "pseudo", ec.Pseudo, "path", ec.Path, "error", err)
+			if o != nil {
+				want[o.ID] = true
+				next = append(next, o)
+			}
+			continue
+		}
+		want[e.ID] = true
+		opened = append(opened, e)
+		next = append(next, e)
+	}
+	for _, o := range cur.All() {
+		if !slices.Contains(next, o) {
+			gone = append(gone, o)
+		}
+	}
+	if len(opened) == 0 && len(gone) == 0 {
+		return 0, 0, nil
+	}
+	if _, err := m.reg.Update(func(*export.Table) (*export.Table, error) { return export.NewTable(next) }); err != nil {
+		for _, e := range opened {
+			m.retire(e)
+		}
+		return 0, 0, err
+	}
+	m.gone(gone, want)
+	return len(opened), len(gone), nil
+}
+
 // add serves one more export.
 func (m *exportManager) add(ec config.Export) (*export.Export, error) {
+	if m.fromRADOS {
+		return nil, errInRADOS
+	}
 	if ec.ID == 0 {
 		return nil, fmt.Errorf("%w: an added export needs an explicit id (file handles carry it)", admin.ErrInvalid)
 	}
@@ -151,6 +235,9 @@ func (m *exportManager) add(ec config.Export) (*export.Export, error) {
 
 // remove stops serving the export with id.
 func (m *exportManager) remove(id uint16) error {
+	if m.fromRADOS {
+		return errInRADOS
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var gone *export.Export
@@ -166,7 +253,7 @@ func (m *exportManager) remove(id uint16) error {
 		return err
 	}
 	delete(m.added, id)
-	m.retire(gone)
+	m.gone([]*export.Export{gone}, nil)
 	return nil
 }
 
@@ -225,9 +312,7 @@ func (m *exportManager) reload(path string) (added, removed int, err error) {
 		}
 		return 0, 0, err
 	}
-	for _, e := range gone {
-		m.retire(e)
-	}
+	m.gone(gone, want)
 	return len(opened), len(gone), nil
 }
 
