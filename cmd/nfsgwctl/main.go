@@ -86,6 +86,9 @@ Commands:
                     serve one more export, at once (its flags come after "add")
   export remove --id N
                     stop serving an export
+  export add|update|remove|list|init --pool P [--ns N] [--oid O] [--ceph-conf F ...] ...
+                    the cluster's export table in RADOS, which every gateway of
+                    the cluster follows (update changes only the flags given)
   grace [flags] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
                     the cluster's grace database in RADOS (nfsgwctl grace -h)
   import-ganesha [-o OUT] [--keyring-dir DIR] GANESHA.CONF
@@ -239,6 +242,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.imp != nil {
 		return runImport(o.imp, o.timeout, stdout, stderr)
+	}
+	if o.export != nil && o.export.rados {
+		return runExportRADOS(ctx, o, stdout, stderr)
 	}
 	c, err := admin.DialTLS(ctx, o.addr, tc)
 	if err != nil {
