@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,4 +212,97 @@ func waitLog(g *gateway, s string, limit time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
+}
+
+// launch starts g without waiting for it to listen.
+func (g *gateway) launch() {
+	g.cmd = exec.Command(nfsgwBin(g.t), g.args...)
+	g.log = &syncBuffer{}
+	g.cmd.Stdout = g.log
+	g.cmd.Stderr = g.log
+	if err := g.cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.done = make(chan struct{})
+	go func() { g.cmd.Wait(); close(g.done) }()
+}
+
+// listening reports whether g accepts connections.
+func (g *gateway) listening() bool {
+	c, err := net.DialTimeout("tcp", g.Addr, 200*time.Millisecond)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+// TestClusterExportsUnreadable: a gateway that cannot read the table (here
+// a corrupt entry) does not serve, and starts serving once the table is
+// fixed; a running gateway that cannot read it keeps its last table.
+func TestClusterExportsUnreadable(t *testing.T) {
+	var st *exportdb.Store
+	c := startTestCluster(t, 1, func(c *testCluster) {
+		st = c.exportsStore()
+		if _, err := st.Update(context.Background(), exportdb.Add{Export: config.Export{ID: 1, Pseudo: "/export", Path: c.dir.Spec(), Squash: "none"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx := ctxT(t)
+	g1 := c.gws[0]
+	cl := g1.dialOwner(t, "client-1")
+	completeReclaim(t, cl)
+
+	// Corrupt the table behind the gateways' back, and wake them.
+	if err := c.ioctx.SetOmap(exportdb.DefaultObject, map[string][]byte{"00009": []byte("not an export")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ioctx.NotifyWithTimeout(exportdb.DefaultObject, nil, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !waitLog(g1, "serving the last table read", 3*time.Second) {
+		t.Fatalf("gateway 1 did not report the unreadable table:\n%s", tail(g1.log.String(), 20))
+	}
+	if _, _, err := cl.LookupPath(ctx, "/export"); err != nil {
+		t.Fatalf("gateway 1 stopped serving its last table: %v", err)
+	}
+
+	// A gateway starting now does not serve.
+	c.ids = append(c.ids, c.ids[0]+"-late")
+	g2 := c.gateway(1)
+	g2.launch()
+	t.Cleanup(g2.stop)
+	time.Sleep(3 * time.Second)
+	if g2.listening() {
+		t.Fatalf("a gateway serves although it cannot read the export table:\n%s", g2.log.String())
+	}
+	if !strings.Contains(g2.log.String(), "cannot read the cluster's export table; not serving") {
+		t.Fatalf("no clear error from the gateway that cannot read the table:\n%s", g2.log.String())
+	}
+
+	// Fixed: the new gateway starts, both serve the table as it is now.
+	if err := c.ioctx.RmOmapKeys(exportdb.DefaultObject, []string{"00009"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.dir.Mkdir("two", 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx, exportdb.Add{Export: config.Export{ID: 2, Pseudo: "/two", Path: c.dir.Spec() + "/two"}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !g2.listening() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway 2 did not start once the table was readable:\n%s", g2.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cl2 := g2.dialOwner(t, "client-2")
+	completeReclaim(t, cl2)
+	for i, cl := range []*nfsclient.Client{cl, cl2} {
+		for _, p := range []string{"/export", "/two"} {
+			if _, _, err := cl.LookupPath(ctx, p); err != nil {
+				t.Errorf("gateway %d: %s: %v", i+1, p, err)
+			}
+		}
+	}
 }
