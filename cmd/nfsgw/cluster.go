@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ceph/go-ceph/rados"
@@ -46,6 +48,7 @@ type member struct {
 	// the object version of the table served.
 	exports      *exportdb.Store
 	tableVersion uint64
+	table        map[int]config.Export // as stored, by id
 	expCancel    context.CancelFunc
 	expWG        sync.WaitGroup
 }
@@ -186,6 +189,10 @@ func (m *member) readExports(ctx context.Context) ([]config.Export, error) {
 		}
 		if err == nil {
 			m.tableVersion = t.Version
+			m.table = make(map[int]config.Export, len(t.Exports))
+			for _, e := range t.Exports {
+				m.table[e.ID] = e
+			}
 			m.log.Info("export table read from RADOS", "exports", len(list), "version", t.Version, "generation", t.Gen,
 				"object", m.exports.Where(), "took", time.Since(start))
 			return list, nil
@@ -200,76 +207,134 @@ func (m *member) readExports(ctx context.Context) ([]config.Export, error) {
 	}
 }
 
-// followExports applies every change of the cluster's export table: on
-// each notify (a write notifies once it landed), and every poll interval
-// as a fallback. A table that cannot be read or does not pass the checks
-// leaves the exports served as they are.
-func (m *member) followExports(apply func([]config.Export) (added, removed int, err error)) {
+// followExports applies every change of the cluster's export table. A
+// notify that lists the keys a write changed, from the version served,
+// costs a read of those keys only; anything else (a poll, every poll
+// interval as a fallback; a watch set up again; a notify missed) reads the
+// whole table and compares it with what is served. A table that cannot be
+// read leaves the exports served as they are.
+func (m *member) followExports(apply func(changed []config.Export, removed []uint16) (nAdded, nRemoved int, err error)) {
 	if m.exports == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.expCancel = cancel
-	kick := make(chan struct{}, 1)
-	wake := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
+	events := make(chan []byte, 64)
+	var overflow atomic.Bool
 	m.expWG.Add(2)
 	go func() {
 		defer m.expWG.Done()
-		m.exports.Watch(ctx, wake)
+		m.exports.Watch(ctx, func(p []byte) {
+			select {
+			case events <- p:
+			default:
+				overflow.Store(true) // a change may be lost: read it all
+			}
+		})
 	}()
 	go func() {
 		defer m.expWG.Done()
 		t := time.NewTicker(m.cfg.Cluster.Poll())
 		defer t.Stop()
 		var lastErr string
-		warn := func(msg string, err error) {
-			if err.Error() != lastErr {
-				m.log.Warn(msg+"; serving the last table read", "version", m.tableVersion, "error", err)
-				lastErr = err.Error()
-			}
-		}
 		for {
+			var ch *exportdb.Change
 			select {
 			case <-ctx.Done():
 				return
-			case <-kick:
+			case p := <-events:
+				ch = exportdb.ParseChange(p)
 			case <-t.C:
 			}
+			if overflow.Swap(false) {
+				ch = nil
+			}
 			start := time.Now()
-			v, err := m.exports.Version(ctx)
+			how, err := m.syncExports(ctx, ch, apply)
 			if err != nil {
-				warn("reading the export table's version", err)
-				continue
-			}
-			if v == m.tableVersion {
-				continue
-			}
-			tbl, err := m.exports.Read(ctx)
-			if err != nil {
-				warn("reading the export table", err)
-				continue
-			}
-			list, err := exportdb.Check(tbl.Exports)
-			if err != nil {
-				warn("the export table does not pass the checks", err)
-				continue
-			}
-			added, removed, err := apply(list)
-			if err != nil {
-				warn("applying the export table", err)
+				if err.Error() != lastErr {
+					m.log.Warn("cannot follow the export table; serving the last table read", "version", m.tableVersion, "error", err)
+					lastErr = err.Error()
+				}
 				continue
 			}
 			lastErr = ""
-			m.tableVersion = tbl.Version
-			m.log.Info("export table changed", "version", tbl.Version, "generation", tbl.Gen, "exports", len(list),
-				"added or changed", added, "removed", removed, "took", time.Since(start))
+			if how != "" {
+				m.log.Info("export table changed", "version", m.tableVersion, "read", how, "exports", len(m.table), "took", time.Since(start))
+			}
 		}
 	}()
+}
+
+// syncExports brings the served exports to the table's current version;
+// it says how it read the table ("" when nothing changed).
+func (m *member) syncExports(ctx context.Context, ch *exportdb.Change,
+	apply func([]config.Export, []uint16) (int, int, error)) (string, error) {
+	var changed []config.Export
+	var removed []uint16
+	var version uint64
+	how := "keys"
+	if ch != nil && ch.From == m.tableVersion {
+		got, err := m.exports.ReadKeys(ctx, ch.To, ch.Keys)
+		switch {
+		case err == nil:
+			version = ch.To
+			for k, e := range got {
+				id := exportdb.KeyID(k)
+				old, had := m.table[id]
+				switch {
+				case e == nil && had:
+					removed = append(removed, uint16(id))
+				case e != nil && (!had || !reflect.DeepEqual(old, *e)):
+					changed = append(changed, *e)
+				}
+			}
+		case errors.Is(err, exportdb.ErrVersion):
+			ch = nil // moved on since: read it all
+		default:
+			return "", err
+		}
+	}
+	if ch == nil || ch.From != m.tableVersion {
+		v, err := m.exports.Version(ctx)
+		if err != nil {
+			return "", err
+		}
+		if v == m.tableVersion {
+			return "", nil
+		}
+		t, err := m.exports.Read(ctx)
+		if err != nil {
+			return "", err
+		}
+		how, version = "table", t.Version
+		seen := make(map[int]bool, len(t.Exports))
+		for _, e := range t.Exports {
+			seen[e.ID] = true
+			if old, had := m.table[e.ID]; !had || !reflect.DeepEqual(old, e) {
+				changed = append(changed, e)
+			}
+		}
+		for id := range m.table {
+			if !seen[id] {
+				removed = append(removed, uint16(id))
+			}
+		}
+	}
+	if _, _, err := apply(changed, removed); err != nil {
+		return "", err
+	}
+	for _, e := range changed {
+		m.table[e.ID] = e
+	}
+	for _, id := range removed {
+		delete(m.table, int(id))
+	}
+	m.tableVersion = version
+	if len(changed) == 0 && len(removed) == 0 {
+		return "", nil
+	}
+	return how, nil
 }
 
 // stopExports ends followExports.

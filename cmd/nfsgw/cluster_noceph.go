@@ -20,7 +20,7 @@ func (*member) leaveCluster(context.Context) error { return nil }
 
 func (*member) stopExports() {}
 
-func (*member) followExports(func([]config.Export) (int, int, error)) {}
+func (*member) followExports(func([]config.Export, []uint16) (int, int, error)) {}
 
 func joinCluster(context.Context, *config.Config, *backends, hclog.Logger,
 	func(context.Context, []config.Export) (bool, error)) (*nodeRecovery, *member, error) {

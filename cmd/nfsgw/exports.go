@@ -146,57 +146,74 @@ func (m *exportManager) gone(list []*export.Export, keep map[uint16]bool) {
 	}
 }
 
-// syncTable makes the served exports exactly list (the cluster's table as
-// just read from RADOS): new ids are opened, changed ones replaced,
-// missing ones removed, all in one table swap. An export whose backend
-// cannot be opened is left out (or, when it changed, kept as it was) and
-// logged, so that one bad entry does not hold up every other change.
-func (m *exportManager) syncTable(list []config.Export) (added, removed int, err error) {
+// applyChanges applies changes of the cluster's export table (as read from
+// RADOS): the exports in changed are added or replaced, the ids in removed
+// removed, in one table swap. An export that cannot be opened, or that
+// clashes with another (a pseudo path in use), is left out and logged (a
+// replaced one stays as it was), so that one bad entry does not hold up
+// every other change.
+func (m *exportManager) applyChanges(changed []config.Export, removed []uint16) (added, gone int, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur := m.reg.Load()
-	want := map[uint16]bool{}
-	var next, opened, gone []*export.Export
-	for _, ec := range list {
-		ec, err := m.validate(ec)
+	type change struct{ old, new *export.Export }
+	var opened []change
+	for _, ec := range changed {
 		o := cur.ByID(uint16(ec.ID))
-		if err == nil && o != nil && sameExport(o, ec) {
-			want[o.ID] = true
-			next = append(next, o)
+		v, err := m.validate(ec)
+		if err == nil && o != nil && sameExport(o, v) {
 			continue
 		}
 		var e *export.Export
 		if err == nil {
-			e, err = m.open(ec)
+			e, err = m.open(v)
 		}
 		if err != nil {
 			m.log.Error("export in the cluster's table cannot be served", "id", ec.ID, "pseudo", ec.Pseudo, "path", ec.Path, "error", err)
-			if o != nil {
-				want[o.ID] = true
-				next = append(next, o)
-			}
 			continue
 		}
-		want[e.ID] = true
-		opened = append(opened, e)
-		next = append(next, e)
+		opened = append(opened, change{o, e})
 	}
-	for _, o := range cur.All() {
-		if !slices.Contains(next, o) {
-			gone = append(gone, o)
+	var out []*export.Export // removed or replaced
+	keep := map[uint16]bool{}
+	_, err = m.reg.Update(func(t *export.Table) (*export.Table, error) {
+		n := t
+		for _, id := range removed {
+			if nt, e, err := n.Without(id); err == nil {
+				n = nt
+				out = append(out, e)
+			}
 		}
-	}
-	if len(opened) == 0 && len(gone) == 0 {
-		return 0, 0, nil
-	}
-	if _, err := m.reg.Update(func(*export.Table) (*export.Table, error) { return export.NewTable(next) }); err != nil {
-		for _, e := range opened {
-			m.retire(e)
+		for _, c := range opened {
+			nt := n
+			if c.old != nil {
+				if nt, _, err = nt.Without(c.old.ID); err != nil {
+					return nil, err
+				}
+			}
+			nt, err := nt.With(c.new)
+			if err != nil {
+				m.log.Error("export in the cluster's table clashes with a served one", "id", c.new.ID, "pseudo", c.new.Pseudo, "error", err)
+				m.retire(c.new)
+				continue
+			}
+			n = nt
+			added++
+			if c.old != nil {
+				out = append(out, c.old)
+				keep[c.old.ID] = true
+			}
+		}
+		return n, nil
+	})
+	if err != nil {
+		for _, c := range opened {
+			m.retire(c.new)
 		}
 		return 0, 0, err
 	}
-	m.gone(gone, want)
-	return len(opened), len(gone), nil
+	m.gone(out, keep)
+	return added, len(out) - len(keep), nil
 }
 
 // add serves one more export.

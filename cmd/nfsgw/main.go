@@ -312,7 +312,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	}
 	if mem != nil && cfg.ExportsInRADOS() {
 		exportMgr.fromRADOS = true
-		mem.followExports(exportMgr.syncTable)
+		mem.followExports(exportMgr.applyChanges)
 	}
 	stopPprof, err := startPprof(pprofAddr, log)
 	if err != nil {

@@ -208,6 +208,45 @@ func checked(list []config.Export) ([]config.Export, error) {
 	return out, nil
 }
 
+// maxChangeKeys bounds the keys a notify lists; a larger change makes
+// watchers read the whole table.
+const maxChangeKeys = 256
+
+// Change is the payload of the notify that follows a write: the object
+// version the write asserted (From), the one it produced (To), and the omap
+// keys it set or removed. A watcher serving exactly From reads just those
+// keys at exactly To (Store.ReadKeys); any other watcher, or a Change
+// without keys, reads the whole table.
+type Change struct {
+	From uint64   `json:"from"`
+	To   uint64   `json:"to"`
+	Keys []string `json:"keys,omitempty"`
+}
+
+func (c *Change) encode() []byte {
+	b, _ := json.Marshal(c)
+	return b
+}
+
+// ParseChange decodes a notify payload; nil when it is not a Change with
+// keys (a watch set up again, a notify from elsewhere).
+func ParseChange(b []byte) *Change {
+	var c Change
+	if len(b) == 0 || json.Unmarshal(b, &c) != nil || c.To == 0 || len(c.Keys) == 0 || len(c.Keys) > maxChangeKeys {
+		return nil
+	}
+	return &c
+}
+
+// KeyID is the export id of an omap key (0 when it is not one).
+func KeyID(k string) int {
+	n, err := strconv.Atoi(k)
+	if err != nil || Key(n) != k {
+		return 0
+	}
+	return n
+}
+
 // diff is what turns the stored exports old into next: the omap keys to
 // set (new or changed values) and to remove.
 func diff(old, next []config.Export) (set map[string][]byte, rm []string, err error) {

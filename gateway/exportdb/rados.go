@@ -223,7 +223,7 @@ func (s *Store) Create(ctx context.Context) (created bool, err error) {
 	err = op.Operate(s.ioctx, s.oid, rados.OperationNoFlag)
 	switch {
 	case err == nil:
-		s.notifyAsync()
+		s.notifyAsync(nil)
 		return true, nil
 	case errno(err) == -eEXIST:
 		return false, nil
@@ -240,10 +240,10 @@ func (s *Store) Update(ctx context.Context, m Mutation) (Table, error) {
 		if err := ctx.Err(); err != nil {
 			return Table{}, err
 		}
-		t, changed, err := s.tryUpdate(ctx, m)
+		t, ch, err := s.tryUpdate(ctx, m)
 		if err == nil {
-			if changed {
-				s.notifyAsync()
+			if ch != nil {
+				s.notifyAsync(ch.encode())
 			}
 			return t, nil
 		}
@@ -265,7 +265,7 @@ func (s *Store) Update(ctx context.Context, m Mutation) (Table, error) {
 
 var errConflict = errors.New("version conflict")
 
-func (s *Store) tryUpdate(ctx context.Context, m Mutation) (Table, bool, error) {
+func (s *Store) tryUpdate(ctx context.Context, m Mutation) (Table, *Change, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var old Table
@@ -277,19 +277,19 @@ func (s *Store) tryUpdate(ctx context.Context, m Mutation) (Table, bool, error) 
 	}
 	missing := errors.Is(err, ErrNoTable)
 	if err != nil && !missing {
-		return Table{}, false, err
+		return Table{}, nil, err
 	}
 	next, err := m.Apply(slices.Clone(old.Exports))
 	if err != nil {
-		return old, false, err
+		return old, nil, err
 	}
 	slices.SortFunc(next, func(a, b config.Export) int { return a.ID - b.ID })
 	set, rm, err := diff(old.Exports, next)
 	if err != nil {
-		return old, false, err
+		return old, nil, err
 	}
 	if !missing && len(set) == 0 && len(rm) == 0 {
-		return old, false, nil
+		return old, nil, nil
 	}
 	if s.beforeWrite != nil {
 		s.beforeWrite()
@@ -314,24 +314,80 @@ func (s *Store) tryUpdate(ctx context.Context, m Mutation) (Table, bool, error) 
 	case e == -eRANGE || e == -eOVERFLOW || e == -eEXIST || e == -eNOENT:
 		// Newer (ERANGE), recreated (EOVERFLOW), created meanwhile
 		// (EEXIST) or deleted meanwhile (ENOENT): read again.
-		return old, false, errConflict
+		return old, nil, errConflict
 	default:
-		return old, false, fmt.Errorf("export table: write %s (%s): %w", s.where, m, err)
+		return old, nil, fmt.Errorf("export table: write %s (%s): %w", s.where, m, err)
 	}
 	t := Table{Gen: old.Gen + 1, Exports: next}
+	ch := &Change{From: old.Version}
 	if v, err := s.ioctx.GetLastVersion(); err == nil {
-		t.Version = v
+		t.Version, ch.To = v, v
 	}
-	return t, true, nil
+	if len(set)+len(rm) <= maxChangeKeys && !missing && ch.To != 0 {
+		for k := range set {
+			ch.Keys = append(ch.Keys, k)
+		}
+		ch.Keys = append(ch.Keys, rm...)
+	} else {
+		ch = &Change{} // too large to list: watchers read the whole table
+	}
+	return t, ch, nil
 }
+
+// ReadKeys reads the exports under keys at exactly object version: the
+// incremental read a watcher does on a notify whose Change starts at the
+// version it serves. An export missing from the result was removed. When
+// the object is at another version (it changed again) it returns
+// ErrVersion: read the whole table.
+func (s *Store) ReadKeys(ctx context.Context, version uint64, keys []string) (map[string]*config.Export, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op := rados.CreateReadOp()
+	defer op.Release()
+	op.AssertVersion(version)
+	om := op.GetOmapValuesByKeys(keys)
+	err := op.Operate(s.ioctx, s.oid, rados.OperationNoFlag)
+	switch e := errno(err); {
+	case err == nil:
+	case e == -eRANGE || e == -eOVERFLOW || e == -eNOENT:
+		return nil, ErrVersion
+	default:
+		return nil, fmt.Errorf("export table: read %s: %w", s.where, err)
+	}
+	out := make(map[string]*config.Export, len(keys))
+	for _, k := range keys {
+		out[k] = nil
+	}
+	for {
+		kv, err := om.Next()
+		if err != nil {
+			return nil, fmt.Errorf("export table: read %s: %w", s.where, err)
+		}
+		if kv == nil {
+			break
+		}
+		e, err := DecodeExport(kv.Key, kv.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.where, err)
+		}
+		out[kv.Key] = &e
+	}
+	return out, nil
+}
+
+// ErrVersion: the table is not at the version asked for.
+var ErrVersion = errors.New("export table: not at that version")
 
 // notifyAsync wakes the watchers without waiting: a watcher of a killed
 // process stays registered until the OSD times it out.
-func (s *Store) notifyAsync() {
+func (s *Store) notifyAsync(payload []byte) {
 	s.notifies.Add(1)
 	go func() {
 		defer s.notifies.Done()
-		_, timeouts, err := s.aux.NotifyWithTimeout(s.oid, nil, notifyTimeout)
+		_, timeouts, err := s.aux.NotifyWithTimeout(s.oid, payload, notifyTimeout)
 		if err != nil || len(timeouts) > 0 {
 			s.logf("export table: notify on %s: %d watchers did not answer, err %v", s.oid, len(timeouts), err)
 		}
@@ -347,11 +403,12 @@ func (s *Store) NotifyWait() { s.notifies.Wait() }
 var watchRetry = 2 * time.Second
 
 // Watch calls onChange whenever the table object is notified (every
-// write notifies), and each time the watch is (re-)established. It runs
-// until ctx ends; a broken watch is set up again after a pause. A watch on
-// a table that does not exist yet fails and is retried. onChange should
-// only wake the caller, which also polls.
-func (s *Store) Watch(ctx context.Context, onChange func()) error {
+// write notifies) with the notify's payload (see ParseChange), and with
+// nil each time the watch is (re-)established. It runs until ctx ends; a
+// broken watch is set up again after a pause. A watch on a table that does
+// not exist yet fails and is retried. onChange should only hand the
+// payload to the caller, which also polls.
+func (s *Store) Watch(ctx context.Context, onChange func(payload []byte)) error {
 	for {
 		err := s.watchOnce(ctx, onChange)
 		if ctx.Err() != nil {
@@ -366,13 +423,13 @@ func (s *Store) Watch(ctx context.Context, onChange func()) error {
 	}
 }
 
-func (s *Store) watchOnce(ctx context.Context, onChange func()) error {
+func (s *Store) watchOnce(ctx context.Context, onChange func([]byte)) error {
 	w, err := s.aux.Watch(s.oid)
 	if err != nil {
 		return err
 	}
 	defer w.Delete()
-	onChange()
+	onChange(nil)
 	for {
 		select {
 		case <-ctx.Done():
@@ -382,7 +439,7 @@ func (s *Store) watchOnce(ctx context.Context, onChange func()) error {
 				return errors.New("watch closed")
 			}
 			_ = ev.Ack(nil)
-			onChange()
+			onChange(ev.Data)
 		case err, ok := <-w.Errors():
 			if !ok {
 				return errors.New("watch closed")

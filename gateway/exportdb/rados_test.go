@@ -151,10 +151,16 @@ func TestWatchWakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	woke := make(chan struct{}, 8)
+	payloads := make(chan []byte, 8)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		b.Watch(ctx, func() { woke <- struct{}{} })
+		b.Watch(ctx, func(p []byte) {
+			if p != nil {
+				payloads <- p
+			}
+			woke <- struct{}{}
+		})
 	}()
 	defer func() { cancel(); <-done }()
 	<-woke // established
@@ -162,11 +168,32 @@ func TestWatchWakes(t *testing.T) {
 	if _, err := a.Update(ctx, Add{exp(5, "/w")}); err != nil {
 		t.Fatal(err)
 	}
+	var ch *Change
 	select {
 	case <-woke:
 		t.Logf("notify reached the watcher in %v", time.Since(start))
+		ch = ParseChange(<-payloads)
 	case <-time.After(3 * time.Second):
 		t.Fatal("no notify")
+	}
+	if ch == nil || len(ch.Keys) != 1 || ch.Keys[0] != "00005" {
+		t.Fatalf("notify payload %+v", ch)
+	}
+	got, err := b.ReadKeys(ctx, ch.To, ch.Keys)
+	if err != nil || got["00005"] == nil || got["00005"].Pseudo != "/w" {
+		t.Fatalf("ReadKeys: %v %v", got, err)
+	}
+	// Moved on: the incremental read refuses, the watcher reads it all.
+	if _, err := a.Update(ctx, Remove{5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ReadKeys(ctx, ch.To, ch.Keys); !errors.Is(err, ErrVersion) {
+		t.Fatalf("ReadKeys at an old version: %v", err)
+	}
+	r, _ := b.Read(ctx)
+	got, err = b.ReadKeys(ctx, r.Version, ch.Keys)
+	if err != nil || got["00005"] != nil {
+		t.Fatalf("ReadKeys of a removed export: %v %v", got, err)
 	}
 }
 
