@@ -31,11 +31,15 @@ type testCluster struct {
 	t     *testing.T
 	ns    string
 	pool  string
+	conn  *rados.Conn
 	ioctx *rados.IOContext
-	db    *radosdb.DB
-	dir   backendDir
-	ids   []string
-	gws   []*gateway
+	// radosExports: the gateways list no exports of their own and serve
+	// the cluster's export table in RADOS.
+	radosExports bool
+	db           *radosdb.DB
+	dir          backendDir
+	ids          []string
+	gws          []*gateway
 }
 
 // clusterArgs are the test timings: short leases so that a failover takes
@@ -43,6 +47,13 @@ type testCluster struct {
 var clusterArgs = []string{"--squash", "none", "--lease", "5", "--grace", "10", "--member-lease", "3"}
 
 func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
+	t.Helper()
+	return startTestCluster(t, n, nil, extra...)
+}
+
+// startTestCluster is newTestCluster; with setup, the gateways serve the
+// cluster's export table in RADOS, which setup fills before they start.
+func startTestCluster(t *testing.T, n int, setup func(*testCluster), extra ...string) *testCluster {
 	t.Helper()
 	if testBackend(t).Name() != "ceph" {
 		t.Skip("cluster tests run in the CephFS pass of make test (NFSGW_E2E_BACKEND=ceph)")
@@ -54,7 +65,7 @@ func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
 	}
 	t.Cleanup(db.Close)
 	pool, _ := ioctx.GetPoolName()
-	c := &testCluster{t: t, ns: ns, pool: pool, ioctx: ioctx, db: db, dir: testBackend(t).NewDir(t)}
+	c := &testCluster{t: t, ns: ns, pool: pool, conn: conn, ioctx: ioctx, db: db, dir: testBackend(t).NewDir(t), radosExports: setup != nil}
 	stamp := time.Now().UnixNano() % 1e9
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, fmt.Sprintf("t%d-g%d", stamp, i))
@@ -68,6 +79,9 @@ func newTestCluster(t *testing.T, n int, extra ...string) *testCluster {
 		if _, err := db.Update(context.Background(), grace.Add{Nodes: c.ids}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if setup != nil {
+		setup(c)
 	}
 	for i := range n {
 		c.gws = append(c.gws, c.gateway(i, extra...))
@@ -89,7 +103,10 @@ func (c *testCluster) gateway(i int, extra ...string) *gateway {
 	b := testBackend(c.t)
 	g := &gateway{t: c.t, Addr: freePortOn(c.t, fmt.Sprintf("127.0.0.%d", 11+i)), Dir: c.dir, Node: c.ids[i]}
 	g.adminSock = fmt.Sprintf("%s/admin-%s.sock", c.t.TempDir(), g.Node)
-	g.args = append([]string{"--listen", g.Addr, "--export", "/export=" + c.dir.Spec(), "--admin", "unix:" + g.adminSock}, b.Args(g.Node)...)
+	g.args = append([]string{"--listen", g.Addr, "--admin", "unix:" + g.adminSock}, b.Args(g.Node)...)
+	if !c.radosExports {
+		g.args = append(g.args, "--export", "/export="+c.dir.Spec())
+	}
 	g.args = append(g.args, "--cluster-pool", c.pool, "--cluster-ns", c.ns)
 	g.args = append(g.args, clusterArgs...)
 	g.args = append(g.args, extra...)

@@ -84,6 +84,13 @@ func (b *backends) open(ec *config.Export) (fsal.FS, string, error) {
 // start; beyond it their directories are resolved in the background.
 const lazyExports = 64
 
+// expectCephExports sets how many CephFS exports the start opens when they
+// are not in the configuration (the cluster's export table in RADOS); call
+// it before the first open.
+func (b *backends) expectCephExports(n int) {
+	b.countOnce.Do(func() { b.nCeph = n })
+}
+
 func (b *backends) cephExports() int {
 	b.countOnce.Do(func() {
 		for i := range b.cfg.Exports {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ceph/go-ceph/rados"
@@ -18,6 +20,7 @@ import (
 	"nfsgw/cephfsal"
 	"nfsgw/gateway/config"
 	"nfsgw/gateway/metrics"
+	"nfsgw/gateway/exportdb"
 	"nfsgw/grace"
 	"nfsgw/grace/radosdb"
 	"nfsgw/internal/radosconn"
@@ -40,6 +43,15 @@ type member struct {
 	runner *grace.Runner
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// exports is the cluster's export table when the configuration lists
+	// no exports (docs/cluster.md, "Exports in RADOS"); tableVersion is
+	// the object version of the table served.
+	exports      *exportdb.Store
+	tableVersion uint64
+	table        map[int]config.Export // as stored, by id
+	expCancel    context.CancelFunc
+	expWG        sync.WaitGroup
 }
 
 // guarded writes the grace database only while this instance holds its
@@ -57,10 +69,14 @@ func (g guarded) Update(ctx context.Context, mu grace.Mutation) (grace.DB, error
 // answer: the gateway does not serve meanwhile), takes the node's liveness
 // lock, opens its recovery store and starts the grace machine; it returns
 // once the machine lets the node serve. mountAndReset mounts the CephFS
-// backends, resetting the previous instance's sessions: the machine calls
-// it only once every member enforces.
+// backends of exports, resetting the previous instance's sessions: the
+// machine calls it only once every member enforces. exports are the
+// configuration's, or, when it lists none, the cluster's export table in
+// RADOS, read before anything else is done: a member that cannot read it
+// does not serve (it retries until ctx ends), rather than serve a stale or
+// empty table.
 func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclog.Logger, obs *observability,
-	mountAndReset func(ctx context.Context) (tardy bool, err error)) (*nodeRecovery, *member, error) {
+	mountAndReset func(ctx context.Context, exports []config.Export) (tardy bool, err error)) (*nodeRecovery, *member, error) {
 	cl := &cfg.Cluster
 	m := &member{cfg: cfg, log: log.Named("cluster"), node: cfg.NodeID, lease: cl.MemberLease()}
 	var b [6]byte
@@ -105,6 +121,16 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 	if err != nil {
 		return fail(fmt.Errorf("cluster: %w", err))
 	}
+	exports := cfg.Exports
+	if cfg.ExportsInRADOS() {
+		if m.exports, err = exportdb.Open(m.conn, ioctx, cl.ExportsOID); err != nil {
+			return fail(fmt.Errorf("cluster: %w", err))
+		}
+		m.exports.Logf = func(format string, args ...any) { m.log.Warn(fmt.Sprintf(format, args...)) }
+		if exports, err = m.readExports(ctx); err != nil {
+			return fail(err)
+		}
+	}
 	if err := m.lock(ctx); err != nil {
 		return fail(err)
 	}
@@ -123,7 +149,7 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 	rec := &nodeRecovery{log: log.Named("recovery"), store: m.store}
 	served, exited := rec.start(cfg, guarded{m}, grace.RunnerConfig{
 		Node:  grace.NodeConfig{FenceAfter: cl.FenceAfter()},
-		Reset: mountAndReset,
+		Reset: func(ctx context.Context) (bool, error) { return mountAndReset(ctx, exports) },
 		Fence: m.fence,
 	}, snap, len(set) > 0)
 	m.runner = rec.runner
@@ -152,6 +178,179 @@ func joinCluster(ctx context.Context, cfg *config.Config, be *backends, log hclo
 		rec.cancel()
 		m.leave()
 		return nil, nil, ctx.Err()
+	}
+}
+
+// readExports reads the cluster's export table at start, retrying while it
+// cannot be read (RADOS trouble, no table yet, a table that does not pass
+// the checks): the gateway does not serve meanwhile.
+func (m *member) readExports(ctx context.Context) ([]config.Export, error) {
+	delay := time.Second
+	start := time.Now()
+	for {
+		t, err := m.exports.Read(ctx)
+		var list []config.Export
+		if err == nil {
+			if list, err = exportdb.Check(t.Exports); err != nil {
+				err = fmt.Errorf("%s: %w: %v", m.exports.Where(), exportdb.ErrCorrupt, err)
+			}
+		}
+		if err == nil {
+			m.tableVersion = t.Version
+			m.table = make(map[int]config.Export, len(t.Exports))
+			for _, e := range t.Exports {
+				m.table[e.ID] = e
+			}
+			m.log.Info("export table read from RADOS", "exports", len(list), "version", t.Version, "generation", t.Gen,
+				"object", m.exports.Where(), "took", time.Since(start))
+			return list, nil
+		}
+		m.log.Error("cannot read the cluster's export table; not serving, retrying", "in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: export table: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 8*time.Second)
+	}
+}
+
+// followExports applies every change of the cluster's export table. A
+// notify that lists the keys a write changed, from the version served,
+// costs a read of those keys only; anything else (a poll, every poll
+// interval as a fallback; a watch set up again; a notify missed) reads the
+// whole table and compares it with what is served. A table that cannot be
+// read leaves the exports served as they are.
+func (m *member) followExports(apply func(changed []config.Export, removed []uint16) (nAdded, nRemoved int, err error)) {
+	if m.exports == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.expCancel = cancel
+	events := make(chan []byte, 64)
+	var overflow atomic.Bool
+	m.expWG.Add(2)
+	go func() {
+		defer m.expWG.Done()
+		m.exports.Watch(ctx, func(p []byte) {
+			select {
+			case events <- p:
+			default:
+				overflow.Store(true) // a change may be lost: read it all
+			}
+		})
+	}()
+	go func() {
+		defer m.expWG.Done()
+		t := time.NewTicker(m.cfg.Cluster.Poll())
+		defer t.Stop()
+		var lastErr string
+		for {
+			var ch *exportdb.Change
+			select {
+			case <-ctx.Done():
+				return
+			case p := <-events:
+				ch = exportdb.ParseChange(p)
+			case <-t.C:
+			}
+			if overflow.Swap(false) {
+				ch = nil
+			}
+			start := time.Now()
+			how, err := m.syncExports(ctx, ch, apply)
+			if err != nil {
+				if err.Error() != lastErr {
+					m.log.Warn("cannot follow the export table; serving the last table read", "version", m.tableVersion, "error", err)
+					lastErr = err.Error()
+				}
+				continue
+			}
+			lastErr = ""
+			if how != "" {
+				m.log.Info("export table changed", "version", m.tableVersion, "read", how, "exports", len(m.table), "took", time.Since(start))
+			}
+		}
+	}()
+}
+
+// syncExports brings the served exports to the table's current version;
+// it says how it read the table ("" when nothing changed).
+func (m *member) syncExports(ctx context.Context, ch *exportdb.Change,
+	apply func([]config.Export, []uint16) (int, int, error)) (string, error) {
+	var changed []config.Export
+	var removed []uint16
+	var version uint64
+	how := "keys"
+	if ch != nil && ch.From == m.tableVersion {
+		got, err := m.exports.ReadKeys(ctx, ch.To, ch.Keys)
+		switch {
+		case err == nil:
+			version = ch.To
+			for k, e := range got {
+				id := exportdb.KeyID(k)
+				old, had := m.table[id]
+				switch {
+				case e == nil && had:
+					removed = append(removed, uint16(id))
+				case e != nil && (!had || !reflect.DeepEqual(old, *e)):
+					changed = append(changed, *e)
+				}
+			}
+		case errors.Is(err, exportdb.ErrVersion):
+			ch = nil // moved on since: read it all
+		default:
+			return "", err
+		}
+	}
+	if ch == nil || ch.From != m.tableVersion {
+		v, err := m.exports.Version(ctx)
+		if err != nil {
+			return "", err
+		}
+		if v == m.tableVersion {
+			return "", nil
+		}
+		t, err := m.exports.Read(ctx)
+		if err != nil {
+			return "", err
+		}
+		how, version = "table", t.Version
+		seen := make(map[int]bool, len(t.Exports))
+		for _, e := range t.Exports {
+			seen[e.ID] = true
+			if old, had := m.table[e.ID]; !had || !reflect.DeepEqual(old, e) {
+				changed = append(changed, e)
+			}
+		}
+		for id := range m.table {
+			if !seen[id] {
+				removed = append(removed, uint16(id))
+			}
+		}
+	}
+	if _, _, err := apply(changed, removed); err != nil {
+		return "", err
+	}
+	for _, e := range changed {
+		m.table[e.ID] = e
+	}
+	for _, id := range removed {
+		delete(m.table, int(id))
+	}
+	m.tableVersion = version
+	if len(changed) == 0 && len(removed) == 0 {
+		return "", nil
+	}
+	return how, nil
+}
+
+// stopExports ends followExports.
+func (m *member) stopExports() {
+	if m.expCancel != nil {
+		m.expCancel()
+		m.expWG.Wait()
+		m.expCancel = nil
 	}
 }
 
@@ -362,6 +561,11 @@ func (m *member) leave() {
 }
 
 func (m *member) close() {
+	m.stopExports()
+	if m.exports != nil {
+		m.exports.Close()
+		m.exports = nil
+	}
 	if m.store != nil {
 		m.store.Close()
 		m.store = nil

@@ -39,6 +39,12 @@ type exportManager struct {
 	mu    sync.Mutex      // serialises changes with their bookkeeping
 	added map[uint16]bool // ids added through the admin API (kept by a reload)
 
+	// fromRADOS: the exports are the cluster's table in RADOS, changed
+	// only there (syncTable); the admin API and SIGHUP do not change them.
+	fromRADOS bool
+	// release drops the NFSv4 state held on a removed export's files.
+	release func(id uint16) int
+
 	stopc chan struct{}
 	done  chan struct{}
 }
@@ -68,6 +74,10 @@ func (m *exportManager) watchHUP() {
 		case <-hup:
 			if configPath == "" {
 				m.log.Warn("SIGHUP without --config: nothing to reload")
+				continue
+			}
+			if m.fromRADOS {
+				m.log.Warn("SIGHUP: the exports are the cluster's table in RADOS (nfsgwctl export --pool ...): nothing to reload")
 				continue
 			}
 			t0 := time.Now()
@@ -118,8 +128,99 @@ func (m *exportManager) retire(e *export.Export) {
 	})
 }
 
+// errInRADOS refuses export changes through one gateway's admin API when
+// the exports are the cluster's table.
+var errInRADOS = fmt.Errorf("%w: this cluster's exports are in RADOS: change them with nfsgwctl export add|update|remove --pool POOL [--ns NS] (docs/cluster.md)", admin.ErrInvalid)
+
+// gone retires removed or replaced exports and releases the NFSv4 state
+// their clients held on them (an export that stays under the same id with
+// other settings keeps its state).
+func (m *exportManager) gone(list []*export.Export, keep map[uint16]bool) {
+	for _, e := range list {
+		if m.release != nil && !keep[e.ID] {
+			if n := m.release(e.ID); n > 0 {
+				m.log.Info("released the state on a removed export", "id", e.ID, "pseudo", e.Pseudo, "states", n)
+			}
+		}
+		m.retire(e)
+	}
+}
+
+// applyChanges applies changes of the cluster's export table (as read from
+// RADOS): the exports in changed are added or replaced, the ids in removed
+// removed, in one table swap. An export that cannot be opened, or that
+// clashes with another (a pseudo path in use), is left out and logged (a
+// replaced one stays as it was), so that one bad entry does not hold up
+// every other change.
+func (m *exportManager) applyChanges(changed []config.Export, removed []uint16) (added, gone int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.reg.Load()
+	type change struct{ old, new *export.Export }
+	var opened []change
+	for _, ec := range changed {
+		o := cur.ByID(uint16(ec.ID))
+		v, err := m.validate(ec)
+		if err == nil && o != nil && sameExport(o, v) {
+			continue
+		}
+		var e *export.Export
+		if err == nil {
+			e, err = m.open(v)
+		}
+		if err != nil {
+			m.log.Error("export in the cluster's table cannot be served", "id", ec.ID, "pseudo", ec.Pseudo, "path", ec.Path, "error", err)
+			continue
+		}
+		opened = append(opened, change{o, e})
+	}
+	var out []*export.Export // removed or replaced
+	keep := map[uint16]bool{}
+	_, err = m.reg.Update(func(t *export.Table) (*export.Table, error) {
+		n := t
+		for _, id := range removed {
+			if nt, e, err := n.Without(id); err == nil {
+				n = nt
+				out = append(out, e)
+			}
+		}
+		for _, c := range opened {
+			nt := n
+			if c.old != nil {
+				if nt, _, err = nt.Without(c.old.ID); err != nil {
+					return nil, err
+				}
+			}
+			nt, err := nt.With(c.new)
+			if err != nil {
+				m.log.Error("export in the cluster's table clashes with a served one", "id", c.new.ID, "pseudo", c.new.Pseudo, "error", err)
+				m.retire(c.new)
+				continue
+			}
+			n = nt
+			added++
+			if c.old != nil {
+				out = append(out, c.old)
+				keep[c.old.ID] = true
+			}
+		}
+		return n, nil
+	})
+	if err != nil {
+		for _, c := range opened {
+			m.retire(c.new)
+		}
+		return 0, 0, err
+	}
+	m.gone(out, keep)
+	return added, len(out) - len(keep), nil
+}
+
 // add serves one more export.
 func (m *exportManager) add(ec config.Export) (*export.Export, error) {
+	if m.fromRADOS {
+		return nil, errInRADOS
+	}
 	if ec.ID == 0 {
 		return nil, fmt.Errorf("%w: an added export needs an explicit id (file handles carry it)", admin.ErrInvalid)
 	}
@@ -151,6 +252,9 @@ func (m *exportManager) add(ec config.Export) (*export.Export, error) {
 
 // remove stops serving the export with id.
 func (m *exportManager) remove(id uint16) error {
+	if m.fromRADOS {
+		return errInRADOS
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var gone *export.Export
@@ -166,7 +270,7 @@ func (m *exportManager) remove(id uint16) error {
 		return err
 	}
 	delete(m.added, id)
-	m.retire(gone)
+	m.gone([]*export.Export{gone}, nil)
 	return nil
 }
 
@@ -225,9 +329,7 @@ func (m *exportManager) reload(path string) (added, removed int, err error) {
 		}
 		return 0, 0, err
 	}
-	for _, e := range gone {
-		m.retire(e)
-	}
+	m.gone(gone, want)
 	return len(opened), len(gone), nil
 }
 

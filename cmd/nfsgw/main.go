@@ -21,6 +21,7 @@ import (
 	"nfsgw/gateway/compound"
 	"nfsgw/gateway/config"
 	"nfsgw/gateway/export"
+	"nfsgw/gateway/fh"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
@@ -183,6 +184,26 @@ func run(args []string) int {
 	return 0
 }
 
+// maxLoggedExports is how many exports the start lists one line each.
+const maxLoggedExports = 100
+
+// openEach opens the exports one at a time, leaving out (and logging) any
+// that cannot be opened.
+func openEach(cfg *config.Config, be *backends, log hclog.Logger) (*export.Table, error) {
+	var list []*export.Export
+	for _, ec := range cfg.Exports {
+		c := *cfg
+		c.Exports = []config.Export{ec}
+		t, err := buildExports(&c, be)
+		if err != nil {
+			log.Error("export cannot be served", "id", ec.ID, "pseudo", ec.Pseudo, "path", ec.Path, "error", err)
+			continue
+		}
+		list = append(list, t.All()...)
+	}
+	return export.NewTable(list)
+}
+
 // buildExports opens every export's backend.
 func buildExports(cfg *config.Config, be *backends) (*export.Table, error) {
 	var list []*export.Export
@@ -223,10 +244,26 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		// sessions, only once every peer enforces grace: the machine
 		// calls back when it may.
 		sigctx, stopSig := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		rec, mem, err = joinCluster(sigctx, cfg, be, log, obs, func(context.Context) (bool, error) {
-			t, err := openExports(cfg, be)
+		rec, mem, err = joinCluster(sigctx, cfg, be, log, obs, func(_ context.Context, exports []config.Export) (bool, error) {
+			if !cfg.ExportsInRADOS() {
+				t, err := openExports(cfg, be)
+				if err != nil {
+					return false, err
+				}
+				tbl = t
+				return be.tardy(), nil
+			}
+			c := *cfg
+			c.Exports = exports
+			be.expectCephExports(len(exports))
+			t, err := openExports(&c, be)
 			if err != nil {
-				return false, err
+				// One export that cannot be opened must not keep the
+				// others from being served: open them one at a time.
+				log.Error("opening the cluster's exports; opening them one at a time", "error", err)
+				if t, err = openEach(&c, be, log); err != nil {
+					return false, err
+				}
 			}
 			tbl = t
 			return be.tardy(), nil
@@ -241,6 +278,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 			// caps (the successor's reset releases them once every
 			// peer enforces), then release the liveness lock. A member
 			// that drained has no clients left: it unmounts cleanly.
+			mem.stopExports()
 			rec.close()
 			if drained {
 				be.close()
@@ -283,6 +321,16 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	registry := export.NewRegistry(tbl)
 	exportMgr := newExportManager(cfg, be, registry, log.Named("exports"))
 	defer exportMgr.stop()
+	exportMgr.release = func(id uint16) int {
+		return state.ReleaseWhere(func(h string) bool {
+			eid, _, err := fh.Decode([]byte(h))
+			return err == nil && eid == id
+		})
+	}
+	if mem != nil && cfg.ExportsInRADOS() {
+		exportMgr.fromRADOS = true
+		mem.followExports(exportMgr.applyChanges)
+	}
 	stopPprof, err := startPprof(pprofAddr, log)
 	if err != nil {
 		return fmt.Errorf("pprof: %w", err)
@@ -311,9 +359,14 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	}
 	obs.health.SetListening(true)
 	defer obs.health.SetListening(false)
-	for _, e := range tbl.All() {
-		log.Info("export", "id", e.ID, "pseudo", e.Pseudo, "path", e.Path, "ro", e.ReadOnly, "squash", e.Squash.String())
+	if n := len(tbl.All()); n > maxLoggedExports {
+		log.Info("exports", "count", n, "listed", "by nfsgwctl exports")
+	} else {
+		for _, e := range tbl.All() {
+			log.Info("export", "id", e.ID, "pseudo", e.Pseudo, "path", e.Path, "ro", e.ReadOnly, "squash", e.Squash.String())
+		}
 	}
+	log.Info("serving", "exports", len(tbl.All()), "since start", time.Since(boot))
 
 	stop := make(chan struct{})
 	go reaper(state, cfg.Lease(), stop, log)

@@ -3,11 +3,13 @@
 //
 //	nfsgwctl [--addr unix:/run/nfsgw/admin.sock] [--tls-cert F --tls-key F --tls-ca F] [--json] [--timeout 5s] status|exports|clients|evict CLIENTID|export add|remove ...
 //	nfsgwctl [--timeout 5s] grace [--ceph-conf F --pool P --ns N ...] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
+//	nfsgwctl [--json] [--timeout 5s] export add|update|remove|list|init --pool P [--ns N --ceph-conf F ...] ...
 //	nfsgwctl import-ganesha [-o OUT] [--keyring-dir DIR] [--strict] GANESHA.CONF
 //
 // It prints aligned tables, or JSON with --json. The grace commands work on
 // the cluster's grace database in RADOS directly, as NFS-Ganesha's
-// ganesha-rados-grace does, and need no running gateway. Exit status is 0 on
+// ganesha-rados-grace does, and need no running gateway; so does export with
+// --pool, on the cluster's export table that every gateway follows. Exit status is 0 on
 // success, 1 when the gateway cannot be reached or refuses the request, and
 // 2 on bad usage.
 package main
@@ -86,6 +88,9 @@ Commands:
                     serve one more export, at once (its flags come after "add")
   export remove --id N
                     stop serving an export
+  export add|update|remove|list|init --pool P [--ns N] [--oid O] [--ceph-conf F ...] ...
+                    the cluster's export table in RADOS, which every gateway of
+                    the cluster follows (update changes only the flags given)
   grace [flags] dump|add|remove|start|join|lift|enforce|noenforce|member [NODE...]
                     the cluster's grace database in RADOS (nfsgwctl grace -h)
   import-ganesha [-o OUT] [--keyring-dir DIR] GANESHA.CONF
@@ -239,6 +244,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.imp != nil {
 		return runImport(o.imp, o.timeout, stdout, stderr)
+	}
+	if o.export != nil && o.export.rados {
+		return runExportRADOS(ctx, o, stdout, stderr)
 	}
 	c, err := admin.DialTLS(ctx, o.addr, tc)
 	if err != nil {

@@ -138,13 +138,21 @@ type Cluster struct {
 	// (default and minimum: the grace time, and at least twice the member
 	// lease).
 	PeerFenceAfterSeconds int `yaml:"peer_fence_after_seconds"`
-	// PollSeconds is how often the grace database is read when no notify
-	// came (default 10).
+	// PollSeconds is how often the grace database (and the export table)
+	// is read when no notify came (default 10).
 	PollSeconds int `yaml:"poll_seconds"`
+	// ExportsOID is the export table's object, used when the
+	// configuration lists no exports (default "nfsgw.exports").
+	ExportsOID string `yaml:"exports_oid"`
 }
 
 // Enabled reports whether the gateway runs as a cluster member.
 func (c *Cluster) Enabled() bool { return c.Pool != "" }
+
+// ExportsInRADOS reports whether the served exports are the cluster's
+// export table in RADOS: a cluster member whose configuration lists no
+// exports (docs/cluster.md, "Exports in RADOS").
+func (c *Config) ExportsInRADOS() bool { return c.Cluster.Enabled() && len(c.Exports) == 0 }
 
 // Ceph configures the CephFS backend. Exports may override the filesystem,
 // user and keyring; exports that agree on all three share one libcephfs
@@ -201,35 +209,35 @@ const DefaultCephConf = "/etc/ceph/ceph.conf"
 // Export configures one export.
 type Export struct {
 	// ID is the stable export id carried in file handles (1..65535).
-	ID int `yaml:"id"`
+	ID int `yaml:"id" json:"id,omitempty"`
 	// Pseudo is the path clients mount, e.g. /export.
-	Pseudo string `yaml:"pseudo"`
+	Pseudo string `yaml:"pseudo" json:"pseudo,omitempty"`
 	// Path is the backend path: a local directory, or ceph:/PATH for a
 	// directory of CephFS.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" json:"path,omitempty"`
 	// CephFS, CephUser and CephKeyring override the gateway-wide Ceph
 	// settings for this export.
-	CephFS      string `yaml:"ceph_fs"`
-	CephUser    string `yaml:"ceph_user"`
-	CephKeyring string `yaml:"ceph_keyring"`
+	CephFS      string `yaml:"ceph_fs" json:"ceph_fs,omitempty"`
+	CephUser    string `yaml:"ceph_user" json:"ceph_user,omitempty"`
+	CephKeyring string `yaml:"ceph_keyring" json:"ceph_keyring,omitempty"`
 	// Access is "rw" (default) or "ro".
-	Access string `yaml:"access"`
+	Access string `yaml:"access" json:"access,omitempty"`
 	// Squash is "root" (default), "none" or "all".
-	Squash string `yaml:"squash"`
+	Squash string `yaml:"squash" json:"squash,omitempty"`
 	// AnonUID and AnonGID are the identity squashed callers get (default
 	// 65534, nobody/nogroup).
-	AnonUID *uint32 `yaml:"anon_uid"`
-	AnonGID *uint32 `yaml:"anon_gid"`
+	AnonUID *uint32 `yaml:"anon_uid" json:"anon_uid,omitempty"`
+	AnonGID *uint32 `yaml:"anon_gid" json:"anon_gid,omitempty"`
 	// Clients lists the networks (CIDR or address) allowed; empty allows
 	// everyone.
-	Clients []string `yaml:"clients"`
+	Clients []string `yaml:"clients" json:"clients,omitempty"`
 	// Delegations enables read delegations (default true).
-	Delegations *bool `yaml:"delegations"`
+	Delegations *bool `yaml:"delegations" json:"delegations,omitempty"`
 	// Async (local directories) replies to a create, remove, rename or
 	// link before the directory is committed to stable storage, as
 	// knfsd's "async": faster, but a power cut can undo what clients were
 	// told is done. Default false: the directory is committed first.
-	Async bool `yaml:"async"`
+	Async bool `yaml:"async" json:"async,omitempty"`
 }
 
 // CephPrefix marks an export path on CephFS.
@@ -375,7 +383,9 @@ func (c *Config) Validate() error {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir()
 	}
-	if len(c.Exports) == 0 {
+	if len(c.Exports) == 0 && !c.Cluster.Enabled() {
+		// A cluster member with no exports of its own serves the
+		// cluster's export table in RADOS (docs/cluster.md).
 		return fmt.Errorf("config: no exports")
 	}
 	hasCeph := false
@@ -427,7 +437,7 @@ func (c *Config) Validate() error {
 	if err := c.checkExportTable(); err != nil {
 		return err
 	}
-	if hasCeph {
+	if hasCeph || c.Cluster.Enabled() {
 		if c.Ceph.Conf == "" {
 			c.Ceph.Conf = DefaultCephConf
 		}
@@ -598,6 +608,12 @@ func (cl *Cluster) validate(c *Config) error {
 	}
 	if cl.OID == "" {
 		cl.OID = "grace"
+	}
+	if cl.ExportsOID == "" {
+		cl.ExportsOID = "nfsgw.exports"
+	}
+	if cl.ExportsOID == cl.OID {
+		return fmt.Errorf("config: cluster.exports_oid must differ from cluster.oid")
 	}
 	if cl.MemberLeaseSeconds == 0 {
 		cl.MemberLeaseSeconds = 15

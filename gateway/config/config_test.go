@@ -341,3 +341,21 @@ func TestObservability(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterWithoutExports(t *testing.T) {
+	c := &Config{NodeID: "gw1", Admin: "none", Cluster: Cluster{Pool: "nfsgw"}}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a cluster member without exports: %v", err)
+	}
+	if !c.ExportsInRADOS() || c.Cluster.ExportsOID != "nfsgw.exports" || c.Ceph.Conf != DefaultCephConf || c.Ceph.User != "admin" {
+		t.Fatalf("defaults: in RADOS %v, %+v, %+v", c.ExportsInRADOS(), c.Cluster, c.Ceph)
+	}
+	c = &Config{NodeID: "gw1", Admin: "none", Cluster: Cluster{Pool: "nfsgw", OID: "x", ExportsOID: "x"}}
+	if err := c.Validate(); err == nil {
+		t.Fatal("exports_oid equal to oid accepted")
+	}
+	c = &Config{NodeID: "gw1", Admin: "none"}
+	if err := c.Validate(); err == nil {
+		t.Fatal("a single gateway without exports accepted")
+	}
+}
