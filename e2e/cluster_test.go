@@ -94,9 +94,37 @@ func startTestCluster(t *testing.T, n int, setup func(*testCluster), extra ...st
 	t.Cleanup(func() { resetSessions(t, c.ids) })
 	for _, g := range c.gws {
 		g.start()
-		t.Cleanup(g.stop)
+		t.Cleanup(func() {
+			g.stop()
+			g.checkExit()
+		})
 	}
 	return c
+}
+
+// checkExit fails the test if the gateway's last run ended other than by
+// the harness: stop's SIGTERM must end it with status 0 (a crash in C
+// code at shutdown shows as Go's exit status 2 after a traceback), a
+// SIGKILL is the test's own doing.
+func (g *gateway) checkExit() {
+	if g.cmd == nil || g.cmd.ProcessState == nil {
+		return
+	}
+	if code := g.cmd.ProcessState.ExitCode(); code > 0 {
+		g.t.Errorf("gateway %s (%s) exited with status %d:\n%s", g.Node, g.Addr, code, crashHead(g.log.String()))
+	}
+}
+
+// crashHead is the part of a log worth reading after a crash: the lines
+// before Go's traceback and its first goroutine.
+func crashHead(log string) string {
+	if i := strings.Index(log, "\ngoroutine "); i >= 0 {
+		end := i + 1 + strings.Index(log[i+1:], "\n\n")
+		if end > i {
+			return tail(log[:end], 60)
+		}
+	}
+	return tail(log, 40)
 }
 
 func (c *testCluster) gateway(i int, extra ...string) *gateway {

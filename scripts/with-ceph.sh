@@ -12,6 +12,10 @@ trap 'exit 130' INT TERM
 rmdir "$dir" # ceph-dev.sh up wants to create it
 "$here/ceph-dev.sh" up "$dir"
 eval "$("$here/ceph-dev.sh" env "$dir")"
+# The cluster belongs to this run: tests may stop its daemons (e2e's
+# TestClusterRadosDownKeepsEnforcement SIGSTOPs its OSD), which they must
+# never do to a cluster shared with others.
+export NFSGW_E2E_OWN_CEPH=1
 set +e
 "$@"
 rc=$?
