@@ -130,25 +130,25 @@ type file struct {
 	fs *FS
 }
 
-func (f *file) ReadAt(p []byte, off uint64) (int, bool, error) {
-	if err := f.fs.wait(context.Background(), Read); err != nil {
+func (f *file) ReadAt(ctx context.Context, p []byte, off uint64) (int, bool, error) {
+	if err := f.fs.wait(ctx, Read); err != nil {
 		return 0, false, err
 	}
-	return f.File.ReadAt(p, off)
+	return f.File.ReadAt(ctx, p, off)
 }
 
-func (f *file) WriteAt(p []byte, off uint64) (int, error) {
-	if err := f.fs.wait(context.Background(), Write); err != nil {
+func (f *file) WriteAt(ctx context.Context, p []byte, off uint64) (int, error) {
+	if err := f.fs.wait(ctx, Write); err != nil {
 		return 0, err
 	}
-	return f.File.WriteAt(p, off)
+	return f.File.WriteAt(ctx, p, off)
 }
 
-func (f *file) Sync(dataOnly bool) error {
-	if err := f.fs.wait(context.Background(), Sync); err != nil {
+func (f *file) Sync(ctx context.Context, dataOnly bool) error {
+	if err := f.fs.wait(ctx, Sync); err != nil {
 		return err
 	}
-	return f.File.Sync(dataOnly)
+	return f.File.Sync(ctx, dataOnly)
 }
 
 type lockFile struct {
