@@ -226,7 +226,7 @@ func create(t *testing.T, fs *FS, dir fsal.Handle, name string) fsal.Handle {
 func writeAll(t *testing.T, fs *FS, h fsal.Handle, data []byte) {
 	t.Helper()
 	f := ok(fs.Open(ctx, root, h, fsal.OpenWrite))(t)
-	if n, err := f.WriteAt(data, 0); err != nil || n != len(data) {
+	if n, err := f.WriteAt(context.Background(), data, 0); err != nil || n != len(data) {
 		t.Fatalf("WriteAt: %d, %v", n, err)
 	}
 	if err := f.Close(); err != nil {
@@ -239,7 +239,7 @@ func readAll(t *testing.T, fs *FS, h fsal.Handle) []byte {
 	f := ok(fs.Open(ctx, root, h, fsal.OpenRead))(t)
 	defer f.Close()
 	buf := make([]byte, 1<<16)
-	n, eof, err := f.ReadAt(buf, 0)
+	n, eof, err := f.ReadAt(context.Background(), buf, 0)
 	if err != nil || !eof {
 		t.Fatalf("ReadAt: %d, eof=%v, %v", n, eof, err)
 	}
@@ -556,7 +556,7 @@ func TestDelegationRecall(t *testing.T) {
 	go func() {
 		w, err := fs2.Open(ctx, root, h, fsal.OpenWrite)
 		if err == nil {
-			_, err = w.WriteAt([]byte("X"), 0)
+			_, err = w.WriteAt(context.Background(), []byte("X"), 0)
 			w.Close()
 		}
 		opened <- err
@@ -602,7 +602,7 @@ func TestDelegationRecall(t *testing.T) {
 		defer dg2.ReturnDelegation()
 		wrote := make(chan error, 1)
 		go func() {
-			_, err := w.WriteAt([]byte("Y"), 0)
+			_, err := w.WriteAt(context.Background(), []byte("Y"), 0)
 			wrote <- err
 		}()
 		select {
@@ -904,11 +904,11 @@ func BenchmarkGetattr(b *testing.B) {
 		}
 	})
 	b.Run("raw-ll-getattr", func(b *testing.B) {
-		r, _, _ := fs.resolve(h)
+		r, _, _ := fs.resolve(ctx, h)
 		defer r.release()
 		var st cephll.Statx
 		for b.Loop() {
-			if err := fs.ll.Getattr(r.v.in, &st, attrWant, lookupFlags, m.root); err != nil {
+			if err := fs.ll.Getattr(ctx, r.v.in, &st, attrWant, lookupFlags, m.root); err != nil {
 				b.Fatal(err)
 			}
 		}

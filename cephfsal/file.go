@@ -19,7 +19,7 @@ import (
 // as knfsd and localfs do): NFS checks access at OPEN, and a client that
 // created a file with mode 0444 and then writes to it must not be refused
 // halfway. Other types fail: EISDIR, ELOOP for a symlink, EINVAL otherwise.
-func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (fsal.File, error) {
+func (fs *FS) Open(ctx context.Context, c *fsal.Cred, h fsal.Handle, flags int) (fsal.File, error) {
 	acc, err := accessMode(flags)
 	if err != nil {
 		return nil, err
@@ -28,7 +28,7 @@ func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (f
 		return nil, syscall.EROFS
 	}
 	var st cephll.Statx
-	r, err := fs.resolveLive(h, &st)
+	r, err := fs.resolveLive(ctx, h, &st)
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +46,10 @@ func (fs *FS) Open(_ context.Context, c *fsal.Cred, h fsal.Handle, flags int) (f
 		return nil, err
 	}
 	p := fs.m.perm(c)
-	fh, err := fs.ll.Open(r.v.in, acc, p.p)
+	fh, err := fs.ll.Open(ctx, r.v.in, acc, p.p)
 	p.release()
 	if errors.Is(err, syscall.EACCES) && c != nil && st.UID() == c.UID {
-		fh, err = fs.ll.Open(r.v.in, acc, fs.m.root)
+		fh, err = fs.ll.Open(ctx, r.v.in, acc, fs.m.root)
 	}
 	if err != nil {
 		r.release()
@@ -124,7 +124,7 @@ func (f *File) release() {
 // ReadAt reads at off. eof is set when the read reaches the end of the
 // file, also when it exactly fills p up to the last byte (which costs a
 // getattr, normally answered from the client's caps).
-func (f *File) ReadAt(p []byte, off uint64) (int, bool, error) {
+func (f *File) ReadAt(ctx context.Context, p []byte, off uint64) (int, bool, error) {
 	if !f.acquire() {
 		return 0, false, syscall.EBADF
 	}
@@ -132,9 +132,9 @@ func (f *File) ReadAt(p []byte, off uint64) (int, bool, error) {
 	if off > math.MaxInt64 {
 		return 0, true, nil
 	}
-	n, err := f.ll.Read(f.fh, int64(off), p)
+	n, err := f.ll.Read(ctx, f.fh, int64(off), p)
 	if err != nil {
-		if n == 0 && (errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EINVAL)) && f.size() <= off {
+		if n == 0 && (errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EINVAL)) && f.size(ctx) <= off {
 			return 0, true, nil // far past the end
 		}
 		return n, false, err
@@ -142,19 +142,19 @@ func (f *File) ReadAt(p []byte, off uint64) (int, bool, error) {
 	if n < len(p) {
 		return n, true, nil
 	}
-	return n, off+uint64(n) >= f.size(), nil
+	return n, off+uint64(n) >= f.size(ctx), nil
 }
 
-func (f *File) size() uint64 {
+func (f *File) size(ctx context.Context) uint64 {
 	var st cephll.Statx
-	if f.ll.Getattr(f.node.v.in, &st, cephll.StatxSize, 0, f.root) != nil {
+	if f.ll.Getattr(ctx, f.node.v.in, &st, cephll.StatxSize, 0, f.root) != nil {
 		return math.MaxUint64 // unknown: do not claim eof
 	}
 	return st.Size()
 }
 
 // WriteAt writes p at off.
-func (f *File) WriteAt(p []byte, off uint64) (int, error) {
+func (f *File) WriteAt(ctx context.Context, p []byte, off uint64) (int, error) {
 	if !f.acquire() {
 		return 0, syscall.EBADF
 	}
@@ -162,16 +162,16 @@ func (f *File) WriteAt(p []byte, off uint64) (int, error) {
 	if off > math.MaxInt64 || uint64(len(p)) > math.MaxInt64-off {
 		return 0, syscall.EFBIG
 	}
-	return f.ll.Write(f.fh, int64(off), p)
+	return f.ll.Write(ctx, f.fh, int64(off), p)
 }
 
 // Sync makes written data (and, unless dataOnly, metadata) stable.
-func (f *File) Sync(dataOnly bool) error {
+func (f *File) Sync(ctx context.Context, dataOnly bool) error {
 	if !f.acquire() {
 		return syscall.EBADF
 	}
 	defer f.release()
-	return f.ll.Fsync(f.fh, dataOnly)
+	return f.ll.Fsync(ctx, f.fh, dataOnly)
 }
 
 // Close waits for calls in flight, then closes the file, which releases its
@@ -192,7 +192,7 @@ func (f *File) Close() error {
 	if id := f.deleg.Swap(0); id != 0 {
 		cephll.Forget(cephll.DelegID(id))
 	}
-	err := f.ll.Close(f.fh)
+	err := f.ll.Close(context.Background(), f.fh)
 	f.node.v.opens.Add(-1)
 	f.node.release()
 	return err
@@ -203,7 +203,7 @@ func (f *File) Close() error {
 // through other gateways and CephFS clients; within this gateway, owners
 // tell lock holders apart, and a File's locks go with its Close. A range
 // reaching past 2^63-1 means "to the end of the file".
-func (f *File) SetLock(_ context.Context, owner uint64, t fsal.LockType, off, length uint64) error {
+func (f *File) SetLock(ctx context.Context, owner uint64, t fsal.LockType, off, length uint64) error {
 	var typ int16
 	switch t {
 	case fsal.ReadLock:
@@ -213,15 +213,15 @@ func (f *File) SetLock(_ context.Context, owner uint64, t fsal.LockType, off, le
 	default:
 		return syscall.EINVAL
 	}
-	return f.lock(owner, typ, off, length)
+	return f.lock(ctx, owner, typ, off, length)
 }
 
 // Unlock releases a byte-range lock (or part of one).
-func (f *File) Unlock(_ context.Context, owner uint64, off, length uint64) error {
-	return f.lock(owner, cephll.LockUnlock, off, length)
+func (f *File) Unlock(ctx context.Context, owner uint64, off, length uint64) error {
+	return f.lock(ctx, owner, cephll.LockUnlock, off, length)
 }
 
-func (f *File) lock(owner uint64, typ int16, off, length uint64) error {
+func (f *File) lock(ctx context.Context, owner uint64, typ int16, off, length uint64) error {
 	if off > math.MaxInt64 {
 		return syscall.EINVAL
 	}
@@ -233,7 +233,7 @@ func (f *File) lock(owner uint64, typ int16, off, length uint64) error {
 	}
 	defer f.release()
 	fl := cephll.Flock{Type: typ, Start: int64(off), Len: int64(length)}
-	err := f.ll.Setlk(f.fh, &fl, owner, false)
+	err := f.ll.Setlk(ctx, f.fh, &fl, owner, false)
 	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EWOULDBLOCK) {
 		err = syscall.EAGAIN
 	}
@@ -244,7 +244,7 @@ func (f *File) lock(owner uint64, typ int16, off, length uint64) error {
 // with a lock held by another owner, here or through any other CephFS
 // client, and if so describes one such lock (for NFS LOCKT; length 0 means
 // to the end of the file).
-func (f *File) TestLock(_ context.Context, owner uint64, t fsal.LockType, off, length uint64) (conflict bool, ct fsal.LockType, coff, clen uint64, err error) {
+func (f *File) TestLock(ctx context.Context, owner uint64, t fsal.LockType, off, length uint64) (conflict bool, ct fsal.LockType, coff, clen uint64, err error) {
 	var typ int16
 	switch t {
 	case fsal.ReadLock:
@@ -265,7 +265,7 @@ func (f *File) TestLock(_ context.Context, owner uint64, t fsal.LockType, off, l
 	}
 	defer f.release()
 	fl := cephll.Flock{Type: typ, Start: int64(off), Len: int64(length)}
-	if err := f.ll.Getlk(f.fh, &fl, owner); err != nil {
+	if err := f.ll.Getlk(ctx, f.fh, &fl, owner); err != nil {
 		return false, 0, 0, 0, err
 	}
 	switch fl.Type {
@@ -299,7 +299,8 @@ func (f *File) Delegate(t fsal.LockType, recall func()) error {
 		return syscall.EBADF
 	}
 	defer f.release()
-	id, err := f.ll.Delegate(f.fh, cmd, recall)
+	// Delegate has no request context (fsal.Delegator).
+	id, err := f.ll.Delegate(context.Background(), f.fh, cmd, recall)
 	if err != nil {
 		if errors.Is(err, syscall.ETIME) {
 			err = syscall.EOPNOTSUPP

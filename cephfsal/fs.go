@@ -86,12 +86,14 @@ func newFS(m *Mount, rel string, readOnly bool) *FS {
 
 // resolveRoot looks the export's directory up and pins it.
 func (fs *FS) resolveRoot(rel string) error {
+	// Shared by every request of the export: no request's context.
+	ctx := context.Background()
 	defer func() {
 		fs.rootReady.Store(true)
 		close(fs.rootDone)
 	}()
 	var st cephll.Statx
-	in, err := fs.ll.Walk(rel, &st, attrWant, 0, fs.m.root)
+	in, err := fs.ll.Walk(ctx, rel, &st, attrWant, 0, fs.m.root)
 	if err != nil {
 		fs.rootErr = err
 		return err
@@ -191,7 +193,7 @@ func (fs *FS) decode(h fsal.Handle) (uint64, error) {
 // does not check containment (the engine Checks every client handle first)
 // nor existence (callers that must fail with ESTALE on a removed object use
 // resolveLive).
-func (fs *FS) resolve(h fsal.Handle) (*ref[*node], uint64, error) {
+func (fs *FS) resolve(ctx context.Context, h fsal.Handle) (*ref[*node], uint64, error) {
 	ino, err := fs.decode(h)
 	if err != nil {
 		return nil, 0, err
@@ -199,7 +201,7 @@ func (fs *FS) resolve(h fsal.Handle) (*ref[*node], uint64, error) {
 	if r := fs.nodes.get(ino); r != nil {
 		return r, ino, nil
 	}
-	in, err := fs.ll.LookupInode(ino)
+	in, err := fs.ll.LookupInode(ctx, ino)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) {
 			err = syscall.ESTALE
@@ -216,12 +218,12 @@ func (fs *FS) resolve(h fsal.Handle) (*ref[*node], uint64, error) {
 // client's cached attributes without caps can be stale and are not used.
 // An unlinked inode is also dropped from the cache so that the MDS can purge
 // it. st receives the mode, uid, ino and nlink.
-func (fs *FS) resolveLive(h fsal.Handle, st *cephll.Statx) (*ref[*node], error) {
-	r, ino, err := fs.resolve(h)
+func (fs *FS) resolveLive(ctx context.Context, h fsal.Handle, st *cephll.Statx) (*ref[*node], error) {
+	r, ino, err := fs.resolve(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	if err := fs.ll.Getattr(r.v.in, st, liveWant, lookupFlags, fs.m.root); err != nil {
+	if err := fs.ll.Getattr(ctx, r.v.in, st, liveWant, lookupFlags, fs.m.root); err != nil {
 		r.release()
 		return nil, staleIfGone(err)
 	}
@@ -234,9 +236,9 @@ func (fs *FS) resolveLive(h fsal.Handle, st *cephll.Statx) (*ref[*node], error) 
 }
 
 // resolveDir is resolveLive for a handle that must name a directory.
-func (fs *FS) resolveDir(h fsal.Handle) (*ref[*node], error) {
+func (fs *FS) resolveDir(ctx context.Context, h fsal.Handle) (*ref[*node], error) {
 	var st cephll.Statx
-	r, err := fs.resolveLive(h, &st)
+	r, err := fs.resolveLive(ctx, h, &st)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +296,7 @@ func (fs *FS) Check(ctx context.Context, h fsal.Handle) error {
 		}
 	}
 	var st cephll.Statx
-	r, err := fs.resolveLive(h, &st)
+	r, err := fs.resolveLive(ctx, h, &st)
 	if err != nil {
 		return err
 	}
@@ -355,7 +357,7 @@ func (fs *FS) dirInside(ctx context.Context, in cephll.Inode, ino uint64) (bool,
 		if ctx.Err() != nil {
 			return false, syscall.EINTR
 		}
-		p, err := fs.ll.Lookup(cur, "..", &st, cephll.StatxIno, 0, fs.m.root)
+		p, err := fs.ll.Lookup(ctx, cur, "..", &st, cephll.StatxIno, 0, fs.m.root)
 		if err != nil {
 			return false, staleIfGone(err)
 		}

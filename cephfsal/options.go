@@ -65,8 +65,10 @@ type MountOptions struct {
 	// filesystem root are not affected.
 	TrustFileHandles bool
 
-	// MaxInflight bounds concurrent libcephfs calls (each blocked call pins
-	// an OS thread). 0 means 64.
+	// MaxInflight bounds concurrent libcephfs calls of each class, data
+	// (read, write, fsync, fallocate, close) and metadata (the rest), so
+	// that stuck writes never hold up a GETATTR; each blocked call pins an
+	// OS thread. 0 means 64.
 	MaxInflight int
 	// InodeCacheSize bounds the inode references each export keeps so that
 	// a handle resolves without a round trip (0: DefaultInodeCacheSize).

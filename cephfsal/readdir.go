@@ -33,14 +33,14 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 	if cookie == 1 || cookie == 2 || cookie > 1<<63-1 {
 		return false, syscall.EINVAL
 	}
-	r, err := fs.resolveDir(dir)
+	r, err := fs.resolveDir(ctx, dir)
 	if err != nil {
 		return false, err
 	}
 	defer r.release()
 	var st cephll.Statx
 	p := fs.m.perm(c)
-	d, err := fs.ll.Opendir(r.v.in, p.p)
+	d, err := fs.ll.Opendir(ctx, r.v.in, p.p)
 	p.release()
 	if err != nil {
 		return false, err
@@ -57,9 +57,9 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 		var in cephll.Inode
 		var more bool
 		if withAttrs {
-			in, more, err = fs.ll.ReaddirPlus(d, &de, &st, attrWant, lookupFlags|cephll.DontSync, true)
+			in, more, err = fs.ll.ReaddirPlus(ctx, d, &de, &st, attrWant, lookupFlags|cephll.DontSync, true)
 		} else {
-			more, err = fs.ll.Readdir(d, &de)
+			more, err = fs.ll.Readdir(ctx, d, &de)
 		}
 		if err != nil {
 			return false, err

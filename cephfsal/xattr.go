@@ -27,7 +27,7 @@ const (
 )
 
 // GetXattr returns the value of user.name.
-func (fs *FS) GetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name string) ([]byte, error) {
+func (fs *FS) GetXattr(ctx context.Context, c *fsal.Cred, h fsal.Handle, name string) ([]byte, error) {
 	full, err := fsal.UserXattrName(name, verfXattr)
 	if err == syscall.EPERM {
 		return nil, syscall.ENODATA // invisible, like in ListXattrs
@@ -36,7 +36,7 @@ func (fs *FS) GetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name stri
 		return nil, err
 	}
 	var st cephll.Statx
-	r, err := fs.resolveLive(h, &st)
+	r, err := fs.resolveLive(ctx, h, &st)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (fs *FS) GetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name stri
 	// Ask for the size, then read; a value that grew in between makes
 	// the read fail with ERANGE, and the loop asks again.
 	for range 3 {
-		n, err := fs.ll.Getxattr(r.v.in, full, nil, p.p)
+		n, err := fs.ll.Getxattr(ctx, r.v.in, full, nil, p.p)
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +57,7 @@ func (fs *FS) GetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name stri
 			return []byte{}, nil
 		}
 		buf := make([]byte, n)
-		n, err = fs.ll.Getxattr(r.v.in, full, buf, p.p)
+		n, err = fs.ll.Getxattr(ctx, r.v.in, full, buf, p.p)
 		if err == syscall.ERANGE {
 			continue
 		}
@@ -70,7 +70,7 @@ func (fs *FS) GetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name stri
 }
 
 // SetXattr sets user.name to value.
-func (fs *FS) SetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name string, value []byte, mode fsal.XattrSetMode) error {
+func (fs *FS) SetXattr(ctx context.Context, c *fsal.Cred, h fsal.Handle, name string, value []byte, mode fsal.XattrSetMode) error {
 	if fs.readOnly {
 		return syscall.EROFS
 	}
@@ -92,20 +92,20 @@ func (fs *FS) SetXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name stri
 		return syscall.EINVAL
 	}
 	var st cephll.Statx
-	r, err := fs.resolveLive(h, &st)
+	r, err := fs.resolveLive(ctx, h, &st)
 	if err != nil {
 		return err
 	}
 	defer r.release()
 	p := fs.m.perm(c)
 	defer p.release()
-	return fs.ll.Setxattr(r.v.in, full, value, flags, p.p)
+	return fs.ll.Setxattr(ctx, r.v.in, full, value, flags, p.p)
 }
 
 // ListXattrs returns the names of the user namespace.
-func (fs *FS) ListXattrs(_ context.Context, c *fsal.Cred, h fsal.Handle) ([]string, error) {
+func (fs *FS) ListXattrs(ctx context.Context, c *fsal.Cred, h fsal.Handle) ([]string, error) {
 	var st cephll.Statx
-	r, err := fs.resolveLive(h, &st)
+	r, err := fs.resolveLive(ctx, h, &st)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (fs *FS) ListXattrs(_ context.Context, c *fsal.Cred, h fsal.Handle) ([]stri
 	p := fs.m.perm(c)
 	defer p.release()
 	for range 3 {
-		n, err := fs.ll.Listxattr(r.v.in, nil, p.p)
+		n, err := fs.ll.Listxattr(ctx, r.v.in, nil, p.p)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +125,7 @@ func (fs *FS) ListXattrs(_ context.Context, c *fsal.Cred, h fsal.Handle) ([]stri
 			return nil, syscall.E2BIG
 		}
 		buf := make([]byte, n)
-		n, err = fs.ll.Listxattr(r.v.in, buf, p.p)
+		n, err = fs.ll.Listxattr(ctx, r.v.in, buf, p.p)
 		if err == syscall.ERANGE {
 			continue
 		}
@@ -138,7 +138,7 @@ func (fs *FS) ListXattrs(_ context.Context, c *fsal.Cred, h fsal.Handle) ([]stri
 }
 
 // RemoveXattr removes user.name.
-func (fs *FS) RemoveXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name string) error {
+func (fs *FS) RemoveXattr(ctx context.Context, c *fsal.Cred, h fsal.Handle, name string) error {
 	if fs.readOnly {
 		return syscall.EROFS
 	}
@@ -147,19 +147,19 @@ func (fs *FS) RemoveXattr(_ context.Context, c *fsal.Cred, h fsal.Handle, name s
 		return err
 	}
 	var st cephll.Statx
-	r, err := fs.resolveLive(h, &st)
+	r, err := fs.resolveLive(ctx, h, &st)
 	if err != nil {
 		return err
 	}
 	defer r.release()
 	p := fs.m.perm(c)
 	defer p.release()
-	return fs.ll.Removexattr(r.v.in, full, p.p)
+	return fs.ll.Removexattr(ctx, r.v.in, full, p.p)
 }
 
 // Allocate reserves [off, off+length) with fallocate mode 0 through
 // ceph_ll_fallocate, which extends the size when the range ends past it.
-func (f *File) Allocate(_ context.Context, off, length uint64) error {
+func (f *File) Allocate(ctx context.Context, off, length uint64) error {
 	if off > math.MaxInt64 || length > math.MaxInt64-off {
 		return syscall.EFBIG
 	}
@@ -170,5 +170,5 @@ func (f *File) Allocate(_ context.Context, off, length uint64) error {
 		return syscall.EBADF
 	}
 	defer f.release()
-	return f.ll.Fallocate(f.fh, 0, int64(off), int64(length))
+	return f.ll.Fallocate(ctx, f.fh, 0, int64(off), int64(length))
 }

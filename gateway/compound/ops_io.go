@@ -182,7 +182,7 @@ func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	// Read straight into the reply buffer: no intermediate copy.
 	start := e.Len()
 	e.Buf = growTo(e.Buf, start+int(count))
-	n, eof, err := f.ReadAt(e.Buf[start:start+int(count)], off)
+	n, eof, err := f.ReadAt(r.ctx, e.Buf[start:start+int(count)], off)
 	if err != nil {
 		e.Buf = e.Buf[:eofOff]
 		return statusOf(err)
@@ -234,13 +234,13 @@ func opWrite(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		return st
 	}
 	defer done()
-	n, err := f.WriteAt(data, off)
+	n, err := f.WriteAt(r.ctx, data, off)
 	if err != nil {
 		return statusOf(err)
 	}
 	committed := uint32(nfs4.Unstable)
 	if stable != nfs4.Unstable && n > 0 {
-		if err := f.Sync(stable == nfs4.DataSync); err != nil {
+		if err := f.Sync(r.ctx, stable == nfs4.DataSync); err != nil {
 			return statusOf(err)
 		}
 		committed = stable
@@ -270,7 +270,7 @@ func opCommit(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if err != nil {
 		return statusOf(err)
 	}
-	err = f.Sync(false)
+	err = f.Sync(r.ctx, false)
 	f.Close()
 	if err != nil {
 		return statusOf(err)

@@ -109,66 +109,72 @@ func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			return st
 		}
 	}
-	backend := r.backendLock(ls, access, write, off, length)
-	nsid, denied, st := sm.Lock(ls, off, end, write, backend)
+	// Reserve, call, commit: the backend lock (on CephFS an MDS round
+	// trip) runs with no state lock held, so that READ, WRITE and GETATTR
+	// of the file are not held up behind it.
+	r.openLockFile(ls, access)
+	call, denied, st := sm.ReserveLock(ls, off, end, write)
+	if st == nfs4.OK {
+		nsid, denied2, st2 := sm.Commit(call, r.backendLock(call, off, length))
+		if st = st2; st == nfs4.OK {
+			r.setCurStateid(nsid)
+			nsid.Encode(e)
+			return nfs4.OK
+		}
+		denied = denied2
+	}
 	if st == nfs4.ErrDenied {
 		encodeDenied(e, denied)
-		return st
 	}
-	if st != nfs4.OK {
-		return st
-	}
-	r.setCurStateid(nsid)
-	nsid.Encode(e)
-	return nfs4.OK
+	return st
 }
 
-// backendLock returns the function that takes a lock in the backend too, so
-// that it conflicts with locks taken through other gateways or locally; nil
-// if the backend cannot lock. Each lock owner gets its own backend file,
-// since backend locks (OFD, CephFS) belong to an open file. The file is
-// opened here, before the state model's file lock is taken: the returned
-// function runs under that lock and must not call back into the state.
-func (r *request) backendLock(ls *nfs4state.State, access uint32, write bool, off, length uint64) func() error {
-	f := ls.LockFile()
-	if f == nil {
-		// Read-write, so that the open's later upgrades and downgrades
-		// never leave the lock file unable to take a write lock (POSIX
-		// locks need a descriptor open for the lock's type).
-		nf, err := r.cur.exp.FS.Open(r.ctx, fsal.Root, r.cur.key, fsal.OpenRead|fsal.OpenWrite)
-		if err != nil {
-			if nf, err = openBackend(r, r.cur, fsal.Root, access); err != nil {
-				return nil
-			}
-		}
-		if _, ok := nf.(fsal.Locker); !ok || !ls.SetLockFile(nf) {
-			nf.Close()
-		}
-		if f = ls.LockFile(); f == nil {
-			return nil
+// openLockFile gives a lock state its backend file if it has none yet:
+// each lock owner gets its own, since backend locks (OFD, CephFS) belong to
+// an open file. Without one (the backend cannot lock, or the open failed)
+// locks are kept by the state model alone.
+func (r *request) openLockFile(ls *nfs4state.State, access uint32) {
+	if ls.LockFile() != nil {
+		return
+	}
+	// Read-write, so that the open's later upgrades and downgrades never
+	// leave the lock file unable to take a write lock (POSIX locks need a
+	// descriptor open for the lock's type).
+	nf, err := r.cur.exp.FS.Open(r.ctx, fsal.Root, r.cur.key, fsal.OpenRead|fsal.OpenWrite)
+	if err != nil {
+		if nf, err = openBackend(r, r.cur, fsal.Root, access); err != nil {
+			return
 		}
 	}
-	lk, ok := f.(fsal.Locker)
+	if _, ok := nf.(fsal.Locker); !ok || !ls.SetLockFile(nf) {
+		nf.Close()
+	}
+}
+
+// backendLock runs a reserved lock's backend call, so that the lock
+// conflicts with locks taken through other gateways or locally: nil when
+// the backend cannot lock, nfs4state.ErrWouldBlock when it holds a
+// conflicting lock. It runs with no state lock held.
+func (r *request) backendLock(call *nfs4state.LockCall, off, length uint64) error {
+	lk, ok := call.File().(fsal.Locker)
 	if !ok {
 		return nil
 	}
 	t := fsal.ReadLock
-	if write {
+	if call.Write {
 		t = fsal.WriteLock
 	}
 	if length == ^uint64(0) {
 		length = 0 // to end of file, in fsal's terms
 	}
-	return func() error {
-		err := lk.SetLock(r.ctx, 0, t, off, length)
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
-			return nfs4state.ErrWouldBlock
-		}
-		if err != nil {
-			r.s.log.Error("backend lock failed", "error", err)
-		}
-		return err
+	err := lk.SetLock(r.ctx, 0, t, off, length)
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
+		return nfs4state.ErrWouldBlock
 	}
+	if err != nil {
+		r.s.log.Error("backend lock failed", "error", err)
+	}
+	return err
 }
 
 func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
@@ -294,15 +300,20 @@ func opLockU(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		return st
 	}
 	s.Client.Renew()
-	var backend func() error
-	if f, ok := s.LockFile().(fsal.Locker); ok {
+	call, st := sm.ReserveUnlock(s, off, end)
+	if st != nfs4.OK {
+		return st
+	}
+	var err error
+	if f, ok := call.File().(fsal.Locker); ok {
 		bl := length
 		if bl == ^uint64(0) {
 			bl = 0
 		}
-		backend = func() error { return f.Unlock(r.ctx, 0, off, bl) }
+		// With no state lock held (reserve, call, commit).
+		err = f.Unlock(r.ctx, 0, off, bl)
 	}
-	nsid, st := sm.Unlock(s, off, end, backend)
+	nsid, _, st := sm.Commit(call, err)
 	if st != nfs4.OK {
 		return st
 	}

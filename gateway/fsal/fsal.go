@@ -135,13 +135,17 @@ const (
 )
 
 // File is an open regular file. Its methods may be called concurrently.
+// ctx is the request's: a backend that queues calls (cephfsal admits a
+// bounded number at a time) gives up waiting when it ends, with its error.
 type File interface {
 	// ReadAt reads up to len(p) bytes at off; eof reports that the read
 	// reached the end of the file.
-	ReadAt(p []byte, off uint64) (n int, eof bool, err error)
-	WriteAt(p []byte, off uint64) (n int, err error)
+	ReadAt(ctx context.Context, p []byte, off uint64) (n int, eof bool, err error)
+	WriteAt(ctx context.Context, p []byte, off uint64) (n int, err error)
 	// Sync makes written data stable; dataOnly allows skipping metadata.
-	Sync(dataOnly bool) error
+	Sync(ctx context.Context, dataOnly bool) error
+	// Close closes the file. It takes no context: the state model closes
+	// files after the request that opened them is long gone.
 	Close() error
 }
 

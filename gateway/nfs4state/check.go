@@ -171,6 +171,18 @@ func (m *Manager) CheckConsistency() error {
 				}
 			}
 		}
+		for i, p := range fs.pending {
+			if p.done {
+				fail("file %q: a committed lock reservation is still pending", fs.Key)
+			}
+			for _, q := range fs.pending[i+1:] {
+				if p.State == q.State {
+					fail("file %q: two backend lock calls of one lock state in flight", fs.Key)
+				} else if !p.Unlock && !q.Unlock && p.Start <= q.End && q.Start <= p.End && (p.Write || q.Write) {
+					fail("file %q: conflicting lock reservations", fs.Key)
+				}
+			}
+		}
 		for i, a := range fs.locks {
 			if a.start > a.end {
 				fail("file %q: empty lock range", fs.Key)

@@ -126,28 +126,76 @@ func (m *Manager) LockStateFor(open *State, owner *LockOwner) (*State, uint32) {
 	return s, nfs4.OK
 }
 
-// Lock grants a byte-range lock to a lock state, merging it with the
-// owner's own locks (upgrades and downgrades included), or reports the
-// conflicting lock. backend, if not nil, is called under the file's lock to
-// take the lock in the backend too; its failure refuses the lock.
-func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32) {
+// LockCall is an effect of the lock core: the backend lock (or unlock) that
+// a reservation stands for. The engine runs it with no state lock held,
+// between ReserveLock (or ReserveUnlock) and Commit: reserve, call, commit.
+// While it runs, the file's state mutex is free, so READ, WRITE and GETATTR
+// of the file never wait behind a backend round trip (on CephFS an MDS
+// request: ceph_ll_setlk).
+type LockCall struct {
+	// State is the lock state the call is for.
+	State *State
+	// Start and End are the inclusive range; Write the lock type.
+	Start, End uint64
+	Write      bool
+	// Unlock says the call releases the range rather than takes it.
+	Unlock bool
+
+	file *sharedFile // the lock state's backend file, referenced until Commit
+	done bool
+}
+
+// File returns the backend file to run the call on: the lock state's own
+// (backend locks belong to an open file), kept open until Commit even if
+// the state is closed meanwhile. nil when the state has no backend file:
+// there is no backend call to make.
+func (c *LockCall) File() fsal.File {
+	if c.file == nil {
+		return nil
+	}
+	return c.file.f
+}
+
+// pendingConflict reports whether a reservation of another lock state is
+// in the way of a request: a lock of the same state in flight (LOCK and
+// LOCKU of one lock owner are serialised), or another owner's lock in
+// flight that would conflict once granted (caller holds fs.mu).
+func (fs *FileState) pendingConflict(s *State, start, end uint64, write bool) bool {
+	for _, p := range fs.pending {
+		if p.State == s {
+			return true
+		}
+		if !p.Unlock && p.Start <= end && start <= p.End && (write || p.Write) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReserveLock is the first step of LOCK: it checks a request for a
+// byte-range lock against the state model, and either reports the
+// conflicting lock or reserves the range and returns the backend call to
+// make before Commit. A lock being reserved or released in the backend by
+// the same lock owner, or a conflicting reservation of another owner,
+// answers NFS4ERR_DELAY: whether that one is granted is not known yet.
+func (m *Manager) ReserveLock(s *State, start, end uint64, write bool) (*LockCall, *Denied, uint32) {
 	for {
-		sid, denied, st, courtesy := m.lock(s, start, end, write, backend)
+		call, denied, st, courtesy := m.reserveLock(s, start, end, write)
 		if len(courtesy) == 0 {
-			return sid, denied, st
+			return call, denied, st
 		}
 		m.expireCourtesy(courtesy)
 	}
 }
 
-// lock is one attempt of Lock; it gives up, returning them, when courtesy
-// clients stand in the way.
-func (m *Manager) lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32, []*Client) {
+// reserveLock is one attempt of ReserveLock; it gives up, returning them,
+// when courtesy clients stand in the way.
+func (m *Manager) reserveLock(s *State, start, end uint64, write bool) (*LockCall, *Denied, uint32, []*Client) {
 	fs := s.File
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if s.closed {
-		return nfs4.Stateid{}, nil, nfs4.ErrBadStateid, nil
+		return nil, nil, nfs4.ErrBadStateid, nil
 	}
 	var busy bool
 	var courtesy []*Client
@@ -156,14 +204,17 @@ func (m *Manager) lock(s *State, start, end uint64, write bool, backend func() e
 	}
 	l, courtesy := m.conflict(fs, s.LockOwner, start, end, write, courtesy)
 	if len(courtesy) > 0 {
-		return nfs4.Stateid{}, nil, 0, courtesy
+		return nil, nil, 0, courtesy
 	}
 	if busy {
 		// Another client's delegation is being recalled.
-		return nfs4.Stateid{}, nil, nfs4.ErrDelay, nil
+		return nil, nil, nfs4.ErrDelay, nil
 	}
 	if l != nil {
-		return nfs4.Stateid{}, l.denied(), nfs4.ErrDenied, nil
+		return nil, l.denied(), nfs4.ErrDenied, nil
+	}
+	if fs.pendingConflict(s, start, end, write) {
+		return nil, nil, nfs4.ErrDelay, nil
 	}
 	var owned int
 	for _, l := range fs.locks {
@@ -172,20 +223,111 @@ func (m *Manager) lock(s *State, start, end uint64, write bool, backend func() e
 		}
 	}
 	if owned >= m.cfg.MaxLocksPerFile {
-		return nfs4.Stateid{}, nil, nfs4.ErrResource, nil
+		return nil, nil, nfs4.ErrResource, nil
 	}
-	if backend != nil {
-		if err := backend(); err != nil {
-			if err == ErrWouldBlock {
-				return nfs4.Stateid{}, &Denied{Offset: start, Length: end - start + 1, Write: true}, nfs4.ErrDenied, nil
-			}
-			return nfs4.Stateid{}, nil, nfs4.ErrServerfault, nil
+	return fs.reserveLocked(&LockCall{State: s, Start: start, End: end, Write: write}), nil, nfs4.OK, nil
+}
+
+// reserveLocked records a call as pending and references the state's
+// backend file for it (caller holds fs.mu).
+func (fs *FileState) reserveLocked(c *LockCall) *LockCall {
+	if sf := c.State.file; sf != nil && sf.f != nil {
+		sf.refs.Add(1)
+		c.file = sf
+	}
+	fs.pending = append(fs.pending, c)
+	return c
+}
+
+// ReserveUnlock is the first step of LOCKU: it reserves the release of
+// [start, end] of a lock state's locks and returns the backend unlock to
+// make before Commit. The backend lets go first and the state model after,
+// so a lock granted meanwhile never meets the old one in the backend.
+func (m *Manager) ReserveUnlock(s *State, start, end uint64) (*LockCall, uint32) {
+	fs := s.File
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if s.closed {
+		return nil, nfs4.ErrBadStateid
+	}
+	if fs.pendingConflict(s, start, end, false) {
+		return nil, nfs4.ErrDelay
+	}
+	return fs.reserveLocked(&LockCall{State: s, Start: start, End: end, Unlock: true}), nfs4.OK
+}
+
+// Commit ends a reservation with the outcome of its backend call (nil when
+// there was none to make): a lock is granted (merged with the owner's own
+// locks, upgrades and downgrades included) or refused, an unlock carves
+// its range out whatever the backend said. A state closed while the call
+// ran answers NFS4ERR_BAD_STATEID; its backend lock, if any, goes with its
+// backend file, which is closed when the call lets go of it here.
+func (m *Manager) Commit(c *LockCall, err error) (nfs4.Stateid, *Denied, uint32) {
+	s := c.State
+	fs := s.File
+	fs.mu.Lock()
+	if c.done {
+		fs.mu.Unlock()
+		panic("nfs4state: lock reservation committed twice")
+	}
+	c.done = true
+	for i, p := range fs.pending {
+		if p == c {
+			fs.pending = append(fs.pending[:i], fs.pending[i+1:]...)
+			break
 		}
 	}
-	fs.locks = carve(fs.locks, s, start, end)
-	fs.locks = merge(append(fs.locks, &lockRange{state: s, start: start, end: end, write: write}), s)
+	sid, denied, st := m.commitLocked(c, err)
+	fs.mu.Unlock()
+	if c.file != nil {
+		c.file.Close()
+	}
+	return sid, denied, st
+}
+
+func (m *Manager) commitLocked(c *LockCall, err error) (nfs4.Stateid, *Denied, uint32) {
+	s, fs := c.State, c.State.File
+	if s.closed {
+		return nfs4.Stateid{}, nil, nfs4.ErrBadStateid
+	}
+	if c.Unlock {
+		// A failed backend unlock leaves nothing the client can act on:
+		// the lock goes from the state model all the same, and with
+		// the lock file at the latest from the backend.
+		fs.locks = carve(fs.locks, s, c.Start, c.End)
+		s.seqid++
+		return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nil, nfs4.OK
+	}
+	if err != nil {
+		if err == ErrWouldBlock {
+			length := uint64(math.MaxUint64)
+			if c.End != math.MaxUint64 {
+				length = c.End - c.Start + 1
+			}
+			return nfs4.Stateid{}, &Denied{Offset: c.Start, Length: length, Write: true}, nfs4.ErrDenied
+		}
+		return nfs4.Stateid{}, nil, nfs4.ErrServerfault
+	}
+	fs.locks = carve(fs.locks, s, c.Start, c.End)
+	fs.locks = merge(append(fs.locks, &lockRange{state: s, start: c.Start, end: c.End, write: c.Write}), s)
 	s.seqid++
-	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nil, nfs4.OK, nil
+	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nil, nfs4.OK
+}
+
+// Lock grants a byte-range lock to a lock state or reports the
+// conflicting lock: ReserveLock, backend (if not nil) with no state lock
+// held, Commit. backend's ErrWouldBlock refuses the lock as held
+// elsewhere; any other failure answers NFS4ERR_SERVERFAULT.
+func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32) {
+	c, denied, st := m.ReserveLock(s, start, end, write)
+	if st != nfs4.OK {
+		return nfs4.Stateid{}, denied, st
+	}
+	var err error
+	if backend != nil {
+		err = backend()
+	}
+	return m.Commit(c, err)
 }
 
 // carve removes [start, end] from the locks of s, splitting ranges that
@@ -241,20 +383,19 @@ func merge(locks []*lockRange, s *State) []*lockRange {
 	}
 }
 
-// Unlock releases [start, end] of a lock state's locks (LOCKU).
+// Unlock releases [start, end] of a lock state's locks (LOCKU):
+// ReserveUnlock, backend (if not nil) with no state lock held, Commit.
 func (m *Manager) Unlock(s *State, start, end uint64, backend func() error) (nfs4.Stateid, uint32) {
-	fs := s.File
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if s.closed {
-		return nfs4.Stateid{}, nfs4.ErrBadStateid
+	c, st := m.ReserveUnlock(s, start, end)
+	if st != nfs4.OK {
+		return nfs4.Stateid{}, st
 	}
+	var err error
 	if backend != nil {
-		backend()
+		err = backend()
 	}
-	fs.locks = carve(fs.locks, s, start, end)
-	s.seqid++
-	return nfs4.Stateid{Seqid: s.seqid, Other: s.Other}, nfs4.OK
+	sid, _, st := m.Commit(c, err)
+	return sid, st
 }
 
 // Test checks whether a lock could be granted to owner (LOCKT) without

@@ -123,3 +123,94 @@ func TestLockLimit(t *testing.T) {
 	_, _, st := m.Lock(la, 100, 101, true, nil)
 	mustStatus(t, "lock beyond the limit", st, nfs4.ErrResource)
 }
+
+// TestLockReservation: between ReserveLock and Commit (while the backend
+// call runs, with no state lock held) the file's state stays usable, a
+// conflicting request of another owner and any request of the same lock
+// state answer NFS4ERR_DELAY, and the reserved range is granted only by
+// Commit.
+func TestLockReservation(t *testing.T) {
+	m, la, lb, _, b := lockSetup(t)
+	call, _, st := m.ReserveLock(la, 0, 99, true)
+	mustStatus(t, "reserve", st, nfs4.OK)
+	if _, deny := la.Open.Access(); deny != 0 {
+		t.Fatalf("deny %d", deny)
+	}
+	if f, done := la.Open.AcquireFile(); f == nil {
+		t.Fatal("the open's file is unavailable while a lock is reserved")
+	} else {
+		done()
+	}
+	if la.HoldsLocks() {
+		t.Fatal("a reserved lock is held before Commit")
+	}
+	_, _, st = m.Lock(lb, 50, 60, false, nil)
+	mustStatus(t, "read lock over a reserved write lock", st, nfs4.ErrDelay)
+	_, _, st = m.Lock(lb, 100, 110, true, nil)
+	mustStatus(t, "lock next to a reservation", st, nfs4.OK)
+	_, _, st = m.Lock(la, 200, 210, true, nil)
+	mustStatus(t, "second lock of a state in flight", st, nfs4.ErrDelay)
+	_, st = m.Unlock(la, 0, 10, nil)
+	mustStatus(t, "unlock of a state with a lock in flight", st, nfs4.ErrDelay)
+	if d := m.Test("f", b, 0, 10, true); d != nil {
+		t.Fatalf("LOCKT sees a reservation: %+v", d)
+	}
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+	sid, _, st := m.Commit(call, nil)
+	mustStatus(t, "commit", st, nfs4.OK)
+	if sid.Seqid != 1 || !la.HoldsLocks() {
+		t.Fatalf("after commit: seqid %d, held %v", sid.Seqid, la.HoldsLocks())
+	}
+	_, _, st = m.Lock(lb, 50, 60, false, nil)
+	mustStatus(t, "read lock over the granted write lock", st, nfs4.ErrDenied)
+	if err := m.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLockReservationOfClosedState: a state closed while its backend call
+// runs gets NFS4ERR_BAD_STATEID from Commit, and its backend file (which
+// carries the backend lock) is closed once the call lets go of it, not
+// under it.
+func TestLockReservationOfClosedState(t *testing.T) {
+	m, la, _, _, _ := lockSetup(t)
+	var closed atomic.Int32
+	if !la.SetLockFile(fakeFile{&closed}) {
+		t.Fatal("SetLockFile")
+	}
+	call, _, st := m.ReserveLock(la, 0, 9, true)
+	mustStatus(t, "reserve", st, nfs4.OK)
+	if call.File() == nil {
+		t.Fatal("no backend file to lock")
+	}
+	m.Close(la.Open)
+	if n := closed.Load(); n != 0 {
+		t.Fatal("the lock file was closed under its backend call")
+	}
+	_, _, st = m.Commit(call, nil)
+	mustStatus(t, "commit after close", st, nfs4.ErrBadStateid)
+	if n := closed.Load(); n != 1 {
+		t.Fatalf("lock file closed %d times, want 1", n)
+	}
+	if s := m.Stats(); s.States != 0 || s.Files != 0 {
+		t.Fatalf("leftover: %+v", s)
+	}
+}
+
+// TestUnlockReservation: LOCKU releases the backend lock first, the state
+// model's after, whatever the backend answered.
+func TestUnlockReservation(t *testing.T) {
+	m, la, lb, _, _ := lockSetup(t)
+	_, _, st := m.Lock(la, 0, 99, true, nil)
+	mustStatus(t, "lock", st, nfs4.OK)
+	call, st := m.ReserveUnlock(la, 0, 99)
+	mustStatus(t, "reserve unlock", st, nfs4.OK)
+	_, _, st = m.Lock(lb, 0, 9, true, nil)
+	mustStatus(t, "lock while the unlock runs", st, nfs4.ErrDenied)
+	_, _, st = m.Commit(call, errors.New("backend unlock failed"))
+	mustStatus(t, "commit unlock", st, nfs4.OK)
+	_, _, st = m.Lock(lb, 0, 9, true, nil)
+	mustStatus(t, "lock after the unlock", st, nfs4.OK)
+}

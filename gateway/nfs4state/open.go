@@ -103,7 +103,10 @@ type FileState struct {
 	lockStates []*State
 	locks      []*lockRange
 	delegs     []*State // read delegations (deleg.go)
-	gone       bool
+	// pending are the byte-range locks and unlocks whose backend call is
+	// running (lock.go: reserve, call, commit).
+	pending []*LockCall
+	gone    bool
 }
 
 // Kind is the kind of a stateid.

@@ -1,6 +1,7 @@
 package nfs4state
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,10 +27,14 @@ type fakeFile struct {
 	closed *atomic.Int32
 }
 
-func (f fakeFile) ReadAt(p []byte, off uint64) (int, bool, error) { return 0, true, nil }
-func (f fakeFile) WriteAt(p []byte, off uint64) (int, error)      { return len(p), nil }
-func (f fakeFile) Sync(bool) error                                { return nil }
-func (f fakeFile) Close() error                                   { f.closed.Add(1); return nil }
+func (f fakeFile) ReadAt(_ context.Context, p []byte, off uint64) (int, bool, error) {
+	return 0, true, nil
+}
+func (f fakeFile) WriteAt(_ context.Context, p []byte, off uint64) (int, error) {
+	return len(p), nil
+}
+func (f fakeFile) Sync(context.Context, bool) error { return nil }
+func (f fakeFile) Close() error                     { f.closed.Add(1); return nil }
 
 func newTestManager(t *testing.T) (*Manager, *fakeClock) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}

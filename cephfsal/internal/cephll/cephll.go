@@ -5,10 +5,12 @@
 // only), written against Ceph Pacific's libcephfs.h.
 //
 // Conventions: every libcephfs failure comes back as a syscall.Errno (its
-// negative return, negated); nothing here takes a Go lock; and every call that
-// may wait on the network holds a slot of the Mount's semaphore, because a
-// blocked cgo call pins an OS thread and thousands of stalled requests must
-// not become thousands of threads.
+// negative return, negated), except a request's context error when the
+// request ended before its call was admitted; nothing here takes a Go lock;
+// and every call that may wait on the network holds a slot of one of the
+// Mount's two semaphores (data and metadata), because a blocked cgo call
+// pins an OS thread and thousands of stalled requests must not become
+// thousands of threads.
 package cephll
 
 /*
@@ -21,6 +23,7 @@ package cephll
 import "C"
 
 import (
+	"context"
 	"syscall"
 	"time"
 	"unsafe"
@@ -47,17 +50,27 @@ func errno[T ~int32 | ~int64](r T) error {
 // Mount is one libcephfs client instance (one CephFS session). Its methods
 // are safe for concurrent use once Mount has returned; the setup calls
 // before it are not.
+//
+// Calls are admitted in two classes, each with its own bound: data calls
+// (read, write, fsync, fallocate, close, which may wait on OSDs) and
+// metadata calls (everything else, answered by the client's caps or the
+// MDS), so that WRITEs and COMMITs stuck on a full or slow OSD never hold
+// up a cached GETATTR. A call that waits for admission gives up when its
+// context ends, freeing its place: only calls already in libcephfs hold a
+// slot, since a cgo call cannot be interrupted.
 type Mount struct {
-	cm  *C.struct_ceph_mount_info
-	sem chan struct{}
+	cm   *C.struct_ceph_mount_info
+	meta chan struct{}
+	data chan struct{}
 }
 
-// DefaultMaxInflight bounds concurrent blocking calls per Mount when the
-// caller does not choose.
+// DefaultMaxInflight bounds concurrent blocking calls of each class per
+// Mount when the caller does not choose.
 const DefaultMaxInflight = 64
 
 // Create makes an unmounted client that authenticates as cephx user id
-// ("admin" for client.admin; empty for libcephfs' default).
+// ("admin" for client.admin; empty for libcephfs' default). maxInflight
+// bounds the metadata calls in flight, and the data calls.
 func Create(id string, maxInflight int) (*Mount, error) {
 	if maxInflight <= 0 {
 		maxInflight = DefaultMaxInflight
@@ -67,36 +80,62 @@ func Create(id string, maxInflight int) (*Mount, error) {
 		cid = C.CString(id)
 		defer C.free(unsafe.Pointer(cid))
 	}
-	m := &Mount{sem: make(chan struct{}, maxInflight)}
+	m := &Mount{meta: make(chan struct{}, maxInflight), data: make(chan struct{}, maxInflight)}
 	if err := errno(C.ceph_create(&m.cm, cid)); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// enter takes a call slot; it returns when the call begins, for observe.
-func (m *Mount) enter() time.Time {
-	m.sem <- struct{}{}
-	return begin()
+// admit takes a slot of sem, or returns ctx's error if ctx ends first (or
+// has ended: a cancelled request starts no call).
+func admit(ctx context.Context, sem chan struct{}) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-// Quiesce takes every call slot, so that no call is in flight and none can
-// start; false if calls still run after d (the slots taken stay taken: no
-// new call starts either way). For a client about to be dropped: a call
-// racing ceph_abort_conn or ceph_release would use freed memory.
+func (m *Mount) enterMeta(ctx context.Context) error { return admit(ctx, m.meta) }
+func (m *Mount) leaveMeta()                          { <-m.meta }
+func (m *Mount) enterData(ctx context.Context) error { return admit(ctx, m.data) }
+func (m *Mount) leaveData()                          { <-m.data }
+
+// enter and leave admit the setup and teardown calls (metadata calls made
+// by no request).
+func (m *Mount) enter() { m.meta <- struct{}{} }
+func (m *Mount) leave() { <-m.meta }
+
+// Quiesce takes every call slot of both classes, so that no call is in
+// flight and none can start; false if calls still run after d (the slots
+// taken stay taken: no new call starts either way, and calls waiting for
+// admission wait until their context ends). For a client about to be
+// dropped: a call racing ceph_abort_conn or ceph_release would use freed
+// memory.
 func (m *Mount) Quiesce(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	for range cap(m.sem) {
-		select {
-		case m.sem <- struct{}{}:
-		case <-t.C:
-			return false
+	for _, sem := range []chan struct{}{m.meta, m.data} {
+		for range cap(sem) {
+			select {
+			case sem <- struct{}{}:
+			case <-t.C:
+				return false
+			}
 		}
 	}
 	return true
 }
-func (m *Mount) leave() { <-m.sem }
 
 // ConfReadFile reads a ceph.conf; an empty path means the default search
 // path.

@@ -22,6 +22,7 @@ static int nfsgw_delegation(struct ceph_mount_info *cm, Fh *fh, unsigned cmd, ui
 import "C"
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 )
@@ -41,12 +42,15 @@ type DelegID uint64
 // runs on its own goroutine when the MDS wants it back; the caller must then
 // call ReturnDelegation before the deleg timeout. EAGAIN means a conflicting
 // open exists; ETIME that delegations are not enabled (SetDelegTimeout).
-func (m *Mount) Delegate(fh Fh, cmd uint, recall func()) (DelegID, error) {
+func (m *Mount) Delegate(ctx context.Context, fh Fh, cmd uint, recall func()) (DelegID, error) {
+	if err := m.enterMeta(ctx); err != nil {
+		return 0, err
+	}
 	id := nextDeleg.Add(1)
 	recalls.Store(id, recall)
-	t0 := m.enter()
+	t0 := begin()
 	err := observe(CallDelegate, t0, errno(C.nfsgw_delegation(m.cm, fh.p, C.uint(cmd), C.uintptr_t(id))))
-	m.leave()
+	m.leaveMeta()
 	if err != nil {
 		recalls.Delete(id)
 		return 0, err

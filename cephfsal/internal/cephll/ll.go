@@ -17,6 +17,7 @@ static int nfsgw_lookup_inode(struct ceph_mount_info *cm, uint64_t ino, struct I
 import "C"
 
 import (
+	"context"
 	"syscall"
 	"unsafe"
 )
@@ -118,40 +119,52 @@ func cstr(s string) *C.char { return C.CString(s) }
 func free(p *C.char)        { C.free(unsafe.Pointer(p)) }
 
 // LookupRoot returns the mount's root directory.
-func (m *Mount) LookupRoot() (Inode, error) {
+func (m *Mount) LookupRoot(ctx context.Context) (Inode, error) {
 	var in Inode
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return in, observe(CallLookupRoot, t0, errno(C.ceph_ll_lookup_root(m.cm, &in.p)))
 }
 
 // Walk resolves a path from the mount root, following symlinks but the
 // last.
-func (m *Mount) Walk(path string, st *Statx, want, flags uint, p *Perm) (Inode, error) {
+func (m *Mount) Walk(ctx context.Context, path string, st *Statx, want, flags uint, p *Perm) (Inode, error) {
 	cp := cstr(path)
 	defer free(cp)
 	var in Inode
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return in, observe(CallWalk, t0, errno(C.ceph_ll_walk(m.cm, cp, &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Lookup looks name up in parent ("." and ".." included).
-func (m *Mount) Lookup(parent Inode, name string, st *Statx, want, flags uint, p *Perm) (Inode, error) {
+func (m *Mount) Lookup(ctx context.Context, parent Inode, name string, st *Statx, want, flags uint, p *Perm) (Inode, error) {
 	cn := cstr(name)
 	defer free(cn)
 	var in Inode
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return in, observe(CallLookup, t0, errno(C.ceph_ll_lookup(m.cm, parent.p, cn, &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // LookupInode finds an inode by number (live version), asking the MDS when
 // the client does not have it cached.
-func (m *Mount) LookupInode(ino uint64) (Inode, error) {
+func (m *Mount) LookupInode(ctx context.Context, ino uint64) (Inode, error) {
 	var in Inode
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return in, observe(CallLookupInode, t0, errno(C.nfsgw_lookup_inode(m.cm, C.uint64_t(ino), &in.p)))
 }
 
@@ -161,77 +174,101 @@ func (m *Mount) Put(in Inode) {
 }
 
 // Getattr fills st with the want fields (flags: NoFollow, DontSync).
-func (m *Mount) Getattr(in Inode, st *Statx, want, flags uint, p *Perm) error {
-	t0 := m.enter()
-	defer m.leave()
+func (m *Mount) Getattr(ctx context.Context, in Inode, st *Statx, want, flags uint, p *Perm) error {
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallGetattr, t0, errno(C.ceph_ll_getattr(m.cm, in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Setattr applies the fields of st named by mask (Set* bits).
-func (m *Mount) Setattr(in Inode, st *Statx, mask int, p *Perm) error {
-	t0 := m.enter()
-	defer m.leave()
+func (m *Mount) Setattr(ctx context.Context, in Inode, st *Statx, mask int, p *Perm) error {
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallSetattr, t0, errno(C.ceph_ll_setattr(m.cm, in.p, st.c(), C.int(mask), p.p)))
 }
 
 // Open opens a file with open(2) flags.
-func (m *Mount) Open(in Inode, flags int, p *Perm) (Fh, error) {
+func (m *Mount) Open(ctx context.Context, in Inode, flags int, p *Perm) (Fh, error) {
 	var fh Fh
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Fh{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return fh, observe(CallOpen, t0, errno(C.ceph_ll_open(m.cm, in.p, C.int(flags), &fh.p, p.p)))
 }
 
 // Create creates (oflags O_CREAT, maybe O_EXCL) and opens a regular file.
-func (m *Mount) Create(parent Inode, name string, mode uint32, oflags int, st *Statx, want, flags uint, p *Perm) (Inode, Fh, error) {
+func (m *Mount) Create(ctx context.Context, parent Inode, name string, mode uint32, oflags int, st *Statx, want, flags uint, p *Perm) (Inode, Fh, error) {
 	cn := cstr(name)
 	defer free(cn)
 	var in Inode
 	var fh Fh
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, Fh{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	err := observe(CallCreate, t0, errno(C.ceph_ll_create(m.cm, parent.p, cn, C.mode_t(mode), C.int(oflags), &in.p, &fh.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 	return in, fh, err
 }
 
 // Mknod creates any non-directory (S_IFREG included) without opening it.
-func (m *Mount) Mknod(parent Inode, name string, mode uint32, rdev uint64, st *Statx, want, flags uint, p *Perm) (Inode, error) {
+func (m *Mount) Mknod(ctx context.Context, parent Inode, name string, mode uint32, rdev uint64, st *Statx, want, flags uint, p *Perm) (Inode, error) {
 	cn := cstr(name)
 	defer free(cn)
 	var in Inode
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return in, observe(CallMknod, t0, errno(C.ceph_ll_mknod(m.cm, parent.p, cn, C.mode_t(mode), C.dev_t(rdev), &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Mkdir creates a directory.
-func (m *Mount) Mkdir(parent Inode, name string, mode uint32, st *Statx, want, flags uint, p *Perm) (Inode, error) {
+func (m *Mount) Mkdir(ctx context.Context, parent Inode, name string, mode uint32, st *Statx, want, flags uint, p *Perm) (Inode, error) {
 	cn := cstr(name)
 	defer free(cn)
 	var in Inode
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return in, observe(CallMkdir, t0, errno(C.ceph_ll_mkdir(m.cm, parent.p, cn, C.mode_t(mode), &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Symlink creates a symbolic link.
-func (m *Mount) Symlink(parent Inode, name, target string, st *Statx, want, flags uint, p *Perm) (Inode, error) {
+func (m *Mount) Symlink(ctx context.Context, parent Inode, name, target string, st *Statx, want, flags uint, p *Perm) (Inode, error) {
 	cn, ct := cstr(name), cstr(target)
 	defer free(cn)
 	defer free(ct)
 	var in Inode
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return in, observe(CallSymlink, t0, errno(C.ceph_ll_symlink(m.cm, parent.p, cn, ct, &in.p, st.c(), C.uint(want), C.uint(flags), p.p)))
 }
 
 // Readlink reads a symlink's target into buf, returning its length.
-func (m *Mount) Readlink(in Inode, buf []byte, p *Perm) (int, error) {
+func (m *Mount) Readlink(ctx context.Context, in Inode, buf []byte, p *Perm) (int, error) {
 	if len(buf) == 0 {
 		return 0, syscall.EINVAL
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return 0, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	r := C.ceph_ll_readlink(m.cm, in.p, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), p.p)
 	observe(CallReadlink, t0, errno(r))
 	if r < 0 {
@@ -241,49 +278,64 @@ func (m *Mount) Readlink(in Inode, buf []byte, p *Perm) (int, error) {
 }
 
 // Unlink removes a non-directory entry.
-func (m *Mount) Unlink(parent Inode, name string, p *Perm) error {
+func (m *Mount) Unlink(ctx context.Context, parent Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallUnlink, t0, errno(C.ceph_ll_unlink(m.cm, parent.p, cn, p.p)))
 }
 
 // Rmdir removes an empty directory.
-func (m *Mount) Rmdir(parent Inode, name string, p *Perm) error {
+func (m *Mount) Rmdir(ctx context.Context, parent Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallRmdir, t0, errno(C.ceph_ll_rmdir(m.cm, parent.p, cn, p.p)))
 }
 
 // Rename moves an entry.
-func (m *Mount) Rename(parent Inode, name string, newParent Inode, newName string, p *Perm) error {
+func (m *Mount) Rename(ctx context.Context, parent Inode, name string, newParent Inode, newName string, p *Perm) error {
 	cn, cnn := cstr(name), cstr(newName)
 	defer free(cn)
 	defer free(cnn)
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallRename, t0, errno(C.ceph_ll_rename(m.cm, parent.p, cn, newParent.p, cnn, p.p)))
 }
 
 // Link adds a hard link to in.
-func (m *Mount) Link(in, newParent Inode, name string, p *Perm) error {
+func (m *Mount) Link(ctx context.Context, in, newParent Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallLink, t0, errno(C.ceph_ll_link(m.cm, in.p, newParent.p, cn, p.p)))
 }
 
 // Read reads at off; 0 bytes means end of file.
-func (m *Mount) Read(fh Fh, off int64, buf []byte) (int, error) {
+func (m *Mount) Read(ctx context.Context, fh Fh, off int64, buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterData(ctx); err != nil {
+		return 0, err
+	}
+	defer m.leaveData()
+	t0 := begin()
 	r := C.ceph_ll_read(m.cm, fh.p, C.int64_t(off), C.uint64_t(len(buf)), (*C.char)(unsafe.Pointer(&buf[0])))
 	observe(CallRead, t0, errno(r))
 	if r < 0 {
@@ -293,12 +345,15 @@ func (m *Mount) Read(fh Fh, off int64, buf []byte) (int, error) {
 }
 
 // Write writes at off.
-func (m *Mount) Write(fh Fh, off int64, buf []byte) (int, error) {
+func (m *Mount) Write(ctx context.Context, fh Fh, off int64, buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterData(ctx); err != nil {
+		return 0, err
+	}
+	defer m.leaveData()
+	t0 := begin()
 	r := C.ceph_ll_write(m.cm, fh.p, C.int64_t(off), C.uint64_t(len(buf)), (*C.char)(unsafe.Pointer(&buf[0])))
 	observe(CallWrite, t0, errno(r))
 	if r < 0 {
@@ -308,48 +363,63 @@ func (m *Mount) Write(fh Fh, off int64, buf []byte) (int, error) {
 }
 
 // Fsync makes written data (and, unless dataOnly, metadata) stable.
-func (m *Mount) Fsync(fh Fh, dataOnly bool) error {
+func (m *Mount) Fsync(ctx context.Context, fh Fh, dataOnly bool) error {
 	d := C.int(0)
 	if dataOnly {
 		d = 1
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterData(ctx); err != nil {
+		return err
+	}
+	defer m.leaveData()
+	t0 := begin()
 	return observe(CallFsync, t0, errno(C.ceph_ll_fsync(m.cm, fh.p, d)))
 }
 
 // Fallocate manipulates the allocated space of an open file (mode as
 // fallocate(2); Pacific supports 0, KEEP_SIZE and PUNCH_HOLE|KEEP_SIZE).
-func (m *Mount) Fallocate(fh Fh, mode int, off, length int64) error {
-	t0 := m.enter()
-	defer m.leave()
+func (m *Mount) Fallocate(ctx context.Context, fh Fh, mode int, off, length int64) error {
+	if err := m.enterData(ctx); err != nil {
+		return err
+	}
+	defer m.leaveData()
+	t0 := begin()
 	return observe(CallFallocate, t0, errno(C.ceph_ll_fallocate(m.cm, fh.p, C.int(mode), C.int64_t(off), C.int64_t(length))))
 }
 
 // SyncInode flushes an inode's dirty data and metadata (caps) to the
 // cluster.
-func (m *Mount) SyncInode(in Inode, dataOnly bool) error {
+func (m *Mount) SyncInode(ctx context.Context, in Inode, dataOnly bool) error {
 	d := C.int(0)
 	if dataOnly {
 		d = 1
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterData(ctx); err != nil {
+		return err
+	}
+	defer m.leaveData()
+	t0 := begin()
 	return observe(CallSyncInode, t0, errno(C.ceph_ll_sync_inode(m.cm, in.p, d)))
 }
 
 // Close closes an open file, releasing the locks taken through it.
-func (m *Mount) Close(fh Fh) error {
-	t0 := m.enter()
-	defer m.leave()
+func (m *Mount) Close(ctx context.Context, fh Fh) error {
+	if err := m.enterData(ctx); err != nil {
+		return err
+	}
+	defer m.leaveData()
+	t0 := begin()
 	return observe(CallClose, t0, errno(C.ceph_ll_close(m.cm, fh.p)))
 }
 
 // Opendir opens a directory stream (needs read permission).
-func (m *Mount) Opendir(in Inode, p *Perm) (Dir, error) {
+func (m *Mount) Opendir(ctx context.Context, in Inode, p *Perm) (Dir, error) {
 	var d Dir
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Dir{}, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return d, observe(CallOpendir, t0, errno(C.ceph_ll_opendir(m.cm, in.p, &d.p, p.p)))
 }
 
@@ -372,9 +442,12 @@ func (d *Dirent) Off() int64 { return int64(d.d_off) }
 func (d *Dirent) Ino() uint64 { return uint64(d.d_ino) }
 
 // Readdir reads the next entry; false at the end.
-func (m *Mount) Readdir(d Dir, de *Dirent) (bool, error) {
-	t0 := m.enter()
-	defer m.leave()
+func (m *Mount) Readdir(ctx context.Context, d Dir, de *Dirent) (bool, error) {
+	if err := m.enterMeta(ctx); err != nil {
+		return false, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	r := C.ceph_readdir_r(m.cm, d.p, (*C.struct_dirent)(unsafe.Pointer(de)))
 	observe(CallReaddir, t0, errno(r))
 	if r < 0 {
@@ -385,14 +458,17 @@ func (m *Mount) Readdir(d Dir, de *Dirent) (bool, error) {
 
 // ReaddirPlus reads the next entry with its attributes and, if withInode,
 // a referenced Inode; false at the end.
-func (m *Mount) ReaddirPlus(d Dir, de *Dirent, st *Statx, want, flags uint, withInode bool) (Inode, bool, error) {
+func (m *Mount) ReaddirPlus(ctx context.Context, d Dir, de *Dirent, st *Statx, want, flags uint, withInode bool) (Inode, bool, error) {
 	var in Inode
 	var out **C.struct_Inode
 	if withInode {
 		out = &in.p
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return Inode{}, false, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	r := C.ceph_readdirplus_r(m.cm, d.p, (*C.struct_dirent)(unsafe.Pointer(de)), st.c(), C.uint(want), C.uint(flags), out)
 	observe(CallReaddirPlus, t0, errno(r))
 	if r < 0 {
@@ -416,11 +492,14 @@ type Statvfs struct {
 }
 
 // Statfs reports the capacity of the filesystem holding in.
-func (m *Mount) Statfs(in Inode) (Statvfs, error) {
+func (m *Mount) Statfs(ctx context.Context, in Inode) (Statvfs, error) {
 	var s C.struct_statvfs
-	t0 := m.enter()
+	if err := m.enterMeta(ctx); err != nil {
+		return Statvfs{}, err
+	}
+	t0 := begin()
 	err := observe(CallStatfs, t0, errno(C.ceph_ll_statfs(m.cm, in.p, &s)))
-	m.leave()
+	m.leaveMeta()
 	return Statvfs{
 		Bsize: uint64(s.f_bsize), Frsize: uint64(s.f_frsize),
 		Blocks: uint64(s.f_blocks), Bfree: uint64(s.f_bfree), Bavail: uint64(s.f_bavail),
@@ -431,15 +510,18 @@ func (m *Mount) Statfs(in Inode) (Statvfs, error) {
 
 // Getxattr reads an extended attribute into buf, returning its size (with
 // an empty buf, just the size).
-func (m *Mount) Getxattr(in Inode, name string, buf []byte, p *Perm) (int, error) {
+func (m *Mount) Getxattr(ctx context.Context, in Inode, name string, buf []byte, p *Perm) (int, error) {
 	cn := cstr(name)
 	defer free(cn)
 	var vp unsafe.Pointer
 	if len(buf) > 0 {
 		vp = unsafe.Pointer(&buf[0])
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return 0, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	r := C.ceph_ll_getxattr(m.cm, in.p, cn, vp, C.size_t(len(buf)), p.p)
 	observe(CallGetxattr, t0, errno(r))
 	if r < 0 {
@@ -449,28 +531,34 @@ func (m *Mount) Getxattr(in Inode, name string, buf []byte, p *Perm) (int, error
 }
 
 // Setxattr sets an extended attribute (flags: XATTR_CREATE/REPLACE).
-func (m *Mount) Setxattr(in Inode, name string, val []byte, flags int, p *Perm) error {
+func (m *Mount) Setxattr(ctx context.Context, in Inode, name string, val []byte, flags int, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
 	var vp unsafe.Pointer
 	if len(val) > 0 {
 		vp = unsafe.Pointer(&val[0])
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallSetxattr, t0, errno(C.ceph_ll_setxattr(m.cm, in.p, cn, vp, C.size_t(len(val)), C.int(flags), p.p)))
 }
 
 // Listxattr lists attribute names (NUL-separated) into buf and returns the
 // length of the full list.
-func (m *Mount) Listxattr(in Inode, buf []byte, p *Perm) (int, error) {
+func (m *Mount) Listxattr(ctx context.Context, in Inode, buf []byte, p *Perm) (int, error) {
 	var bp *C.char
 	if len(buf) > 0 {
 		bp = (*C.char)(unsafe.Pointer(&buf[0]))
 	}
 	var size C.size_t
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return 0, err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	if err := observe(CallListxattr, t0, errno(C.ceph_ll_listxattr(m.cm, in.p, bp, C.size_t(len(buf)), &size, p.p))); err != nil {
 		return 0, err
 	}
@@ -478,11 +566,14 @@ func (m *Mount) Listxattr(in Inode, buf []byte, p *Perm) (int, error) {
 }
 
 // Removexattr removes an extended attribute.
-func (m *Mount) Removexattr(in Inode, name string, p *Perm) error {
+func (m *Mount) Removexattr(ctx context.Context, in Inode, name string, p *Perm) error {
 	cn := cstr(name)
 	defer free(cn)
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallRemovexattr, t0, errno(C.ceph_ll_removexattr(m.cm, in.p, cn, p.p)))
 }
 
@@ -506,24 +597,30 @@ func (f *Flock) c() C.struct_flock {
 
 // Setlk takes or releases a lock for owner; without sleep a conflict is
 // EAGAIN.
-func (m *Mount) Setlk(fh Fh, f *Flock, owner uint64, sleep bool) error {
+func (m *Mount) Setlk(ctx context.Context, fh Fh, f *Flock, owner uint64, sleep bool) error {
 	cf := f.c()
 	s := C.int(0)
 	if sleep {
 		s = 1
 	}
-	t0 := m.enter()
-	defer m.leave()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	defer m.leaveMeta()
+	t0 := begin()
 	return observe(CallSetlk, t0, errno(C.ceph_ll_setlk(m.cm, fh.p, &cf, C.uint64_t(owner), s)))
 }
 
 // Getlk tests for a conflicting lock: f comes back with Type LockUnlock if
 // none, else describing the conflicting lock.
-func (m *Mount) Getlk(fh Fh, f *Flock, owner uint64) error {
+func (m *Mount) Getlk(ctx context.Context, fh Fh, f *Flock, owner uint64) error {
 	cf := f.c()
-	t0 := m.enter()
+	if err := m.enterMeta(ctx); err != nil {
+		return err
+	}
+	t0 := begin()
 	err := observe(CallGetlk, t0, errno(C.ceph_ll_getlk(m.cm, fh.p, &cf, C.uint64_t(owner))))
-	m.leave()
+	m.leaveMeta()
 	if err == nil {
 		*f = Flock{Type: int16(cf.l_type), Start: int64(cf.l_start), Len: int64(cf.l_len), Pid: int32(cf.l_pid)}
 	}

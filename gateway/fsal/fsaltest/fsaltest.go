@@ -164,7 +164,7 @@ func (e *env) writeFile(c *fsal.Cred, h fsal.Handle, data []byte) {
 		e.t.Fatalf("Open for write: %v", err)
 	}
 	defer f.Close()
-	if n, err := f.WriteAt(data, 0); err != nil || n != len(data) {
+	if n, err := f.WriteAt(e.ctx, data, 0); err != nil || n != len(data) {
 		e.t.Fatalf("WriteAt: %d, %v", n, err)
 	}
 }
@@ -179,7 +179,7 @@ func (e *env) readFile(c *fsal.Cred, h fsal.Handle) []byte {
 	var out []byte
 	buf := make([]byte, 4096)
 	for off := uint64(0); ; {
-		n, eof, err := f.ReadAt(buf, off)
+		n, eof, err := f.ReadAt(e.ctx, buf, off)
 		if err != nil {
 			e.t.Fatalf("ReadAt: %v", err)
 		}
@@ -485,11 +485,11 @@ func testCreateOpen(t *testing.T, e *env) {
 	if a.Type != fsal.TypeRegular || a.Mode != 0o444 || a.UID != user1.UID {
 		t.Fatalf("CreateOpen attrs %+v", a)
 	}
-	if n, err := f.WriteAt([]byte("hello"), 0); err != nil || n != 5 {
+	if n, err := f.WriteAt(e.ctx, []byte("hello"), 0); err != nil || n != 5 {
 		t.Fatalf("WriteAt on the created file: %d, %v", n, err)
 	}
 	buf := make([]byte, 8)
-	if n, _, err := f.ReadAt(buf, 0); err != nil || string(buf[:n]) != "hello" {
+	if n, _, err := f.ReadAt(e.ctx, buf, 0); err != nil || string(buf[:n]) != "hello" {
 		t.Fatalf("ReadAt on the created file: %q, %v", buf[:n], err)
 	}
 	if err := f.Close(); err != nil {
@@ -707,7 +707,7 @@ func testRemovedWhileOpen(t *testing.T, e *env) {
 		t.Fatalf("Getattr(removed, still open): %+v %v", a, err)
 	}
 	buf := make([]byte, 32)
-	if n, _, err := f.ReadAt(buf, 0); err != nil || string(buf[:n]) != "still open" {
+	if n, _, err := f.ReadAt(e.ctx, buf, 0); err != nil || string(buf[:n]) != "still open" {
 		t.Fatalf("ReadAt(removed, still open): %q %v", buf[:n], err)
 	}
 	if err := f.Close(); err != nil {
@@ -904,7 +904,7 @@ func testStatfs(t *testing.T, e *env) {
 func testReadWrite(t *testing.T, e *env) {
 	h := e.create(root, e.root, "f", 0o644)
 	f := e.open(root, h, fsal.OpenRead|fsal.OpenWrite)
-	if n, err := f.WriteAt([]byte("hello world"), 0); n != 11 || err != nil {
+	if n, err := f.WriteAt(e.ctx, []byte("hello world"), 0); n != 11 || err != nil {
 		t.Fatalf("WriteAt: %d, %v", n, err)
 	}
 	for _, tc := range []struct {
@@ -923,26 +923,26 @@ func testReadWrite(t *testing.T, e *env) {
 		{0, 0, "", false},
 	} {
 		buf := make([]byte, tc.size)
-		n, eof, err := f.ReadAt(buf, tc.off)
+		n, eof, err := f.ReadAt(e.ctx, buf, tc.off)
 		if err != nil || string(buf[:n]) != tc.want || eof != tc.eof {
 			t.Errorf("ReadAt(%d, %d) = %q, eof=%v, %v; want %q, eof=%v", tc.off, tc.size, buf[:n], eof, err, tc.want, tc.eof)
 		}
 	}
-	if err := f.Sync(true); err != nil {
+	if err := f.Sync(e.ctx, true); err != nil {
 		t.Fatalf("Sync(data): %v", err)
 	}
-	if err := f.Sync(false); err != nil {
+	if err := f.Sync(e.ctx, false); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
 	if a := e.getattr(h); a.Size != 11 {
 		t.Fatalf("size %d after write", a.Size)
 	}
 	// A hole reads as zeros.
-	if _, err := f.WriteAt([]byte("!"), 1<<20); err != nil {
+	if _, err := f.WriteAt(e.ctx, []byte("!"), 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 10)
-	if n, eof, err := f.ReadAt(buf, 1<<19); n != 10 || eof || err != nil || !bytes.Equal(buf, make([]byte, 10)) {
+	if n, eof, err := f.ReadAt(e.ctx, buf, 1<<19); n != 10 || eof || err != nil || !bytes.Equal(buf, make([]byte, 10)) {
 		t.Fatalf("ReadAt(hole) = %d %v %v %x", n, eof, err, buf)
 	}
 
@@ -955,12 +955,12 @@ func testReadWrite(t *testing.T, e *env) {
 			data := bytes.Repeat([]byte{byte('a' + i)}, 4096)
 			off := uint64(i) * 4096
 			for range 20 {
-				if _, err := f.WriteAt(data, off); err != nil {
+				if _, err := f.WriteAt(e.ctx, data, off); err != nil {
 					t.Errorf("concurrent WriteAt: %v", err)
 					return
 				}
 				got := make([]byte, 4096)
-				if n, _, err := f.ReadAt(got, off); err != nil || n != 4096 || !bytes.Equal(got, data) {
+				if n, _, err := f.ReadAt(e.ctx, got, off); err != nil || n != 4096 || !bytes.Equal(got, data) {
 					t.Errorf("concurrent ReadAt: %d %v", n, err)
 					return
 				}
@@ -973,13 +973,13 @@ func testReadWrite(t *testing.T, e *env) {
 	}
 
 	ro := e.open(root, h, fsal.OpenRead)
-	if _, err := ro.WriteAt([]byte("x"), 0); err == nil {
+	if _, err := ro.WriteAt(e.ctx, []byte("x"), 0); err == nil {
 		t.Fatal("WriteAt on a read-only File succeeded")
 	} else {
 		wantErrno(t, "WriteAt(read-only)", err)
 	}
 	wo := e.open(root, h, fsal.OpenWrite)
-	if _, _, err := wo.ReadAt(buf, 0); err == nil {
+	if _, _, err := wo.ReadAt(e.ctx, buf, 0); err == nil {
 		t.Fatal("ReadAt on a write-only File succeeded")
 	} else {
 		wantErrno(t, "ReadAt(write-only)", err)
@@ -1007,22 +1007,22 @@ func testLargeSparse(t *testing.T, e *env) {
 	}
 	f := e.open(root, h, fsal.OpenRead|fsal.OpenWrite)
 	buf := make([]byte, 4096)
-	if n, eof, err := f.ReadAt(buf, size-100); n != 100 || !eof || err != nil {
+	if n, eof, err := f.ReadAt(e.ctx, buf, size-100); n != 100 || !eof || err != nil {
 		t.Fatalf("ReadAt near the end: %d, eof=%v, %v", n, eof, err)
 	}
-	if n, eof, err := f.ReadAt(buf, size-4096); n != 4096 || !eof || err != nil {
+	if n, eof, err := f.ReadAt(e.ctx, buf, size-4096); n != 4096 || !eof || err != nil {
 		t.Fatalf("ReadAt up to the end: %d, eof=%v, %v", n, eof, err)
 	}
-	if n, eof, err := f.ReadAt(buf, size); n != 0 || !eof || err != nil {
+	if n, eof, err := f.ReadAt(e.ctx, buf, size); n != 0 || !eof || err != nil {
 		t.Fatalf("ReadAt at the end: %d, eof=%v, %v", n, eof, err)
 	}
-	if n, eof, err := f.ReadAt(buf, 3<<30); n != 4096 || eof || err != nil || !bytes.Equal(buf, make([]byte, 4096)) {
+	if n, eof, err := f.ReadAt(e.ctx, buf, 3<<30); n != 4096 || eof || err != nil || !bytes.Equal(buf, make([]byte, 4096)) {
 		t.Fatalf("ReadAt in the middle: %d, eof=%v, %v", n, eof, err)
 	}
-	if _, err := f.WriteAt([]byte("tail"), size+6); err != nil {
+	if _, err := f.WriteAt(e.ctx, []byte("tail"), size+6); err != nil {
 		t.Fatalf("WriteAt past 5 GiB: %v", err)
 	}
-	if n, eof, err := f.ReadAt(buf, size); n != 10 || !eof || err != nil || string(buf[6:10]) != "tail" {
+	if n, eof, err := f.ReadAt(e.ctx, buf, size); n != 10 || !eof || err != nil || string(buf[6:10]) != "tail" {
 		t.Fatalf("ReadAt of the tail: %d, eof=%v, %v", n, eof, err)
 	}
 	if a := e.getattr(h); a.Size != size+10 {
@@ -1376,7 +1376,7 @@ func testConcurrentUsers(t *testing.T, e *env) {
 				if f, err := e.fs.Open(e.ctx, c, h, fsal.OpenWrite); err != nil {
 					t.Errorf("worker %d: Open own file: %v", i, err)
 				} else {
-					f.WriteAt([]byte(name), 0)
+					f.WriteAt(e.ctx, []byte(name), 0)
 					f.Close()
 				}
 				if err := e.fs.Remove(e.ctx, c, shared, name+"d"); err != nil {

@@ -107,7 +107,7 @@ func (f *File) control(fn func(fd int) error) error {
 // ReadAt reads at off. eof is set when the read reaches the end of the
 // file, including a read that exactly fills p up to the last byte (which
 // costs an fstat, so that clients need no extra round trip to see EOF).
-func (f *File) ReadAt(p []byte, off uint64) (int, bool, error) {
+func (f *File) ReadAt(_ context.Context, p []byte, off uint64) (int, bool, error) {
 	if off > math.MaxInt64 {
 		return 0, true, nil
 	}
@@ -129,7 +129,7 @@ func (f *File) ReadAt(p []byte, off uint64) (int, bool, error) {
 // bits on a write by a non-owner (as root it would not, and a user with
 // write access to a set-uid binary could then plant code in it) and applies
 // the opener's resource limits.
-func (f *File) WriteAt(p []byte, off uint64) (int, error) {
+func (f *File) WriteAt(_ context.Context, p []byte, off uint64) (int, error) {
 	if off > math.MaxInt64 || uint64(len(p)) > math.MaxInt64-off {
 		return 0, syscall.EFBIG
 	}
@@ -142,7 +142,7 @@ func (f *File) WriteAt(p []byte, off uint64) (int, error) {
 }
 
 // Sync flushes written data (fdatasync) or data and metadata (fsync).
-func (f *File) Sync(dataOnly bool) error {
+func (f *File) Sync(_ context.Context, dataOnly bool) error {
 	return f.control(func(fd int) error {
 		if dataOnly {
 			return unix.Fdatasync(fd)

@@ -481,7 +481,7 @@ func TestOwnerOverride(t *testing.T) {
 	if err != nil {
 		t.Fatalf("owner Open(write) of a 0444 file: %v", err)
 	}
-	if _, err := f.WriteAt([]byte("data"), 0); err != nil {
+	if _, err := f.WriteAt(context.Background(), []byte("data"), 0); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -506,7 +506,7 @@ func TestWriteClearsSetuid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteAt([]byte("#!/bin/sh\n"), 0); err != nil {
+	if _, err := f.WriteAt(context.Background(), []byte("#!/bin/sh\n"), 0); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -553,7 +553,7 @@ func TestReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 10)
-	if n, eof, err := file.ReadAt(buf, 0); n != 5 || !eof || err != nil {
+	if n, eof, err := file.ReadAt(context.Background(), buf, 0); n != 5 || !eof || err != nil {
 		t.Fatalf("ReadAt: %d %v %v", n, eof, err)
 	}
 	file.Close()
