@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"nfsgw/gateway/admin"
+	"nfsgw/gateway/compound"
+	"nfsgw/gateway/toptalk"
 	"nfsgw/gateway/config"
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/nfs4state"
@@ -27,6 +29,25 @@ type adminProvider struct {
 	rec     *nodeRecovery
 	mgr     *exportManager // nil: exports cannot change at run time
 	drainc  chan<- os.Signal
+	talkers *toptalk.Recorder
+}
+
+// Top implements admin.TopTalkers.
+func (p *adminProvider) Top(n int, byBytes bool) admin.TopReport {
+	rep := p.talkers.Top(n, byBytes)
+	out := admin.TopReport{Start: rep.Start, End: rep.End, Total: rep.Total, Lost: rep.Lost, Clients: []admin.TopTalker{}}
+	secs := rep.End.Sub(rep.Start).Seconds()
+	for _, c := range rep.Clients {
+		t := admin.TopTalker{Addr: c.Addr.String(), Ops: c.Ops, OpsError: c.OpsErr, Bytes: c.Bytes, ByOp: map[string]uint64{}}
+		if secs > 0 {
+			t.Rate = float64(c.Ops) / secs
+		}
+		for op, v := range c.ByOp {
+			t.ByOp[compound.OpName(op)] = v
+		}
+		out.Clients = append(out.Clients, t)
+	}
+	return out
 }
 
 // Drain implements admin.Drainer: the same path as SIGUSR2.

@@ -25,6 +25,7 @@ import (
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
+	"nfsgw/gateway/toptalk"
 )
 
 type multiFlag []string
@@ -57,6 +58,7 @@ func run(args []string) int {
 	clusterNS := fl.String("cluster-ns", "", "RADOS namespace within --cluster-pool")
 	memberLease := fl.Int("member-lease", 0, "cluster: seconds a member's liveness lock lasts without renewal (default 15)")
 	fenceAfter := fl.Int("peer-fence-after", 0, "cluster: seconds a member must be dead before a peer fences it (default: the grace time, at least twice the member lease)")
+	topInterval := fl.Int("top-interval", 0, "seconds each top-talkers report (nfsgwctl top) covers (default 10)")
 	drainTimeout := fl.Int("drain-timeout", 0, "seconds a draining gateway (SIGUSR2) waits for its clients before it evicts them (default: 2 × lease)")
 	fromOrdinal := fl.String("node-id-from-ordinal", "", "derive the node id from the StatefulSet pod name ($POD_NAME, else the host name): PREFIX + its ordinal")
 	fl.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (loopback), with mutex and block profiles")
@@ -140,6 +142,9 @@ func run(args []string) int {
 	}
 	if *clusterNS != "" {
 		cfg.Cluster.Namespace = *clusterNS
+	}
+	if *topInterval > 0 {
+		cfg.TopIntervalSeconds = *topInterval
 	}
 	if *drainTimeout > 0 {
 		cfg.DrainSeconds = *drainTimeout
@@ -336,6 +341,10 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		return fmt.Errorf("pprof: %w", err)
 	}
 	defer stopPprof()
+	// Top talkers: who loads the gateway most, per interval (nfsgwctl top).
+	talkers := toptalk.New(cfg.TopInterval())
+	talkers.Start()
+	defer talkers.Stop()
 	engine := compound.New(obs.engineConfig(cfg, compound.Config{
 		Exports:     registry,
 		State:       state,
@@ -345,6 +354,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		Boot:        boot,
 		Grace:       rec.gate,
 		Recorder:    rec.recorder(),
+		Talkers:     talkers,
 	}))
 	srv := &oncrpc.Server{MaxRecordSize: cfg.MaxRecordBytes, Logger: log.Named("rpc"),
 		ReplyTimeout: cfg.ReplyTimeout(), IdleTimeout: cfg.IdleTimeout(), MaxConnsPerAddr: cfg.ConnsPerAddress(), TrimMemory: true}
@@ -379,7 +389,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		for _, l := range listeners {
 			addrs = append(addrs, l.Addr().String())
 		}
-		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr, drainc: drainc}
+		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr, drainc: drainc, talkers: talkers}
 		stopAdmin := admin.ServeListener(context.Background(), lis.admin, p, log.Named("admin"))
 		lis.admin = nil // closed by stopAdmin
 		defer stopAdmin()

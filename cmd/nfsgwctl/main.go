@@ -81,6 +81,9 @@ Commands:
   exports           list the exports
   clients           list the NFSv4 clients
   evict CLIENTID    destroy a client and all its state (id in decimal or 0x hex)
+  top [-n N] [-bytes]
+                    the clients with the highest operation rate (or bytes) over the last
+                    10 s, with their busiest operations
   drain             scale-down: stop accepting connections, wait for the clients (or evict
                     them), leave the cluster's grace database, delete the recovery records, exit
   export add --id N --pseudo PATH --path DIR|ceph:/PATH [--access rw|ro] [--squash root|none|all]
@@ -139,7 +142,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
-		if len(pos) == 1 && (pos[0] == "export" || pos[0] == "grace" || pos[0] == "import-ganesha") {
+		if len(pos) == 1 && (pos[0] == "export" || pos[0] == "grace" || pos[0] == "import-ganesha" || pos[0] == "top") {
 			// These subcommands have flags of their own.
 			pos = append(pos, args...)
 			break
@@ -153,12 +156,17 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		return nil, &usageError{"--timeout must be positive"}
 	}
 	if len(pos) == 0 {
-		return nil, &usageError{"missing command (status, exports, clients, evict, drain, export, grace or import-ganesha)"}
+		return nil, &usageError{"missing command (status, exports, clients, evict, drain, top, export, grace or import-ganesha)"}
 	}
 	o.cmd, o.args = pos[0], pos[1:]
 	want := 0
 	switch o.cmd {
 	case "status", "exports", "clients", "drain":
+	case "top":
+		if _, _, err := parseTopArgs(o.args); err != nil {
+			return nil, &usageError{err.Error()}
+		}
+		return o, nil
 	case "evict":
 		want = 1
 	case "export":
@@ -183,7 +191,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		o.imp = c
 		return o, nil
 	default:
-		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict, drain, export, grace or import-ganesha)", o.cmd)}
+		return nil, &usageError{fmt.Sprintf("unknown command %q (want status, exports, clients, evict, drain, top, export, grace or import-ganesha)", o.cmd)}
 	}
 	if len(o.args) != want {
 		if want == 0 {
@@ -334,6 +342,16 @@ func execute(ctx context.Context, c *admin.Client, o *options, w io.Writer, now 
 		return printClients(w, cl, now)
 	case "export":
 		return runExport(ctx, c, o, w)
+	case "top":
+		n, byBytes, _ := parseTopArgs(o.args)
+		rep, err := c.Top(ctx, n, byBytes)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			return writeJSON(w, rep)
+		}
+		return printTop(w, rep)
 	case "drain":
 		if err := c.Drain(ctx); err != nil {
 			return err

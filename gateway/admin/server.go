@@ -53,6 +53,7 @@ type adminService interface {
 	addExport(context.Context, *AddExportRequest) (*AddExportResponse, error)
 	removeExport(context.Context, *RemoveExportRequest) (*RemoveExportResponse, error)
 	drain(context.Context, *DrainRequest) (*DrainResponse, error)
+	top(context.Context, *TopRequest) (*TopResponse, error)
 }
 
 // serviceDesc is what protoc-gen-go-grpc would generate from a .proto file;
@@ -68,6 +69,7 @@ var serviceDesc = grpc.ServiceDesc{
 		unary("AddExport", MethodAddExport, adminService.addExport),
 		unary("RemoveExport", MethodRemoveExport, adminService.removeExport),
 		unary("Drain", MethodDrain, adminService.drain),
+		unary("Top", MethodTop, adminService.top),
 	},
 	Metadata: "nfsgw/gateway/admin (hand-written, JSON codec)",
 }

@@ -11,6 +11,7 @@ import (
 	"nfsgw/gateway/metrics"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/oncrpc"
+	"nfsgw/gateway/toptalk"
 	"nfsgw/gateway/xdr"
 )
 
@@ -27,6 +28,18 @@ func BenchmarkGetattrMetrics(b *testing.B) {
 	s := newTestServer(b)
 	s.m = metrics.New(metrics.Options{OpName: OpName, StatusName: nfs4.StatusName})
 	s.cfg.Metrics, s.timed = s.m, true
+	benchGetattr(b, s)
+}
+
+// BenchmarkGetattrTalkers is BenchmarkGetattrMetrics with the top talkers
+// on as well (as nfsgw runs): the difference is their cost.
+func BenchmarkGetattrTalkers(b *testing.B) {
+	s := newTestServer(b)
+	s.m = metrics.New(metrics.Options{OpName: OpName, StatusName: nfs4.StatusName})
+	s.cfg.Metrics, s.timed = s.m, true
+	s.cfg.Talkers = toptalk.New(time.Second)
+	s.cfg.Talkers.Start()
+	defer s.cfg.Talkers.Stop()
 	benchGetattr(b, s)
 }
 

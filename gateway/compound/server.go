@@ -17,6 +17,7 @@ import (
 
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/metrics"
+	"nfsgw/gateway/toptalk"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
@@ -45,6 +46,9 @@ type Config struct {
 	// Recorder durably records clients that get state, so that they may
 	// reclaim after a restart (default: none).
 	Recorder Recorder
+	// Talkers, if set, counts each client's operations for the top
+	// talkers (nfsgwctl top); it costs a few atomic stores per operation.
+	Talkers *toptalk.Recorder
 	// Metrics counts and times COMPOUNDs and operations (default: none).
 	Metrics *metrics.Metrics
 	// SlowOp: an operation that takes at least this long is logged, with
@@ -255,8 +259,13 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		opStart := e.Len()
 		status = r.runOp(op, d, e)
 		n++
+		if tk := s.cfg.Talkers; tk != nil && talkerOp(op) {
+			tk.Record(r.remote, op, int(r.readN+r.writeN))
+		}
 		if s.timed {
 			r.opDone(op, status, clock)
+		} else {
+			r.readN, r.writeN = 0, 0
 		}
 		if r.replay != nil {
 			// SEQUENCE found a retransmission: the cached reply replaces
@@ -386,4 +395,15 @@ func (r *request) enterGrace() uint32 {
 	}
 	r.gateRelease = release
 	return nfs4.OK
+}
+
+// talkerOp reports whether an operation counts for the top talkers: the
+// ones that do work, not those that only frame a COMPOUND (SEQUENCE, the
+// current-filehandle juggling), which would drown the rest.
+func talkerOp(op uint32) bool {
+	switch op {
+	case nfs4.OpSequence, nfs4.OpPutFH, nfs4.OpPutRootFH, nfs4.OpPutPubFH, nfs4.OpSaveFH, nfs4.OpRestoreFH, nfs4.OpGetFH:
+		return false
+	}
+	return true
 }

@@ -66,6 +66,9 @@ type Config struct {
 	Ceph Ceph `yaml:"ceph"`
 	// Exports lists what is served.
 	Exports []Export `yaml:"exports"`
+	// TopIntervalSeconds is the interval of the top talkers (nfsgwctl
+	// top): each report covers this many seconds (default 10).
+	TopIntervalSeconds int `yaml:"top_interval_seconds"`
 	// DrainSeconds bounds how long a draining gateway (scale-down: SIGUSR2
 	// or nfsgwctl drain) waits for its clients to leave before it evicts
 	// them (default: 2 × lease).
@@ -635,6 +638,14 @@ func (cl *Cluster) validate(c *Config) error {
 		return fmt.Errorf("config: cluster.poll_seconds must be positive")
 	}
 	return nil
+}
+
+// TopInterval returns the top talkers' interval.
+func (c *Config) TopInterval() time.Duration {
+	if c.TopIntervalSeconds > 0 {
+		return time.Duration(c.TopIntervalSeconds) * time.Second
+	}
+	return 10 * time.Second
 }
 
 // DrainTimeout returns how long a drain waits for clients.
