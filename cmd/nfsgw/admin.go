@@ -8,10 +8,10 @@ import (
 
 	"nfsgw/gateway/admin"
 	"nfsgw/gateway/compound"
-	"nfsgw/gateway/toptalk"
 	"nfsgw/gateway/config"
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/nfs4state"
+	"nfsgw/gateway/toptalk"
 	"nfsgw/grace"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"nfsgw/cephfsal"
 	"nfsgw/gateway/config"
-	"nfsgw/gateway/metrics"
 	"nfsgw/gateway/exportdb"
+	"nfsgw/gateway/metrics"
 	"nfsgw/grace"
 	"nfsgw/grace/radosdb"
 	"nfsgw/internal/radosconn"

@@ -17,10 +17,10 @@ import (
 
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/metrics"
-	"nfsgw/gateway/toptalk"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
+	"nfsgw/gateway/toptalk"
 	"nfsgw/gateway/xdr"
 	"nfsgw/grace"
 )
