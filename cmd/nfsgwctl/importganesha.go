@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"nfsgw/gateway/config"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,6 +23,8 @@ type importCmd struct {
 	conf       string // for %url rados://
 	user       string
 	keyring    string
+	pool, ns   string // --pool: into the cluster's export table in RADOS
+	oid        string
 }
 
 const importUsage = `usage: nfsgwctl import-ganesha [flags] FILE
@@ -46,6 +49,9 @@ func parseImportArgs(args []string, stderr io.Writer) (*importCmd, error) {
 	fl.StringVar(&c.conf, "ceph-conf", defaultCephConf(), "ceph.conf for %url rados:// includes (default: $CEPH_CONF, else /etc/ceph/ceph.conf)")
 	fl.StringVar(&c.user, "ceph-user", "admin", "cephx user for %url rados:// includes, without \"client.\"")
 	fl.StringVar(&c.keyring, "ceph-keyring", "", "keyring for --ceph-user (default: what ceph.conf says)")
+	fl.StringVar(&c.pool, "pool", "", "add the exports to the cluster's export table in this RADOS pool (one version-asserted update:\nall or none) instead of writing YAML")
+	fl.StringVar(&c.ns, "ns", "", "RADOS namespace of --pool")
+	fl.StringVar(&c.oid, "oid", "", "export table object (default nfsgw.exports)")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), importUsage)
 		fl.PrintDefaults()
@@ -125,7 +131,17 @@ func runImport(c *importCmd, timeout time.Duration, stdout, stderr io.Writer) in
 		}
 	}
 	dest := "stdout"
-	if c.out == "" || c.out == "-" {
+	if c.pool != "" {
+		list := make([]config.Export, len(r.Exports))
+		for i, e := range r.Exports {
+			list[i] = e.Export
+		}
+		where, err := importToRADOS(c, list, timeout)
+		if err != nil {
+			return fail("%v", err)
+		}
+		dest = where
+	} else if c.out == "" || c.out == "-" {
 		if _, err := stdout.Write(y); err != nil {
 			return fail("%v", err)
 		}

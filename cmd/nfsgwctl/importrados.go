@@ -3,12 +3,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ceph/go-ceph/rados"
 
+	"nfsgw/gateway/config"
+	"nfsgw/gateway/exportdb"
 	"nfsgw/internal/radosconn"
 )
 
@@ -72,4 +75,39 @@ func (f *radosFetcher) close() {
 	if f.conn != nil {
 		f.conn.Shutdown()
 	}
+}
+
+// importToRADOS adds the imported exports to the cluster's export table in
+// one version-asserted update (all or none: an id or pseudo path already
+// there refuses the whole import), so every gateway applies them at once.
+func importToRADOS(c *importCmd, list []config.Export, timeout time.Duration) (string, error) {
+	conn, err := radosconn.Connect(radosconn.Options{ConfPath: c.conf, User: c.user, Keyring: c.keyring, Timeout: timeout})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Shutdown()
+	ioctx, err := openPool(conn, c.pool, true)
+	if err != nil {
+		return "", err
+	}
+	defer ioctx.Destroy()
+	ioctx.SetNamespace(c.ns)
+	st, err := exportdb.Open(conn, ioctx, c.oid)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	defer st.NotifyWait()
+	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, 30*time.Second))
+	defer cancel()
+	if _, err := st.Create(ctx); err != nil {
+		return "", err
+	}
+	_, err = st.Update(ctx, exportdb.Func{Name: fmt.Sprintf("import %d exports", len(list)), F: func(cur []config.Export) ([]config.Export, error) {
+		return append(append([]config.Export(nil), cur...), list...), nil
+	}})
+	if err != nil {
+		return "", err
+	}
+	return st.Where(), nil
 }

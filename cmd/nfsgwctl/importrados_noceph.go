@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+
+	"nfsgw/gateway/config"
 	"time"
 )
 
@@ -18,3 +20,7 @@ func (f *radosFetcher) fetch(string) ([]byte, error) {
 }
 
 func (f *radosFetcher) close() {}
+
+func importToRADOS(*importCmd, []config.Export, time.Duration) (string, error) {
+	return "", fmt.Errorf("this nfsgwctl was built without Ceph support (build tag noceph): no RADOS export table")
+}
