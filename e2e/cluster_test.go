@@ -375,38 +375,6 @@ func dialOwnerFrom(t *testing.T, g *gateway, src, owner string) *nfsclient.Clien
 	return c
 }
 
-// startTimeout is start with a longer wait for listening: a cluster
-// member listens only after it joined and every peer enforces.
-func (g *gateway) startTimeout(limit time.Duration) {
-	g.t.Helper()
-	g.cmd = exec.Command(nfsgwBin(g.t), g.args...)
-	g.log = &syncBuffer{}
-	g.cmd.Stdout = g.log
-	g.cmd.Stderr = g.log
-	if err := g.cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	g.done = make(chan struct{})
-	go func() { g.cmd.Wait(); close(g.done) }()
-	deadline := time.Now().Add(limit)
-	for {
-		c, err := net.DialTimeout("tcp", g.Addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-g.done:
-			g.t.Fatalf("nfsgw exited during start:\n%s", g.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("nfsgw did not start listening on %s within %v:\n%s", g.Addr, limit, g.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestClusterDuplicateNodeID: a second gateway with a node id that a live
 // gateway has refuses to start, naming the holder.
 func TestClusterDuplicateNodeID(t *testing.T) {

@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,28 +211,6 @@ func waitLog(g *gateway, s string, limit time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
-}
-
-// launch starts g without waiting for it to listen.
-func (g *gateway) launch() {
-	g.cmd = exec.Command(nfsgwBin(g.t), g.args...)
-	g.log = &syncBuffer{}
-	g.cmd.Stdout = g.log
-	g.cmd.Stderr = g.log
-	if err := g.cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	g.done = make(chan struct{})
-	go func() { g.cmd.Wait(); close(g.done) }()
-}
-
-// listening reports whether g accepts connections.
-func (g *gateway) listening() bool {
-	c, err := net.DialTimeout("tcp", g.Addr, 200*time.Millisecond)
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
 }
 
 // TestClusterExportsUnreadable: a gateway that cannot read the table (here

@@ -134,7 +134,30 @@ func startGatewayFlags(t testing.TB, addr string, dir backendDir, extra ...strin
 	return g
 }
 
-func (g *gateway) start() {
+func (g *gateway) start() { g.t.Helper(); g.startTimeout(10 * time.Second) }
+
+// startTimeout starts the gateway and waits up to limit for it to listen
+// (a cluster member listens only after it joined and every peer
+// enforces, so its tests wait longer).
+func (g *gateway) startTimeout(limit time.Duration) {
+	g.t.Helper()
+	g.launch()
+	deadline := time.Now().Add(limit)
+	for !g.listening() {
+		select {
+		case <-g.done:
+			g.t.Fatalf("nfsgw exited during start:\n%s", g.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("nfsgw did not start listening on %s within %v:\n%s", g.Addr, limit, g.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// launch starts the gateway without waiting for it to listen.
+func (g *gateway) launch() {
 	g.t.Helper()
 	if g.prog != "" {
 		g.cmd = exec.Command(g.prog, g.args...)
@@ -150,23 +173,15 @@ func (g *gateway) start() {
 	}
 	g.done = make(chan struct{})
 	go func() { g.cmd.Wait(); close(g.done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", g.Addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-g.done:
-			g.t.Fatalf("nfsgw exited during start:\n%s", g.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("nfsgw did not start listening on %s:\n%s", g.Addr, g.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+}
+
+// listening reports whether the gateway accepts connections.
+func (g *gateway) listening() bool {
+	c, err := net.DialTimeout("tcp", g.Addr, 200*time.Millisecond)
+	if err == nil {
+		c.Close()
 	}
+	return err == nil
 }
 
 // stop ends the gateway with SIGTERM and checks it exits cleanly.

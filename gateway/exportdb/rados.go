@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"nfsgw/internal/radosconn"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -60,28 +61,9 @@ func Open(conn *rados.Conn, ioctx *rados.IOContext, oid string) (*Store, error) 
 	if oid == "" {
 		oid = DefaultObject
 	}
-	pool, err := ioctx.GetPoolName()
+	own, aux, where, err := radosconn.ObjectContexts(conn, ioctx, oid)
 	if err != nil {
-		return nil, fmt.Errorf("export table: pool name: %w", err)
-	}
-	ns, err := ioctx.GetNamespace()
-	if err != nil {
-		return nil, fmt.Errorf("export table: namespace: %w", err)
-	}
-	own, err := conn.OpenIOContext(pool)
-	if err != nil {
-		return nil, fmt.Errorf("export table: open pool %s: %w", pool, err)
-	}
-	own.SetNamespace(ns)
-	aux, err := conn.OpenIOContext(pool)
-	if err != nil {
-		own.Destroy()
-		return nil, fmt.Errorf("export table: open pool %s: %w", pool, err)
-	}
-	aux.SetNamespace(ns)
-	where := fmt.Sprintf("object %s in pool %s", oid, pool)
-	if ns != "" {
-		where = fmt.Sprintf("object %s in pool %s, namespace %s", oid, pool, ns)
+		return nil, fmt.Errorf("export table: %w", err)
 	}
 	return &Store{ioctx: own, aux: aux, oid: oid, where: where}, nil
 }

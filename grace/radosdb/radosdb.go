@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"nfsgw/internal/radosconn"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,28 +120,9 @@ func Open(conn *rados.Conn, ioctx *rados.IOContext, oid string) (*DB, error) {
 	if oid == "" {
 		oid = DefaultObject
 	}
-	pool, err := ioctx.GetPoolName()
+	own, aux, where, err := radosconn.ObjectContexts(conn, ioctx, oid)
 	if err != nil {
-		return nil, fmt.Errorf("grace db: pool name: %w", err)
-	}
-	ns, err := ioctx.GetNamespace()
-	if err != nil {
-		return nil, fmt.Errorf("grace db: namespace: %w", err)
-	}
-	own, err := conn.OpenIOContext(pool)
-	if err != nil {
-		return nil, fmt.Errorf("grace db: open pool %s: %w", pool, err)
-	}
-	own.SetNamespace(ns)
-	aux, err := conn.OpenIOContext(pool)
-	if err != nil {
-		own.Destroy()
-		return nil, fmt.Errorf("grace db: open pool %s: %w", pool, err)
-	}
-	aux.SetNamespace(ns)
-	where := fmt.Sprintf("object %s in pool %s", oid, pool)
-	if ns != "" {
-		where = fmt.Sprintf("object %s in pool %s, namespace %s", oid, pool, ns)
+		return nil, fmt.Errorf("grace db: %w", err)
 	}
 	return &DB{ioctx: own, aux: aux, oid: oid, where: where}, nil
 }

@@ -100,3 +100,34 @@ func TestIOContext(t testing.TB) (*rados.Conn, *rados.IOContext, string) {
 	ioctx.SetNamespace(ns)
 	return conn, ioctx, ns
 }
+
+// ObjectContexts opens two I/O contexts on conn in the pool and namespace
+// ioctx is set to, for one versioned object: own carries only that object's
+// reads and writes (librados reports the version of the last operation per
+// I/O context, so nothing else may run on it between a read and the
+// version query), aux everything else (watch, notify, other objects).
+// where names the object for messages. The caller destroys both.
+func ObjectContexts(conn *rados.Conn, ioctx *rados.IOContext, oid string) (own, aux *rados.IOContext, where string, err error) {
+	pool, err := ioctx.GetPoolName()
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("pool name: %w", err)
+	}
+	ns, err := ioctx.GetNamespace()
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("namespace: %w", err)
+	}
+	if own, err = conn.OpenIOContext(pool); err != nil {
+		return nil, nil, "", fmt.Errorf("open pool %s: %w", pool, err)
+	}
+	own.SetNamespace(ns)
+	if aux, err = conn.OpenIOContext(pool); err != nil {
+		own.Destroy()
+		return nil, nil, "", fmt.Errorf("open pool %s: %w", pool, err)
+	}
+	aux.SetNamespace(ns)
+	where = fmt.Sprintf("object %s in pool %s", oid, pool)
+	if ns != "" {
+		where = fmt.Sprintf("object %s in pool %s, namespace %s", oid, pool, ns)
+	}
+	return own, aux, where, nil
+}
