@@ -510,7 +510,11 @@ func TestClusterGaneshaToolLive(t *testing.T) {
 		t.Fatalf("reclaim on gateway 2 with a Ganesha-added member: %d", st)
 	}
 	completeReclaim(t, c2b)
-	c.waitDB("grace over", 5*time.Second, func(d grace.DB) bool { return d.R == 0 && d.Members[c.ids[1]] == 0 })
+	// Usually ~1 ms. Once in about ten runs gateway 2's E was still set
+	// 5 s after R = 0 (its log showed only two 3 s notify timeouts: the
+	// killed instance's watch on the grace object lingers); not yet
+	// explained, so the bound is 10 s and the time is printed.
+	cleared := c.waitDB("grace over, gateway 2's flags cleared", 10*time.Second, func(d grace.DB) bool { return d.R == 0 && d.Members[c.ids[1]] == 0 })
 	c.quiet(5 * time.Second)
 	dump = c.sameDumps("after gateway 2's restart")
 	if !strings.Contains(dump, n4+"\t E") {
@@ -520,8 +524,8 @@ func TestClusterGaneshaToolLive(t *testing.T) {
 	if dump := c.sameDumps("after remove"); strings.Contains(dump, n4) {
 		t.Fatalf("removed node still listed:\n%s", dump)
 	}
-	t.Logf("ganesha-rados-grace start (the tool ran %v) → NFS4ERR_GRACE for new OPENs seen on gateways 1-3, from the tool's start: %v; lift (ran %v) → new OPEN granted: %v; restart of gateway 2 with a Ganesha-added member → serving %v",
-		startTool.Round(time.Millisecond), rounded(inGrace), liftTool.Round(time.Millisecond), rounded(out), up.Round(time.Millisecond))
+	t.Logf("ganesha-rados-grace start (the tool ran %v) → NFS4ERR_GRACE for new OPENs seen on gateways 1-3, from the tool's start: %v; lift (ran %v) → new OPEN granted: %v; restart of gateway 2 with a Ganesha-added member → serving %v, RECLAIM_COMPLETE → its flags cleared %v",
+		startTool.Round(time.Millisecond), rounded(inGrace), liftTool.Round(time.Millisecond), rounded(out), up.Round(time.Millisecond), cleared.Round(time.Millisecond))
 }
 
 func rounded(ds []time.Duration) string {
