@@ -415,31 +415,55 @@ func (m *member) watch(ctx context.Context) {
 	}
 }
 
-// renew keeps the liveness lock. A member that could not renew for a whole
-// lease may have been fenced: it stops granting state and exits.
+// renew keeps the liveness lock. A renewal runs beside the loop, so that a
+// call that hangs (RADOS unreachable) does not hide the lease running out:
+// a member that could not renew for a whole lease may have been fenced, so
+// it stops granting state and exits (its restart goes through grace).
 func (m *member) renew(ctx context.Context) {
 	defer m.wg.Done()
 	t := time.NewTicker(m.lease / 3)
 	defer t.Stop()
 	last := time.Now()
+	results := make(chan error, 1)
+	pending := false
+	lost := func(err error) {
+		m.log.Error("liveness lock not renewed for a whole member lease: stopping", "lease", m.lease, "error", err)
+		m.runner.Input(grace.LockLost{Err: err})
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case err := <-results:
+			pending = false
+			if err == nil {
+				last = time.Now()
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			m.log.Warn("renewing the liveness lock", "error", err)
+			if errors.Is(err, radosdb.ErrLost) {
+				lost(err)
+				return
+			}
 		case <-t.C:
-		}
-		err := m.db.Renew(ctx, m.node, m.instance, m.lease)
-		if err == nil {
-			last = time.Now()
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		m.log.Warn("renewing the liveness lock", "error", err)
-		if errors.Is(err, radosdb.ErrLost) || time.Since(last) >= m.lease {
-			m.runner.Input(grace.LockLost{Err: err})
-			return
+			if time.Since(last) >= m.lease {
+				lost(fmt.Errorf("no successful renewal since %s", last.Format(time.RFC3339)))
+				return
+			}
+			if !pending {
+				pending = true
+				// Counted in wg: leave waits for it (bounded by the
+				// RADOS operation timeout) before it frees the
+				// connection under it.
+				m.wg.Add(1)
+				go func() {
+					defer m.wg.Done()
+					results <- m.db.Renew(ctx, m.node, m.instance, m.lease)
+				}()
+			}
 		}
 	}
 }
