@@ -14,7 +14,7 @@ LEASE     ?= 10
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: bench-cluster-exports all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
+.PHONY: manifests image bench-cluster-exports all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
 
 all: build
 
@@ -112,6 +112,11 @@ pynfs: build
 	scripts/pynfs-server.sh start $(PYNFS_WORK) $(PYNFS_PORT)
 	scripts/pynfs.sh --minor 1 127.0.0.1:$(PYNFS_PORT)/export; rc=$$?; \
 	  scripts/pynfs-server.sh stop $(PYNFS_WORK); exit $$rc
+
+## manifests: deploy/nfsgw.yaml, the chart rendered with its defaults (a test
+## in make test checks that it is up to date).
+manifests:
+	$(GO) run ./deploy/render > deploy/nfsgw.yaml
 
 clean:
 	rm -rf $(BIN)
