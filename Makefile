@@ -113,6 +113,11 @@ pynfs: build
 	scripts/pynfs.sh --minor 1 127.0.0.1:$(PYNFS_PORT)/export; rc=$$?; \
 	  scripts/pynfs-server.sh stop $(PYNFS_WORK); exit $$rc
 
+## image: the OCI image archive bin/nfsgw-image.tar, without a registry or a
+## daemon, built twice to check it is reproducible (docs/kubernetes.md).
+image:
+	GO=$(GO) VERSION=$(VERSION) scripts/image.sh $(BIN)/nfsgw-image.tar
+
 ## manifests: deploy/nfsgw.yaml, the chart rendered with its defaults (a test
 ## in make test checks that it is up to date).
 manifests:
