@@ -14,7 +14,7 @@ LEASE     ?= 10
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: manifests image bench-cluster-exports all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
+.PHONY: manifests helm-check image bench-cluster-exports all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
 
 all: build
 
@@ -122,6 +122,11 @@ image:
 ## in make test checks that it is up to date).
 manifests:
 	$(GO) run ./deploy/render > deploy/nfsgw.yaml
+
+## helm-check: the chart rendered by Helm's own engine equals the project's
+## rendering, for every values file (builds Helm's engine; not in make test).
+helm-check:
+	GO=$(GO) scripts/helm-check.sh
 
 clean:
 	rm -rf $(BIN)

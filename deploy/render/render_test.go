@@ -342,7 +342,7 @@ func TestTemplatesUseTheSubset(t *testing.T) {
 	allowed := map[string]bool{"include": true, "toYaml": true, "indent": true, "nindent": true, "quote": true,
 		"toString": true, "default": true, "required": true, "int": true, "add": true, "mul": true, "until": true,
 		"sha256sum": true, "if": true, "else": true, "end": true, "range": true, "with": true, "define": true,
-		"template": true, "and": true, "or": true, "not": true, "eq": true, "ne": true, "index": true, "len": true, "printf": true}
+		"template": true, "and": true, "or": true, "not": true, "eq": true, "ne": true, "index": true, "len": true, "printf": true, "print": true}
 	action := regexp.MustCompile(`(?s)\{\{-?(.*?)-?\}\}`)
 	str := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 	ident := regexp.MustCompile(`(?:^|[\s(|])([a-zA-Z][a-zA-Z0-9]*)`)

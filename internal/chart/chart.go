@@ -94,6 +94,8 @@ func Render(chartDir string, rel Release, values map[string]any) ([]Document, er
 		return nil, err
 	}
 	sort.Strings(files)
+	chartName, _ := meta["name"].(string)
+	base := chartName + "/templates"
 	root := template.New("chart").Option("missingkey=zero")
 	root.Funcs(funcs(root))
 	var names []string
@@ -105,11 +107,13 @@ func Render(chartDir string, rel Release, values map[string]any) ([]Document, er
 		if err != nil {
 			return nil, err
 		}
-		name := filepath.Base(f)
+		// Helm's template names, so that include of a whole file
+		// (print $.Template.BasePath "/x.yaml") works the same.
+		name := base + "/" + filepath.Base(f)
 		if _, err := root.New(name).Parse(string(b)); err != nil {
 			return nil, err
 		}
-		if !strings.HasPrefix(name, "_") {
+		if !strings.HasPrefix(filepath.Base(f), "_") {
 			names = append(names, name)
 		}
 	}
@@ -125,10 +129,12 @@ func Render(chartDir string, rel Release, values map[string]any) ([]Document, er
 	}
 	var docs []Document
 	for _, n := range names {
+		data["Template"] = map[string]any{"Name": n, "BasePath": base}
 		var out bytes.Buffer
 		if err := root.ExecuteTemplate(&out, n, data); err != nil {
 			return nil, err
 		}
+		n = strings.TrimPrefix(n, base+"/")
 		for _, d := range strings.Split(out.String(), "\n---") {
 			if strings.TrimSpace(stripComments(d)) == "" {
 				continue
