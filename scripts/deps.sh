@@ -2,6 +2,7 @@
 # deps.sh [build|test] — installs from Debian's packages what the project
 # needs and the machine lacks.
 #   build: the C headers and libraries the gateway links (libcephfs, librados).
+#   image: build's, plus the CA certificates the image ships (make image).
 #   test:  build's, plus Ceph's daemons for the throwaway test cluster,
 #          libnfs-utils (an NFSv4.0 client nobody on this project wrote) and
 #          NFS-Ganesha with FSAL_CEPH (the handle-compatibility test) and
@@ -9,6 +10,9 @@
 set -euo pipefail
 what=${1:-test}
 pkgs=(librados-dev libcephfs-dev)
+if [ "$what" = image ]; then
+  pkgs+=(ca-certificates)
+fi
 if [ "$what" = test ]; then
   pkgs+=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common libnfs-utils nfs-ganesha nfs-ganesha-ceph nfs-ganesha-rados-grace prometheus)
 fi
