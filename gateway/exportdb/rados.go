@@ -391,61 +391,11 @@ var watchRetry = 2 * time.Second
 // not exist yet fails and is retried. onChange should only hand the
 // payload to the caller, which also polls.
 func (s *Store) Watch(ctx context.Context, onChange func(payload []byte)) error {
-	for {
-		err := s.watchOnce(ctx, onChange)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.logf("export table: watch on %s: %v; watching again in %v", s.oid, err, watchRetry)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(watchRetry):
-		}
-	}
-}
-
-func (s *Store) watchOnce(ctx context.Context, onChange func([]byte)) error {
-	w, err := s.aux.Watch(s.oid)
-	if err != nil {
-		return err
-	}
-	defer w.Delete()
-	onChange(nil)
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case ev, ok := <-w.Events():
-			if !ok {
-				return errors.New("watch closed")
-			}
-			_ = ev.Ack(nil)
-			onChange(ev.Data)
-		case err, ok := <-w.Errors():
-			if !ok {
-				return errors.New("watch closed")
-			}
-			return err
-		}
-	}
+	return radosconn.Watch(ctx, s.aux, s.oid, watchRetry, func(f string, a ...any) { s.logf("export table: "+f, a...) }, onChange)
 }
 
 // errno extracts the negative errno from a go-ceph error (0 when none).
-func errno(err error) int {
-	if err == nil {
-		return 0
-	}
-	var oe rados.OperationError
-	if errors.As(err, &oe) && oe.OpError != nil {
-		err = oe.OpError
-	}
-	var ec interface{ ErrorCode() int }
-	if errors.As(err, &ec) {
-		return ec.ErrorCode()
-	}
-	return 0
-}
+func errno(err error) int { return radosconn.Errno(err) }
 
 const (
 	eNOENT    = 2

@@ -460,20 +460,7 @@ func encodeEpochs(c, r uint64) []byte {
 }
 
 // errno extracts the negative errno from a go-ceph error (0 when none).
-func errno(err error) int {
-	if err == nil {
-		return 0
-	}
-	var oe rados.OperationError
-	if errors.As(err, &oe) && oe.OpError != nil {
-		err = oe.OpError
-	}
-	var ec interface{ ErrorCode() int }
-	if errors.As(err, &ec) {
-		return ec.ErrorCode()
-	}
-	return 0
-}
+func errno(err error) int { return radosconn.Errno(err) }
 
 // Linux errnos the package tells apart (RADOS returns them from the OSD).
 const (

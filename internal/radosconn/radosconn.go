@@ -6,8 +6,10 @@
 package radosconn
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -130,4 +132,71 @@ func ObjectContexts(conn *rados.Conn, ioctx *rados.IOContext, oid string) (own, 
 		where = fmt.Sprintf("object %s in pool %s, namespace %s", oid, pool, ns)
 	}
 	return own, aux, where, nil
+}
+
+// Watch calls onChange with each notify's payload on object oid (and with
+// nil each time the watch is (re-)established, since changes made while it
+// was down were not seen), until ctx ends. A watch that breaks (an OSD or
+// the connection failed, the object was deleted or does not exist yet) is
+// set up again after retry; logf says why. Notifies are acked at once: the
+// notifier waits for every watcher. onChange should only wake the caller,
+// which also polls, because a notify can be lost.
+func Watch(ctx context.Context, ioctx *rados.IOContext, oid string, retry time.Duration, logf func(string, ...any), onChange func([]byte)) error {
+	for {
+		err := watchOnce(ctx, ioctx, oid, onChange)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if logf != nil {
+			logf("watch on %s: %v; watching again in %v", oid, err, retry)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retry):
+		}
+	}
+}
+
+func watchOnce(ctx context.Context, ioctx *rados.IOContext, oid string, onChange func([]byte)) error {
+	w, err := ioctx.Watch(oid)
+	if err != nil {
+		return err
+	}
+	defer w.Delete()
+	onChange(nil)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-w.Events():
+			if !ok {
+				return errors.New("watch closed")
+			}
+			_ = ev.Ack(nil)
+			onChange(ev.Data)
+		case err, ok := <-w.Errors():
+			if !ok {
+				return errors.New("watch closed")
+			}
+			return err
+		}
+	}
+}
+
+// Errno extracts the negative errno from a go-ceph error (0 when none), so
+// that callers tell RADOS's answers apart without comparing strings.
+func Errno(err error) int {
+	if err == nil {
+		return 0
+	}
+	var oe rados.OperationError
+	if errors.As(err, &oe) && oe.OpError != nil {
+		err = oe.OpError
+	}
+	var ec interface{ ErrorCode() int }
+	if errors.As(err, &ec) {
+		return ec.ErrorCode()
+	}
+	return 0
 }
