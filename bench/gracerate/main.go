@@ -1,3 +1,5 @@
+//go:build !noceph
+
 // Command gracerate measures what a cluster grace period costs a surviving
 // gateway's clients: GETATTR and READ rates on state taken before the grace
 // period, outside grace and during it, alternating (A B A B). It drives the
