@@ -92,8 +92,17 @@ func TestMetricsScrape(t *testing.T) {
 	if code, body := probe(t, maddr, "/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	if code, body := probe(t, maddr, "/readyz"); code != 200 || body != "ok\n" {
-		t.Fatalf("/readyz: %d %q", code, body)
+	// The port accepts as soon as it is bound; readiness follows once the
+	// serving loops run, a moment later.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		code, body := probe(t, maddr, "/readyz")
+		if code == 200 && body == "ok\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %q", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	ctx := ctxT(t)
 	c := g.dial(t, 0, 0, nfsclient.Minor(1))
