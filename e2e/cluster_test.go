@@ -462,7 +462,7 @@ func TestClusterDrain(t *testing.T) {
 	// Drain through the admin API, as a Kubernetes preStop hook would
 	// (SIGUSR2 takes the same path).
 	start := time.Now()
-	ctl := strings.TrimSuffix(nfsgwBin(t), "nfsgw") + "nfsgwctl"
+	ctl := nfsgwctlBin(t)
 	if out, err := exec.Command(ctl, "--addr", "unix:"+g3.adminSock, "drain").CombinedOutput(); err != nil {
 		t.Fatalf("nfsgwctl drain: %v\n%s", err, out)
 	}

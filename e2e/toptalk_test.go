@@ -7,7 +7,6 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +63,7 @@ func TestTopTalkers(t *testing.T) {
 			time.Sleep(2100 * time.Millisecond) // let an interval end with the traffic in it
 		}
 	}
-	ctl := strings.TrimSuffix(nfsgwBin(t), "nfsgw") + "nfsgwctl"
+	ctl := nfsgwctlBin(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out, err := exec.CommandContext(context.Background(), ctl, "--addr", "unix:"+sock, "--json", "top", "-n", "3").CombinedOutput()

@@ -66,24 +66,20 @@ type Runner struct {
 
 // Status is what an admin or a readiness probe sees.
 type Status struct {
-	Phase    Phase
-	Gate     GateMode
-	DB       DB
-	Own      byte
-	Member   bool
-	Pending  int
-	Waiting  []string
-	Tardy    bool
-	Since    time.Time // when the node last left GateOpen (zero if open)
-	Served   bool
-	Err      error
-	Fencing  string
-	Retries  int
-	LastErr  string
-	Updated  time.Time
-	Reclaim  int // size of the reclaim set
-	Epoch    uint64
-	Snapshot int // snapshots stepped
+	Phase   Phase
+	Gate    GateMode
+	DB      DB
+	Own     byte
+	Member  bool
+	Pending int
+	Waiting []string
+	Tardy   bool
+	Since   time.Time // when the node last left GateOpen (zero if open)
+	Served  bool
+	Err     error
+	LastErr string
+	Reclaim int // size of the reclaim set
+	Epoch   uint64
 }
 
 // NewRunner returns a runner; Run starts it.
@@ -318,7 +314,6 @@ func (r *Runner) do(ctx context.Context, e Effect) (Input, bool) {
 
 func (r *Runner) noteErr(err error) {
 	r.mu.Lock()
-	r.status.Retries++
 	r.status.LastErr = err.Error()
 	r.mu.Unlock()
 }
@@ -349,8 +344,6 @@ func (r *Runner) publish() {
 	}
 	r.status.Tardy = r.n.Tardy()
 	r.status.Err = r.n.Err()
-	r.status.Fencing = r.n.fencing
-	r.status.Updated = time.Now()
 }
 
 // MemDB is a grace database in memory, for a single node (and tests): the
