@@ -14,7 +14,7 @@ LEASE     ?= 10
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: manifests helm-check image bench-cluster-exports all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
+.PHONY: manifests helm-check test-k8s image bench-cluster-exports all build run test test-unit test-e2e deps deps-build ceph-up ceph-down lint fuzz bench bench-ceph bench-vs-ganesha pynfs clean
 
 all: build
 
@@ -117,6 +117,13 @@ pynfs: build
 ## daemon, built twice to check it is reproducible (docs/kubernetes.md).
 image:
 	GO=$(GO) VERSION=$(VERSION) scripts/image.sh $(BIN)/nfsgw-image.tar
+
+## test-k8s: the chart on a real one-node Kubernetes started on this machine
+## (scripts/k8s/test.sh): pod restart, scale up, scale down. Not in make
+## test: the first run builds Kubernetes (~26 CPU-minutes), later ones take
+## a few minutes.
+test-k8s:
+	GO=$(GO) scripts/k8s/test.sh
 
 ## manifests: deploy/nfsgw.yaml, the chart rendered with its defaults (a test
 ## in make test checks that it is up to date).

@@ -90,13 +90,16 @@ up() {
     exit 1
   fi
   local port=${CEPH_DEV_PORT:-$(free_port)}
+  # CEPH_DEV_ADDR: the daemons' address (make test-k8s binds them to its
+  # bridge so pods reach them); loopback unless set.
+  local addr=${CEPH_DEV_ADDR:-127.0.0.1}
   local fsid; fsid=$(cat /proc/sys/kernel/random/uuid)
   mkdir -p "$dir"/{run,log,mon/a,mgr/x,osd/0,mds/a}
   cat >"$conf" <<EOF
 [global]
 fsid = $fsid
-mon host = v2:127.0.0.1:$port
-public addr = 127.0.0.1
+mon host = v2:$addr:$port
+public addr = $addr
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
@@ -144,7 +147,7 @@ EOF
   ceph-authtool --create-keyring "$k" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   ceph-authtool "$k" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' \
     --cap mds 'allow *' --cap mgr 'allow *' >/dev/null
-  monmaptool --create --add a "v2:127.0.0.1:$port" --fsid "$fsid" "$dir/monmap" >/dev/null
+  monmaptool --create --add a "v2:$addr:$port" --fsid "$fsid" "$dir/monmap" >/dev/null
   local out=$dir/log/daemons.out
   ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" --keyring "$k" >>"$out" 2>&1
   ceph-mon -c "$conf" -i a >>"$out" 2>&1
@@ -183,7 +186,7 @@ EOF
     mds 'allow rw path=/' osd 'allow rw tag cephfs data=cephfs, allow rw pool=nfsgw' \
     -o "$dir/nfsgw.keyring"
   ceph_ auth get-or-create client.nocaps mon 'allow r' -o "$dir/nocaps.keyring"
-  echo "ceph-dev: cluster up in $dir (mon 127.0.0.1:$port)" >&2
+  echo "ceph-dev: cluster up in $dir (mon $addr:$port)" >&2
 }
 
 envout() {

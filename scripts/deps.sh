@@ -7,14 +7,19 @@
 #          libnfs-utils (an NFSv4.0 client nobody on this project wrote) and
 #          NFS-Ganesha with FSAL_CEPH (the handle-compatibility test) and
 #          prometheus (promtool checks deploy/monitoring's alert rules).
+#   k8s:   test's, plus what make test-k8s runs Kubernetes on: containerd,
+#          runc, the CNI plugins, iptables, conntrack, etcd.
 set -euo pipefail
 what=${1:-test}
 pkgs=(librados-dev libcephfs-dev)
 if [ "$what" = image ]; then
   pkgs+=(ca-certificates)
 fi
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = k8s ]; then
   pkgs+=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common libnfs-utils nfs-ganesha nfs-ganesha-ceph nfs-ganesha-rados-grace prometheus)
+fi
+if [ "$what" = k8s ]; then
+  pkgs+=(containerd runc containernetworking-plugins iptables conntrack etcd-server openssl curl)
 fi
 need=()
 for p in "${pkgs[@]}"; do

@@ -5,6 +5,7 @@
 # deploy/image/files.txt, packs it with deploy/image/mkimage, then does it
 # all a second time from a fresh tree and checks the two digests are equal.
 # Every time stamp is SOURCE_DATE_EPOCH, the commit's time unless set.
+# IMAGE_NAME (default nfsgw) is the reference recorded in the archive.
 set -eu
 out=${1:-bin/nfsgw-image.tar}
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ echo "image: binaries built in $(($(date +%s) - start)) s"
 
 pack() { # pack DIR OUT
 	deploy/image/rootfs.sh deploy/image/files.txt "$work/bin" "$1"
-	"$work/mkimage" -root "$1" -o "$2" -name "nfsgw:$version" -version "$version" \
+	"$work/mkimage" -root "$1" -o "$2" -name "${IMAGE_NAME:-nfsgw}:$version" -version "$version" \
 		-revision "$revision" -epoch "$SOURCE_DATE_EPOCH" -expect deploy/image/files.txt
 }
 mkdir -p "$(dirname "$out")"

@@ -258,7 +258,10 @@ func main() {
 	flag.StringVar(&o.Revision, "revision", "", "org.opencontainers.image.revision (the commit)")
 	flag.Int64Var(&o.Epoch, "epoch", 0, "every time stamp (SOURCE_DATE_EPOCH)")
 	expect := flag.String("expect", "", "files.txt: refuse an image whose paths differ from it")
+	// make test-k8s packs its pause image with this tool too.
+	entry := flag.String("entrypoint", imageEntrypoint[0], "the image's entrypoint")
 	flag.Parse()
+	imageEntrypoint = []string{*entry}
 	if o.Root == "" || flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "usage: mkimage -root DIR -o OUT.tar [-name REF -version V -revision C -epoch N -expect FILES]")
 		os.Exit(2)
