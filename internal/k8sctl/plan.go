@@ -357,6 +357,13 @@ func desiredService(o Observed, n int) *corev1.Service {
 	if c.Type != corev1.ServiceTypeClusterIP {
 		s.Spec.ExternalTrafficPolicy = c.ExternalTrafficPolicy
 	}
+	if o.StatefulSetUID != "" {
+		// Deleting the StatefulSet (uninstalling) deletes its Services;
+		// not a controller reference, which would make the Service the
+		// StatefulSet controller's to manage.
+		s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet",
+			Name: o.StatefulSet, UID: o.StatefulSetUID}}
+	}
 	return s
 }
 

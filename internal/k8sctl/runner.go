@@ -40,6 +40,10 @@ type Runner struct {
 	Host string
 
 	seq atomic.Uint64
+	// reported is the last failure reported per action, so that one that
+	// fails the same way at every reconcile is one event, not one every
+	// few seconds.
+	reported map[string]string
 }
 
 func (r *Runner) now() time.Time {
@@ -57,6 +61,9 @@ func (r *Runner) now() time.Time {
 func (r *Runner) Run(ctx context.Context, o Observed, acts []Action) error {
 	failed := map[int]bool{}
 	var errs []error
+	if r.reported == nil {
+		r.reported = map[string]string{}
+	}
 	for _, a := range acts {
 		if failed[a.Ordinal()] {
 			continue
@@ -65,16 +72,22 @@ func (r *Runner) Run(ctx context.Context, o Observed, acts []Action) error {
 		if err == nil {
 			if _, ev := a.(Event); !ev {
 				r.Log.Info("done", "action", a.String())
+				delete(r.reported, a.String())
 			}
 			continue
 		}
 		failed[a.Ordinal()] = true
 		err = fmt.Errorf("%s: %w", a, err)
 		errs = append(errs, err)
-		r.Log.Warn("action failed; retried at the next reconcile", "error", err)
 		if _, ev := a.(Event); ev {
+			r.Log.Warn("recording an event", "error", err)
 			continue // not again as an event
 		}
+		if r.reported[a.String()] == err.Error() {
+			continue
+		}
+		r.reported[a.String()] = err.Error()
+		r.Log.Warn("action failed; retried at the next reconcile", "error", err)
 		ref := corev1.ObjectReference{Kind: "StatefulSet", APIVersion: "apps/v1", Name: o.StatefulSet, UID: o.StatefulSetUID}
 		if eerr := r.event(ctx, Event{Object: ref, Type: corev1.EventTypeWarning, Reason: "Failed" + kind(a), Message: err.Error()}); eerr != nil {
 			r.Log.Warn("recording the failure", "error", eerr)
