@@ -89,6 +89,7 @@ func runController(args []string) int {
 		}
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "nfsgw-controller", Level: hclog.LevelFromString(*logLevel), JSONFormat: *logFormat == "json"})
+	k8sctl.LogClientGoTo(log.Named("client-go"))
 
 	var rc *rest.Config
 	if *kubeconfig != "" {
