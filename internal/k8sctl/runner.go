@@ -83,6 +83,13 @@ func (r *Runner) Run(ctx context.Context, o Observed, acts []Action) error {
 			r.Log.Warn("recording an event", "error", err)
 			continue // not again as an event
 		}
+		if apierrors.IsConflict(err) {
+			// Someone else wrote the Service since it was observed: the
+			// informer brings the new version, and the next plan starts
+			// from it. Not a failure to report.
+			r.Log.Debug("conflict; planned again from the new version", "error", err)
+			continue
+		}
 		if r.reported[a.String()] == err.Error() {
 			continue
 		}

@@ -11,8 +11,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -221,5 +223,39 @@ func TestClip(t *testing.T) {
 	}
 	if got := clip("abc", 5); got != "abc" {
 		t.Errorf("clip = %q", got)
+	}
+}
+
+// An update that lost a race with another writer is planned again from the
+// new version: an error for the caller, but no Warning event; a failure
+// that repeats the same way is reported once.
+func TestRunnerConflictsAndRepeatedFailures(t *testing.T) {
+	ctx := context.Background()
+	s0 := testService(0)
+	s0.Namespace = "ns"
+	c := newFake(s0)
+	c.PrependReactor("update", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "services"}, "nfsgw-0", errors.New("changed"))
+	})
+	r := &Runner{Client: c, Namespace: "ns", Log: hclog.NewNullLogger()}
+	o := observe(t, c, &fakeMembers{}, 1)
+	o.Config.Annotations = map[string]string{"a": "1"}
+	acts := Plan(o)
+	if err := r.Run(ctx, o, acts); err == nil {
+		t.Fatal("no error from a conflict")
+	}
+	if ev := events(t, c)["StatefulSet/nfsgw"]; len(ev) != 0 {
+		t.Errorf("events after a conflict: %q", ev)
+	}
+
+	mem := &fakeMembers{m: map[string]Member{"gw3": {}}, failFor: "gw3"}
+	r.Members = mem
+	o = observe(t, c, mem, 1)
+	o.Config.Annotations = nil
+	for range 3 {
+		r.Run(ctx, o, Plan(o))
+	}
+	if ev := events(t, c)["StatefulSet/nfsgw"]; !slices.Equal(ev, []string{"Warning FailedRemoveMember"}) {
+		t.Errorf("events after three identical failures: %q", ev)
 	}
 }
