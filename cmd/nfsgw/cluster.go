@@ -515,26 +515,37 @@ func (m *member) peers(ctx context.Context) {
 // it recorded and deletes its recovery records. The runner then clears
 // its NEED in the grace database.
 func (m *member) fence(ctx context.Context, node string) error {
-	cookie := "fence:" + m.instance
-	if err := m.db.Lock(ctx, node, cookie, m.lease); err != nil {
+	return fenceNode(ctx, m.db, m.ioctx, m.cfg.Ceph, node, "fence:"+m.instance, m.lease, m.log, nil)
+}
+
+// fenceNode is what fencing a dead member does, for a peer and for the
+// Kubernetes controller: take node's liveness lock with cookie (refused,
+// wrapping radosdb.ErrHeld, while the member lives), reset every CephFS
+// session it recorded, delete its recovery records, and run then (if not
+// nil) while the lock is still held.
+func fenceNode(ctx context.Context, db *radosdb.DB, ioctx *rados.IOContext, c config.Ceph, node, cookie string,
+	lease time.Duration, log hclog.Logger, then func(ctx context.Context) error) error {
+	if err := db.Lock(ctx, node, cookie, lease); err != nil {
 		return fmt.Errorf("fence %s: %w", node, err)
 	}
-	defer m.db.Unlock(context.Background(), node, cookie)
-	uuids, err := m.db.Sessions(ctx, node)
+	defer db.Unlock(context.Background(), node, cookie)
+	uuids, err := db.Sessions(ctx, node)
 	if err != nil {
 		return fmt.Errorf("fence %s: its sessions: %w", node, err)
 	}
-	c := m.cfg.Ceph
 	for _, u := range uuids {
 		r, err := cephfsal.ResetSession(cephfsal.MountOptions{ConfPath: c.Conf, User: c.User, Keyring: c.Keyring,
 			MountTimeout: 10 * time.Second}, u)
 		if err != nil {
 			return fmt.Errorf("fence %s: reset session %s: %w", node, u, err)
 		}
-		m.log.Warn("fence: session reset", "node", node, "session", u, "found", resetName(r))
+		log.Warn("fence: session reset", "node", node, "session", u, "found", resetName(r))
 	}
-	if err := radosstore.DeleteAll(ctx, m.ioctx, node); err != nil {
+	if err := radosstore.DeleteAll(ctx, ioctx, node); err != nil {
 		return fmt.Errorf("fence %s: delete records: %w", node, err)
+	}
+	if then != nil {
+		return then(ctx)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/oncrpc"
 	"nfsgw/gateway/toptalk"
+	"nfsgw/internal/k8sctl"
 )
 
 type multiFlag []string
@@ -38,6 +39,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "controller" {
+		return runController(args[1:])
+	}
 	fl := flag.NewFlagSet("nfsgw", flag.ContinueOnError)
 	var listens, exports multiFlag
 	cfgPath := fl.String("config", "", "configuration file (YAML); see docs/configuration.md")
@@ -166,6 +170,7 @@ func run(args []string) int {
 			return 2
 		}
 		cfg.NodeID = id
+		podName = pod
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "nfsgw:", err)
@@ -397,8 +402,41 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	drain := false
 	select {
 	case <-drainc:
+		drain = true
+	case sig := <-sigc:
+		// A StatefulSet pod cannot tell a restart from a scale-down by the
+		// signal: it asks whether its ordinal still exists.
+		if mem != nil && sig == syscall.SIGTERM && podName != "" && termination(log) == k8sctl.Drain {
+			drain = true
+			break
+		}
+		obs.health.SetListening(false)
+		log.Info("shutting down", "signal", sig.String())
+		go func() {
+			sig := <-sigc
+			log.Warn("second signal during shutdown: exiting at once", "signal", sig.String())
+			os.Exit(1)
+		}()
+	case err := <-errc:
+		if err != nil && !errors.Is(err, oncrpc.ErrServerClosed) {
+			close(stop)
+			return err
+		}
+	case err := <-rec.fatal():
+		// The grace machine stopped on its own: a lost liveness lock
+		// (another instance may run with this id) or a fatal database
+		// error. Stop serving at once.
+		close(stop)
+		srv.Shutdown(context.Background())
+		if err == nil {
+			err = errors.New("grace machine stopped")
+		}
+		return err
+	}
+	if drain {
 		// Scale-down: leave for good, so that the cluster never waits
 		// on this node (docs/cluster.md).
 		obs.health.SetListening(false)
@@ -422,29 +460,6 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		drained = true
 		log.Info("drained: left the cluster, exiting")
 		return nil
-	case sig := <-sigc:
-		obs.health.SetListening(false)
-		log.Info("shutting down", "signal", sig.String())
-		go func() {
-			sig := <-sigc
-			log.Warn("second signal during shutdown: exiting at once", "signal", sig.String())
-			os.Exit(1)
-		}()
-	case err := <-errc:
-		if err != nil && !errors.Is(err, oncrpc.ErrServerClosed) {
-			close(stop)
-			return err
-		}
-	case err := <-rec.fatal():
-		// The grace machine stopped on its own: a lost liveness lock
-		// (another instance may run with this id) or a fatal database
-		// error. Stop serving at once.
-		close(stop)
-		srv.Shutdown(context.Background())
-		if err == nil {
-			err = errors.New("grace machine stopped")
-		}
-		return err
 	}
 	close(stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -17,6 +17,7 @@ import (
 
 	"nfsgw/gateway/config"
 	"nfsgw/internal/chart"
+	"nfsgw/internal/k8sctl"
 )
 
 const chartDir = "../helm/nfsgw"
@@ -40,6 +41,7 @@ type serviceMonitor struct {
 // rendered is one values file's objects, decoded strictly.
 type rendered struct {
 	sts        *appsv1.StatefulSet
+	deploys    []*appsv1.Deployment
 	services   []*corev1.Service
 	configMaps []*corev1.ConfigMap
 	secrets    []*corev1.Secret
@@ -66,6 +68,10 @@ func decode(doc string, r *rendered) error {
 		}
 		r.sts = &appsv1.StatefulSet{}
 		return strict(r.sts)
+	case "apps/v1 Deployment":
+		o := &appsv1.Deployment{}
+		r.deploys = append(r.deploys, o)
+		return strict(o)
 	case "v1 Service":
 		o := &corev1.Service{}
 		r.services = append(r.services, o)
@@ -187,10 +193,8 @@ func TestChartObjects(t *testing.T) {
 			}
 
 			// The configuration file is one the gateway accepts.
-			if len(r.configMaps) != 1 {
-				t.Fatalf("%d ConfigMaps", len(r.configMaps))
-			}
-			cfg, err := config.Parse([]byte(r.configMaps[0].Data["nfsgw.yaml"]))
+			gwConfig := configMap(t, r, sts.Name)
+			cfg, err := config.Parse([]byte(gwConfig.Data["nfsgw.yaml"]))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +212,7 @@ func TestChartObjects(t *testing.T) {
 				if !mounts[v.Name] {
 					t.Errorf("volume %s is not mounted", v.Name)
 				}
-				if v.ConfigMap != nil && v.ConfigMap.Name != r.configMaps[0].Name {
+				if v.ConfigMap != nil && v.ConfigMap.Name != gwConfig.Name {
 					t.Errorf("volume %s: ConfigMap %s is not the chart's", v.Name, v.ConfigMap.Name)
 				}
 				if v.Secret != nil && len(r.secrets) > 0 && v.Secret.SecretName != r.secrets[0].Name {
@@ -221,8 +225,25 @@ func TestChartObjects(t *testing.T) {
 				}
 			}
 
-			// Services: the headless one the StatefulSet names, and one per
-			// gateway selecting exactly its pod.
+			controller := vals["controller"].(map[string]any)
+			withController := controller["enabled"].(bool)
+			gwAccount := vals["gatewayServiceAccount"].(map[string]any)["name"].(string)
+			switch {
+			case gwAccount != "" && (pod.Spec.ServiceAccountName != gwAccount || pod.Spec.AutomountServiceAccountToken != nil):
+				t.Errorf("gateway pods: account %q, automount %v; want %q with its token", pod.Spec.ServiceAccountName,
+					pod.Spec.AutomountServiceAccountToken, gwAccount)
+			case gwAccount == "" && (pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken):
+				t.Error("gateway pods without an account of their own must not mount a token")
+			}
+			checkRBAC(t, r, sts.Name, controller, gwAccount)
+			if withController {
+				checkController(t, r, sts, vals)
+			} else if len(r.deploys) != 0 {
+				t.Errorf("%d Deployments with the controller disabled", len(r.deploys))
+			}
+
+			// Services: the headless one the StatefulSet names, and, without
+			// the controller, one per gateway selecting exactly its pod.
 			perOrdinal := map[string]*corev1.Service{}
 			headless := false
 			for _, s := range r.services {
@@ -249,6 +270,9 @@ func TestChartObjects(t *testing.T) {
 						t.Errorf("Service %s selects pod %s", s.Name, pn)
 					}
 					perOrdinal[s.Name] = s
+					if s.Annotations["helm.sh/resource-policy"] != "keep" {
+						t.Errorf("Service %s: an upgrade would delete it (no helm.sh/resource-policy: keep)", s.Name)
+					}
 					if want := corev1.ServiceType(vals["service"].(map[string]any)["type"].(string)); s.Spec.Type != want {
 						t.Errorf("Service %s type %s, want %s", s.Name, s.Spec.Type, want)
 					}
@@ -258,6 +282,9 @@ func TestChartObjects(t *testing.T) {
 			}
 			if !headless {
 				t.Errorf("no headless Service %s", sts.Spec.ServiceName)
+			}
+			if withController {
+				replicas = 0 // the controller's
 			}
 			for i := 0; i < replicas; i++ {
 				if perOrdinal[fmt.Sprintf("%s-%d", sts.Name, i)] == nil {
@@ -272,12 +299,6 @@ func TestChartObjects(t *testing.T) {
 					t.Errorf("PodDisruptionBudget %s: want maxUnavailable 1 over the gateways", p.Name)
 				}
 			}
-			for _, b := range r.bindings {
-				if len(r.roles) != 1 || b.RoleRef.Name != r.roles[0].Name || len(r.accounts) != 1 ||
-					b.Subjects[0].Name != r.accounts[0].Name || b.Subjects[0].Namespace != "storage" {
-					t.Errorf("RoleBinding %s does not bind the controller's account to its Role", b.Name)
-				}
-			}
 			for _, m := range r.monitors {
 				if !subset(m.Spec.Selector.MatchLabels, r.services[0].Labels) || m.Spec.Endpoints[0].Port != "metrics" {
 					t.Errorf("ServiceMonitor %s does not scrape the metrics port", m.Name)
@@ -285,6 +306,141 @@ func TestChartObjects(t *testing.T) {
 			}
 		})
 	}
+}
+
+func configMap(t *testing.T, r *rendered, name string) *corev1.ConfigMap {
+	t.Helper()
+	for _, c := range r.configMaps {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no ConfigMap %s", name)
+	return nil
+}
+
+// checkController: the controller's Deployment names the StatefulSet, the
+// node id prefix and the namespace, reads a Service configuration it
+// accepts and that is the values', runs as its account, and is not
+// selected as a gateway.
+func checkController(t *testing.T, r *rendered, sts *appsv1.StatefulSet, vals map[string]any) {
+	t.Helper()
+	if len(r.deploys) != 1 {
+		t.Fatalf("%d Deployments, want the controller's", len(r.deploys))
+	}
+	d := r.deploys[0]
+	pod := d.Spec.Template
+	if subset(sts.Spec.Selector.MatchLabels, pod.Labels) || !subset(d.Spec.Selector.MatchLabels, pod.Labels) {
+		t.Errorf("controller pod labels %v: selected by the gateways' selector, or not by its own", pod.Labels)
+	}
+	controller := vals["controller"].(map[string]any)
+	if pod.Spec.ServiceAccountName != controller["serviceAccountName"] {
+		t.Errorf("controller account %q", pod.Spec.ServiceAccountName)
+	}
+	if got, want := *d.Spec.Replicas, int32(controller["replicas"].(float64)); got != want {
+		t.Errorf("controller replicas %d, values %d", got, want)
+	}
+	c := pod.Spec.Containers[0]
+	if c.Image != sts.Spec.Template.Spec.Containers[0].Image {
+		t.Errorf("controller image %s, not the gateways'", c.Image)
+	}
+	args := map[string]string{}
+	for _, a := range c.Args[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		args[k] = v
+	}
+	if c.Args[0] != "controller" || args["--statefulset"] != sts.Name || args["--namespace"] != "storage" ||
+		args["--node-id-prefix"] != vals["nodeIdPrefix"] || args["--lease"] == "" {
+		t.Errorf("controller args %q", c.Args)
+	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	files := map[string]string{} // path of a mounted file → its text
+	for _, v := range pod.Spec.Volumes {
+		if _, ok := mounts[v.Name]; !ok {
+			t.Errorf("controller volume %s is not mounted", v.Name)
+		}
+		if v.ConfigMap != nil {
+			for k, text := range configMap(t, r, v.ConfigMap.Name).Data {
+				files[mounts[v.Name]+"/"+k] = text
+			}
+		}
+	}
+	if _, err := config.Parse([]byte(files[args["--config"]])); err != nil || files[args["--config"]] == "" {
+		t.Errorf("--config %s: %v", args["--config"], err)
+	}
+	svc, err := k8sctl.ParseServiceConfig([]byte(files[args["--service-config"]]))
+	if err != nil || files[args["--service-config"]] == "" {
+		t.Fatalf("--service-config %s: %v", args["--service-config"], err)
+	}
+	sv := vals["service"].(map[string]any)
+	if string(svc.Type) != sv["type"] || int(svc.Port) != int(sv["port"].(float64)) ||
+		len(svc.Ordinals) != len(sv["ordinals"].(map[string]any)) {
+		t.Errorf("service config %+v is not the values' %v", svc, sv)
+	}
+}
+
+// checkRBAC: each RoleBinding binds a rendered account to a rendered Role;
+// the gateways may only get their own StatefulSet; the controller may do
+// what it does and nothing of pods/exec or scaling.
+func checkRBAC(t *testing.T, r *rendered, sts string, controller map[string]any, gwAccount string) {
+	t.Helper()
+	roles := map[string]*rbacv1.Role{}
+	for _, ro := range r.roles {
+		roles[ro.Name] = ro
+	}
+	accounts := map[string]bool{}
+	for _, a := range r.accounts {
+		accounts[a.Name] = true
+	}
+	bound := map[string]*rbacv1.Role{}
+	for _, b := range r.bindings {
+		ro := roles[b.RoleRef.Name]
+		if ro == nil || len(b.Subjects) != 1 || !accounts[b.Subjects[0].Name] || b.Subjects[0].Namespace != "storage" {
+			t.Errorf("RoleBinding %s does not bind a rendered account to a rendered Role", b.Name)
+			continue
+		}
+		bound[b.Subjects[0].Name] = ro
+	}
+	if gw := bound[gwAccount]; gw != nil {
+		if len(gw.Rules) != 1 || !slicesEqual(gw.Rules[0].Verbs, "get") || !slicesEqual(gw.Rules[0].Resources, "statefulsets") ||
+			!slicesEqual(gw.Rules[0].ResourceNames, sts) {
+			t.Errorf("gateway Role %s: %+v; want get on statefulset %s only", gw.Name, gw.Rules, sts)
+		}
+	}
+	ctl := bound[controller["serviceAccountName"].(string)]
+	rbac := controller["rbac"].(map[string]any)["create"].(bool)
+	if controller["enabled"].(bool) && rbac && ctl == nil {
+		t.Fatal("the controller's account has no Role")
+	}
+	if ctl == nil {
+		return
+	}
+	can := map[string]bool{}
+	for _, rule := range ctl.Rules {
+		for _, res := range rule.Resources {
+			for _, v := range rule.Verbs {
+				can[res+" "+v] = true
+			}
+		}
+	}
+	for _, need := range []string{"services create", "services delete", "services update", "services watch", "pods watch",
+		"pods/status patch", "statefulsets watch", "events create", "leases create", "leases update"} {
+		if !can[need] {
+			t.Errorf("controller Role lacks %s", need)
+		}
+	}
+	for _, never := range []string{"pods/exec create", "statefulsets/scale update", "statefulsets update", "pods delete"} {
+		if can[never] {
+			t.Errorf("controller Role grants %s", never)
+		}
+	}
+}
+
+func slicesEqual(got []string, want ...string) bool {
+	return strings.Join(got, ",") == strings.Join(want, ",")
 }
 
 // TestChartDefaults pins the defaults the issue asks for.
@@ -295,9 +451,9 @@ func TestChartDefaults(t *testing.T) {
 		a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].TopologyKey != "kubernetes.io/hostname" {
 		t.Error("by default two gateways must not share a node")
 	}
-	if len(r.pdbs) != 1 || len(r.roles) != 1 || len(r.monitors) != 0 || len(r.secrets) != 0 {
-		t.Errorf("defaults: %d PDBs, %d Roles, %d ServiceMonitors, %d Secrets; want 1, 1, 0, 0",
-			len(r.pdbs), len(r.roles), len(r.monitors), len(r.secrets))
+	if len(r.pdbs) != 1 || len(r.roles) != 2 || len(r.monitors) != 0 || len(r.secrets) != 0 || len(r.deploys) != 1 {
+		t.Errorf("defaults: %d PDBs, %d Roles, %d ServiceMonitors, %d Secrets, %d Deployments; want 1, 2, 0, 0, 1",
+			len(r.pdbs), len(r.roles), len(r.monitors), len(r.secrets), len(r.deploys))
 	}
 	if r.sts.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
 		t.Error("want Parallel pod management")
