@@ -53,6 +53,10 @@ func (s *Server) Perform(ctx context.Context, fx nfs4state.Effects) error {
 	for _, e := range fx {
 		switch e.Kind {
 		case nfs4state.Recall:
+			if s.recallHook != nil {
+				s.recallHook(e.State)
+				continue
+			}
 			go s.recall(e.State)
 		case nfs4state.Record:
 			if err := s.record(ctx, e.Client); err != nil && first == nil {

@@ -84,6 +84,10 @@ type Server struct {
 	m         *metrics.Metrics
 	timed     bool         // operations are timed (metrics or slow-operation log)
 	owners    ownerStripes // recovery store writes, one owner at a time (effects.go)
+
+	// recallHook, set by tests, is called in place of sending CB_RECALL,
+	// in the request, before its reply.
+	recallHook func(*nfs4state.State)
 }
 
 // New returns an engine.
