@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"syscall"
@@ -22,6 +23,7 @@ var version = "dev"
 type adminProvider struct {
 	cfg     *config.Config
 	state   *nfs4state.Manager
+	engine  *compound.Server // performs the state model's effects
 	exports *export.Registry
 	start   time.Time
 	listen  []string
@@ -107,7 +109,7 @@ func (p *adminProvider) Clients() []admin.ClientInfo {
 }
 
 func (p *adminProvider) EvictClient(id uint64) error {
-	if !p.state.Evict(id) {
+	if !p.engine.Evict(context.Background(), id) {
 		return fmt.Errorf("client %#x: %w", id, admin.ErrNotFound)
 	}
 	return nil

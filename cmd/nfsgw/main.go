@@ -325,7 +325,6 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		// Milliseconds keep two quick restarts apart; stateids and client
 		// ids of the earlier instance are then recognised as stale.
 		Boot:     uint32(boot.UnixMilli()),
-		OnForget: rec.forget,
 		Courtesy: cfg.Courtesy(),
 	})
 	registry := export.NewRegistry(tbl)
@@ -384,7 +383,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	log.Info("serving", "exports", len(tbl.All()), "since start", time.Since(boot))
 
 	stop := make(chan struct{})
-	go reaper(state, cfg.Lease(), stop, log)
+	go reaper(engine, cfg.Lease(), stop, log)
 	// Scale-down: SIGUSR2 or nfsgwctl drain.
 	drainc := make(chan os.Signal, 1)
 	signal.Notify(drainc, syscall.SIGUSR2)
@@ -394,7 +393,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		for _, l := range listeners {
 			addrs = append(addrs, l.Addr().String())
 		}
-		p := &adminProvider{cfg: cfg, state: state, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr, drainc: drainc, talkers: talkers}
+		p := &adminProvider{cfg: cfg, state: state, engine: engine, exports: registry, start: boot, listen: addrs, grace: rec.gate, rec: rec, mgr: exportMgr, drainc: drainc, talkers: talkers}
 		stopAdmin := admin.ServeListener(context.Background(), lis.admin, p, log.Named("admin"))
 		lis.admin = nil // closed by stopAdmin
 		defer stopAdmin()
@@ -446,7 +445,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		close(stop)
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout())
 		defer cancel()
-		drainClients(ctx, state, log)
+		drainClients(ctx, state, engine, log)
 		srv.Shutdown(ctx)
 		rec.close()
 		if mem != nil {
@@ -470,17 +469,17 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 // drainClients waits until every client is gone (they unmounted, or their
 // leases ran out) or ctx ends, then evicts the rest: their records go with
 // them, so nothing is left to reclaim here.
-func drainClients(ctx context.Context, state *nfs4state.Manager, log hclog.Logger) {
+func drainClients(ctx context.Context, state *nfs4state.Manager, engine *compound.Server, log hclog.Logger) {
 	log.Info("draining: no new connections; waiting for clients to leave", "clients", state.Stats().Clients)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for state.Stats().Clients > 0 {
-		state.Reap()
+		engine.Reap(ctx)
 		select {
 		case <-ctx.Done():
 			n := 0
 			for _, c := range state.Clients() {
-				if state.Evict(c.ID) {
+				if engine.Evict(context.WithoutCancel(ctx), c.ID) {
 					n++
 				}
 			}
@@ -492,7 +491,7 @@ func drainClients(ctx context.Context, state *nfs4state.Manager, log hclog.Logge
 }
 
 // reaper expires clients whose lease ran out.
-func reaper(state *nfs4state.Manager, lease time.Duration, stop <-chan struct{}, log hclog.Logger) {
+func reaper(engine *compound.Server, lease time.Duration, stop <-chan struct{}, log hclog.Logger) {
 	t := time.NewTicker(lease / 4)
 	defer t.Stop()
 	for {
@@ -500,7 +499,7 @@ func reaper(state *nfs4state.Manager, lease time.Duration, stop <-chan struct{},
 		case <-stop:
 			return
 		case <-t.C:
-			if n := state.Reap(); n > 0 {
+			if n := engine.Reap(context.Background()); n > 0 {
 				log.Info("expired clients", "count", n)
 			}
 		}

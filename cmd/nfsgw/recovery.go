@@ -11,7 +11,6 @@ import (
 
 	"nfsgw/gateway/compound"
 	"nfsgw/gateway/config"
-	"nfsgw/gateway/nfs4state"
 	"nfsgw/grace"
 	"nfsgw/recovery"
 	"nfsgw/recovery/boltstore"
@@ -121,21 +120,13 @@ func (r *nodeRecovery) start(cfg *config.Config, db grace.DBStore, rc grace.Runn
 // a lost liveness lock, a corrupt database at boot. Nil without a runner.
 func (r *nodeRecovery) fatal() <-chan error { return r.exited }
 
-// forget removes a destroyed or expired client from the store.
-func (r *nodeRecovery) forget(c *nfs4state.Client) {
-	if r.store == nil {
-		return
-	}
-	if err := r.store.Remove(context.Background(), []byte(c.Owner)); err != nil {
-		r.log.Error("forgetting client", "client", c.ID, "error", err)
-	}
-}
-
 type storeRecorder struct{ s recovery.Store }
 
 func (s storeRecorder) Add(ctx context.Context, owner []byte, principal string, minor uint32) error {
 	return s.s.Add(ctx, recovery.Record{Owner: owner, Principal: principal, Minor: minor})
 }
+
+func (s storeRecorder) Remove(ctx context.Context, owner []byte) error { return s.s.Remove(ctx, owner) }
 
 func (r *nodeRecovery) recorder() compound.Recorder {
 	if r.store == nil {

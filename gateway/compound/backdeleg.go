@@ -1,6 +1,7 @@
 package compound
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"syscall"
@@ -107,7 +108,7 @@ func (b *backendDeleg) attach(s *nfs4state.State) {
 	recalled := b.recalled && !b.closed
 	b.mu.Unlock()
 	if recalled {
-		b.s.cfg.State.Recall(s)
+		b.s.Perform(context.Background(), b.s.cfg.State.Recall(s))
 	}
 }
 
@@ -129,7 +130,7 @@ func (b *backendDeleg) recall() {
 	b.mu.Unlock()
 	b.s.log.Debug("backend recalls a delegation", "granted", s != nil, "deadline", wait)
 	if s != nil {
-		b.s.cfg.State.Recall(s)
+		b.s.Perform(context.Background(), b.s.cfg.State.Recall(s))
 	}
 }
 

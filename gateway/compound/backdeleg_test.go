@@ -197,7 +197,7 @@ func TestBackendDelegationLifetime(t *testing.T) {
 		t.Fatalf("open: %v %+v", err, f.Open.Delegation)
 	}
 	bf = dfs.last(t)
-	if !sm.Evict(c.ClientID()) {
+	if ok, _ := sm.Evict(c.ClientID()); !ok {
 		t.Fatal("client not found")
 	}
 	if bf.returned.Load() != 1 || bf.closed.Load() != 1 || sm.BackedDelegations() != 0 {

@@ -39,12 +39,6 @@ func (s *Server) callbackTimeout() time.Duration {
 	return t
 }
 
-// startRecall is the state model's recaller: it is called with state locks
-// held, so it only starts a goroutine.
-func (s *Server) startRecall(d *nfs4state.State) {
-	go s.recall(d)
-}
-
 // recall sends CB_RECALL for delegation d over its client's back channel
 // (RFC 8881 section 20.2). A failed callback revokes the delegation; a
 // delivered one leaves it to the client to return it within a lease
@@ -292,9 +286,6 @@ func (s *Server) probeCallback40(c *nfs4state.Client) {
 		}
 	}()
 }
-
-// clientGone closes a destroyed client's callback connection.
-func (s *Server) clientGone(c *nfs4state.Client) { closeCallback(c.TakeCallbackPath()) }
 
 func closeCallback(raw any) {
 	if conn, ok := raw.(*oncrpc.Client); ok && conn != nil {

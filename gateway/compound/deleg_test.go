@@ -9,10 +9,12 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/fsal/localfs"
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/nfsclient"
@@ -23,6 +25,17 @@ import (
 func serveDeleg(t *testing.T, lease time.Duration) (addr, dir string, sm *nfs4state.Manager) {
 	t.Helper()
 	dir = t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, _ = serveDelegOn(t, l, dir, lease)
+	return l.Addr().String(), dir, sm
+}
+
+// serveDelegOn serves dir with delegations on, on l.
+func serveDelegOn(t *testing.T, l net.Listener, dir string, lease time.Duration) (*nfs4state.Manager, *Server) {
+	t.Helper()
 	fs, err := localfs.New(dir, localfs.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -31,21 +44,17 @@ func serveDeleg(t *testing.T, lease time.Duration) (addr, dir string, sm *nfs4st
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm = nfs4state.NewManager(nfs4state.Config{Lease: lease})
+	sm := nfs4state.NewManager(nfs4state.Config{Lease: lease})
 	eng := New(Config{Exports: export.NewRegistry(tbl), State: sm})
 	srv := &oncrpc.Server{}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, eng)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return l.Addr().String(), dir, sm
+	return sm, eng
 }
 
 func recallGoroutines() int {
@@ -59,63 +68,66 @@ func recallGoroutines() int {
 // goroutine behind; the reaper revokes the delegations a lease after the
 // recall.
 func TestRecallOfSilentClientIsBounded(t *testing.T) {
-	addr, dir, sm := serveDeleg(t, 2*time.Second)
-	const files = 10
-	for i := 0; i < files; i++ {
-		os.WriteFile(filepath.Join(dir, fmt.Sprint("f", i)), []byte("x"), 0666)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	block := make(chan struct{})
-	defer close(block)
-	a, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "silent", OnCallback: func(op uint32) {
-		if op == nfsclient.CBOpSequence {
-			<-block
+	synctest.Test(t, func(t *testing.T) {
+		const lease = 2 * time.Second
+		dir := t.TempDir()
+		l := pipenet.Listen()
+		sm, eng := serveDelegOn(t, l, dir, lease)
+		const files = 10
+		for i := 0; i < files; i++ {
+			os.WriteFile(filepath.Join(dir, fmt.Sprint("f", i)), []byte("x"), 0666)
 		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Abandon()
-	b, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "writer", RetryTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Abandon()
-	for i := 0; i < files; i++ {
-		f, err := a.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessRead, 0)
-		if err != nil {
+		ctx := t.Context()
+		block := make(chan struct{})
+		defer close(block)
+		a := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "silent", OnCallback: func(op uint32) {
+			if op == nfsclient.CBOpSequence {
+				<-block
+			}
+		}})
+		b := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "writer", RetryTimeout: -1})
+		for i := 0; i < files; i++ {
+			f, err := a.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessRead, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Open.Delegation.Type != nfs4.DelegRead {
+				t.Fatalf("file %d: no delegation: %+v", i, f.Open.Delegation)
+			}
+		}
+		if n := sm.Delegations(); n != files {
+			t.Fatalf("%d delegations", n)
+		}
+		for i := 0; i < files; i++ {
+			_, err := b.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessWrite, 0)
+			if nfsclient.StatusOf(err) != nfs4.ErrDelay {
+				t.Fatalf("file %d: write open: %v", i, err)
+			}
+		}
+		// The reaper's ticks, in the bubble's time: within a lease and a
+		// callback timeout, every recall has given up and every
+		// delegation is revoked.
+		start := time.Now()
+		for {
+			synctest.Wait()
+			if sm.Delegations() == 0 && recallGoroutines() == 0 {
+				break
+			}
+			if time.Since(start) > lease+eng.callbackTimeout() {
+				t.Fatalf("after %v: %d delegations, %d recall goroutines", time.Since(start), sm.Delegations(), recallGoroutines())
+			}
+			time.Sleep(lease / 4)
+			eng.Reap(ctx)
+		}
+		for i := 0; i < files; i++ {
+			if _, err := b.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessWrite, 0); err != nil {
+				t.Fatalf("file %d after revocation: %v", i, err)
+			}
+		}
+		if err := sm.CheckConsistency(); err != nil {
 			t.Fatal(err)
 		}
-		if f.Open.Delegation.Type != nfs4.DelegRead {
-			t.Fatalf("file %d: no delegation: %+v", i, f.Open.Delegation)
-		}
-	}
-	if n := sm.Delegations(); n != files {
-		t.Fatalf("%d delegations", n)
-	}
-	for i := 0; i < files; i++ {
-		_, err := b.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessWrite, 0)
-		if nfsclient.StatusOf(err) != nfs4.ErrDelay {
-			t.Fatalf("file %d: write open: %v", i, err)
-		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for sm.Delegations() > 0 || recallGoroutines() > 0 {
-		sm.Reap() // as the server's reaper does every quarter lease
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %d delegations, %d recall goroutines", sm.Delegations(), recallGoroutines())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for i := 0; i < files; i++ {
-		if _, err := b.OpenFile(ctx, fmt.Sprint("/export/f", i), nfs4.ShareAccessWrite, 0); err != nil {
-			t.Fatalf("file %d after revocation: %v", i, err)
-		}
-	}
-	if err := sm.CheckConsistency(); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // TestDelegationWants checks the 4.1 want bits of OPEN.

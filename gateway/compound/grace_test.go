@@ -36,6 +36,13 @@ func (m *memRecorder) Add(_ context.Context, owner []byte, _ string, _ uint32) e
 	return nil
 }
 
+func (m *memRecorder) Remove(_ context.Context, owner []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.owners = slices.DeleteFunc(m.owners, func(o string) bool { return o == string(owner) })
+	return nil
+}
+
 func (m *memRecorder) has(owner string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -4,58 +4,29 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/fsal"
 	"nfsgw/gateway/fsal/faultfs"
 	"nfsgw/gateway/fsal/memfs"
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/nfsclient"
 	"nfsgw/gateway/oncrpc"
 )
 
-// pipeListener is a net.Listener of in-memory connections (net.Pipe), so
-// that tests need no network.
-type pipeListener struct {
-	conns chan net.Conn
-	once  sync.Once
-	done  chan struct{}
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-// dial connects a client to the listener's server.
-func (l *pipeListener) dial(t *testing.T, ctx context.Context, owner string) *nfsclient.Client {
+// dialPipe connects a client to the server on l.
+func dialPipe(t *testing.T, ctx context.Context, l *pipenet.Listener, opts nfsclient.Options) *nfsclient.Client {
 	t.Helper()
-	c, s := net.Pipe()
-	select {
-	case l.conns <- s:
-	case <-l.done:
-		t.Fatal("listener closed")
+	nc, err := l.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cl, err := nfsclient.DialConn(ctx, c, nfsclient.Options{ClientOwner: owner})
+	cl, err := nfsclient.DialConn(ctx, nc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +34,17 @@ func (l *pipeListener) dial(t *testing.T, ctx context.Context, owner string) *nf
 	return cl
 }
 
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
-
 // serveMem serves a memfs, wrapped in faultfs, holding files a and b, on
 // l. The server is shut down when the test ends.
 func serveMem(t *testing.T, l net.Listener) *faultfs.FS {
+	t.Helper()
+	ffs, _ := serveMemConfig(t, l, Config{}, false)
+	return ffs
+}
+
+// serveMemConfig is serveMem with the engine's configuration (Exports and
+// State are set here; State only if cfg has none), and returns the engine.
+func serveMemConfig(t *testing.T, l net.Listener, cfg Config, delegations bool) (*faultfs.FS, *Server) {
 	t.Helper()
 	mfs := memfs.New()
 	for _, n := range []string{"a", "b"} {
@@ -86,11 +60,15 @@ func serveMem(t *testing.T, l net.Listener) *faultfs.FS {
 		f.Close()
 	}
 	ffs := faultfs.New(mfs)
-	tbl, err := export.NewTable([]*export.Export{{ID: 1, Pseudo: "/export", FS: ffs, Squash: export.SquashNone}})
+	tbl, err := export.NewTable([]*export.Export{{ID: 1, Pseudo: "/export", FS: ffs, Squash: export.SquashNone, Delegations: delegations}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := New(Config{Exports: export.NewRegistry(tbl), State: nfs4state.NewManager(nfs4state.Config{Lease: 60 * time.Second})})
+	cfg.Exports = export.NewRegistry(tbl)
+	if cfg.State == nil {
+		cfg.State = nfs4state.NewManager(nfs4state.Config{Lease: 60 * time.Second})
+	}
+	eng := New(cfg)
 	srv := &oncrpc.Server{}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, eng)
 	go srv.Serve(l)
@@ -99,7 +77,7 @@ func serveMem(t *testing.T, l net.Listener) *faultfs.FS {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return ffs
+	return ffs, eng
 }
 
 // hotPathProbes are the requests that must be answered while a backend
@@ -127,10 +105,9 @@ func hotPathProbes(other *nfsclient.Client, ra, rb *nfsclient.OpenFile) []struct
 // held here until released, GETATTR, LOOKUP and READ of another file, and
 // GETATTR and READ of that file without a conflicting lock, are answered
 // (issue 11, section 3). The gateway serves memfs through faultfs over
-// in-memory connections. (Not in a synctest bubble: oncrpc's idle workers
-// wait on a package-level channel made outside any bubble, so they never
-// count as durably blocked and synctest.Wait would not return. The 10 s
-// bound below only turns a hang into a failure.)
+// in-memory connections, in a synctest bubble: a probe that is not
+// answered waits until everything else waits too, and then its (fake)
+// 10 s deadline passes at once.
 func TestHotPathDuringBackendCall(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -146,48 +123,51 @@ func TestHotPathDuringBackendCall(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newPipeListener()
-			ffs := serveMem(t, l)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			locker, other := l.dial(t, ctx, "locker"), l.dial(t, ctx, "other")
-			fa, err := locker.OpenFile(ctx, "/export/a", nfs4.ShareAccessBoth, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ra, err := other.OpenFile(ctx, "/export/a", nfs4.ShareAccessRead, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rb, err := other.OpenFile(ctx, "/export/b", nfs4.ShareAccessRead, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hold := ffs.Hold(tc.op)
-			held := make(chan error, 1)
-			go func() { held <- tc.run(ctx, fa) }()
-			select {
-			case <-hold.Entered():
-			case err := <-held:
-				t.Fatalf("%s returned before reaching the backend: %v", tc.name, err)
-			}
-			for _, p := range hotPathProbes(other, ra, rb) {
-				pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-				err := p.fn(pctx)
-				pcancel()
-				if errors.Is(err, context.DeadlineExceeded) {
-					t.Errorf("%s not answered while a backend %s blocks", p.what, tc.name)
-				} else if err != nil {
-					t.Errorf("%s while a backend %s blocks: %v", p.what, tc.name, err)
+			synctest.Test(t, func(t *testing.T) {
+				l := pipenet.Listen()
+				ffs := serveMem(t, l)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				locker := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "locker"})
+				other := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "other"})
+				fa, err := locker.OpenFile(ctx, "/export/a", nfs4.ShareAccessBoth, 0)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if n := hold.Waiting(); n != 1 {
-				t.Errorf("%d calls waiting in the backend, want the %s alone", n, tc.name)
-			}
-			hold.Release()
-			if err := <-held; err != nil {
-				t.Fatalf("%s after the backend let go: %v", tc.name, err)
-			}
+				ra, err := other.OpenFile(ctx, "/export/a", nfs4.ShareAccessRead, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rb, err := other.OpenFile(ctx, "/export/b", nfs4.ShareAccessRead, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hold := ffs.Hold(tc.op)
+				held := make(chan error, 1)
+				go func() { held <- tc.run(ctx, fa) }()
+				select {
+				case <-hold.Entered():
+				case err := <-held:
+					t.Fatalf("%s returned before reaching the backend: %v", tc.name, err)
+				}
+				for _, p := range hotPathProbes(other, ra, rb) {
+					pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+					err := p.fn(pctx)
+					pcancel()
+					if errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("%s not answered while a backend %s blocks", p.what, tc.name)
+					} else if err != nil {
+						t.Errorf("%s while a backend %s blocks: %v", p.what, tc.name, err)
+					}
+				}
+				if n := hold.Waiting(); n != 1 {
+					t.Errorf("%d calls waiting in the backend, want the %s alone", n, tc.name)
+				}
+				hold.Release()
+				if err := <-held; err != nil {
+					t.Fatalf("%s after the backend let go: %v", tc.name, err)
+				}
+			})
 		})
 	}
 }

@@ -39,7 +39,7 @@ func opSetClientIDConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
 	}
-	st := r.s.cfg.State.SetClientIDConfirm(id, confirm, r.principalName())
+	st := r.result(r.s.cfg.State.SetClientIDConfirm(id, confirm, r.principalName()))
 	if st == nfs4.OK {
 		r.probeCallback40(id)
 	}
@@ -116,9 +116,9 @@ func opExchangeID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if flags&^known != 0 || flags&nfs4.ExchgidFlagConfirmedR != 0 {
 		return nfs4.ErrInval
 	}
-	res, st := r.s.cfg.State.ExchangeID(string(owner), verf, r.principalName(),
+	res, st, fx := r.s.cfg.State.ExchangeID(string(owner), verf, r.principalName(),
 		flags&nfs4.ExchgidFlagUpdConfirmedRecA != 0, r.remote.String())
-	if st != nfs4.OK {
+	if st = r.result(st, fx); st != nfs4.OK {
 		return st
 	}
 	if !res.Confirmed {
@@ -212,8 +212,8 @@ func opCreateSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	back.MaxResponseSize = minU32(back.MaxResponseSize, 64<<10)
 	back.MaxResponseSizeCached = 0
 	flags &= nfs4.CreateSessionFlagConnBackChan // no persistence, no RDMA
-	s, replay, st := r.s.cfg.State.CreateSession(id, seq, r.principalName(), fore, back, flags, cbProg)
-	if st != nfs4.OK {
+	s, replay, st, fx := r.s.cfg.State.CreateSession(id, seq, r.principalName(), fore, back, flags, cbProg)
+	if st = r.result(st, fx); st != nfs4.OK {
 		return st
 	}
 	if replay != nil {
@@ -370,7 +370,7 @@ func opDestroyClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	if r.session != nil && r.session.Client.ID == id {
 		return nfs4.ErrClientidBusy
 	}
-	return r.s.cfg.State.DestroyClientID(id)
+	return r.result(r.s.cfg.State.DestroyClientID(id))
 }
 
 func opTestStateid(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {

@@ -223,7 +223,7 @@ func (r *request) breakDelegs(raw []byte) uint32 {
 	if sm.Delegations() == 0 || raw == nil {
 		return nfs4.OK
 	}
-	return sm.BreakDelegations(string(raw), r.requestClient())
+	return r.result(sm.BreakDelegations(string(raw), r.requestClient()))
 }
 
 // breakWriteDelegs is breakDelegs for requests that only read the file or
@@ -233,7 +233,7 @@ func (r *request) breakWriteDelegs(raw []byte) uint32 {
 	if sm.WriteDelegations() == 0 || raw == nil {
 		return nfs4.OK
 	}
-	return sm.BreakWriteDelegations(string(raw), r.requestClient())
+	return r.result(sm.BreakWriteDelegations(string(raw), r.requestClient()))
 }
 
 // breakDelegsNamed is breakDelegs for the object name in directory dir

@@ -32,8 +32,14 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 				return nil, nil, st
 			}
 		}
-		if sid == nfs4.AnonStateid && sm.DenyConflict(r.fileKey(), want) {
-			return nil, nil, nfs4.ErrLocked
+		if sid == nfs4.AnonStateid {
+			conflict, fx := sm.DenyConflict(r.fileKey(), want)
+			if st := r.perform(fx); st != nfs4.OK {
+				return nil, nil, st
+			}
+			if conflict {
+				return nil, nil, nfs4.ErrLocked
+			}
 		}
 		if write {
 			// A write without an open conflicts with others' read

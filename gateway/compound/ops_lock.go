@@ -113,7 +113,10 @@ func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	// trip) runs with no state lock held, so that READ, WRITE and GETATTR
 	// of the file are not held up behind it.
 	r.openLockFile(ls, access)
-	call, denied, st := sm.ReserveLock(ls, off, end, write)
+	call, denied, st, fx := sm.ReserveLock(ls, off, end, write)
+	// Recalls and courtesy expiries (never a Record, which could fail)
+	// are performed before the backend call.
+	r.perform(fx)
 	if st == nfs4.OK {
 		nsid, denied2, st2 := sm.Commit(call, r.backendLock(call, off, length))
 		if st = st2; st == nfs4.OK {
@@ -212,7 +215,11 @@ func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		client = r.session.Client
 	}
 	owner := client.FindLockOwner(string(ownerKey))
-	if denied := r.s.cfg.State.Test(r.fileKey(), owner, off, end, write); denied != nil {
+	denied, fx := r.s.cfg.State.Test(r.fileKey(), owner, off, end, write)
+	if st := r.perform(fx); st != nfs4.OK {
+		return st
+	}
+	if denied != nil {
 		encodeDenied(e, denied)
 		return nfs4.ErrDenied
 	}

@@ -367,7 +367,7 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	// Recall conflicting delegations before opening the backend file: a
 	// backend that backs delegations would hold the open until they are
 	// returned, rather than let it answer NFS4ERR_DELAY.
-	if st := sm.OpenConflict(fileKey, client, access, a.deny); st != nfs4.OK {
+	if st := r.result(sm.OpenConflict(fileKey, client, access, a.deny)); st != nfs4.OK {
 		if r.seqOwner != nil && !owner.Confirmed() && !sm.OwnerHasStates(owner) {
 			owner.ForgetSeqid()
 		}
@@ -384,8 +384,9 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			return statusOf(err)
 		}
 	}
-	state, sid, st := sm.Open(nfs4state.OpenRequest{Owner: owner, FileKey: fileKey, FH: fileKey,
+	state, sid, st, fx := sm.Open(nfs4state.OpenRequest{Owner: owner, FileKey: fileKey, FH: fileKey,
 		Access: access, Deny: a.deny, File: f})
+	r.perform(fx) // recalls and courtesy expiries: no Record
 	if st == nfs4.ErrDelay && r.seqOwner != nil && !owner.Confirmed() && !sm.OwnerHasStates(owner) {
 		owner.ForgetSeqid()
 	}

@@ -8,6 +8,7 @@ package compound
 import (
 	"context"
 	"encoding/binary"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"sync"
@@ -60,9 +61,11 @@ type Config struct {
 }
 
 // Recorder remembers, durably, the clients that hold state (the recovery
-// store). Add must not return before the record is stable.
+// store). Add must not return before the record is stable. Remove forgets
+// the owner's record (a client destroyed or expired).
 type Recorder interface {
 	Add(ctx context.Context, owner []byte, principal string, minor uint32) error
+	Remove(ctx context.Context, owner []byte) error
 }
 
 // maxOps40 bounds the operations of an NFSv4.0 COMPOUND; a Linux client
@@ -79,7 +82,12 @@ type Server struct {
 	delegs    delegSupport // which backends back delegations (backdeleg.go)
 	locktest  sync.Map     // fsal.FS → whether its files test locks (LOCKT)
 	m         *metrics.Metrics
-	timed     bool // operations are timed (metrics or slow-operation log)
+	timed     bool         // operations are timed (metrics or slow-operation log)
+	owners    ownerStripes // recovery store writes, one owner at a time (effects.go)
+
+	// recallHook, set by tests, is called in place of sending CB_RECALL,
+	// in the request, before its reply.
+	recallHook func(*nfs4state.State)
 }
 
 // New returns an engine.
@@ -103,11 +111,8 @@ func New(cfg Config) *Server {
 		cfg.Grace = grace.None{}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, maxIO: cfg.MaxIO, drc: newDRC(), m: cfg.Metrics}
+	s.owners.seed = maphash.MakeSeed()
 	s.timed = s.m != nil || cfg.SlowOp > 0
-	if cfg.State != nil {
-		cfg.State.SetRecaller(s.startRecall)
-		cfg.State.SetClientCleanup(s.clientGone)
-	}
 	binary.BigEndian.PutUint64(s.writeVerf[:], uint64(cfg.Boot.UnixNano()))
 	return s
 }
@@ -346,15 +351,7 @@ func (r *request) checkReplySize(e *xdr.Encoder, start, opStart int, op uint32) 
 // state is granted, so that a crash right after the reply still lets the
 // client reclaim.
 func (r *request) recordClient(c *nfs4state.Client) uint32 {
-	if r.s.cfg.Recorder == nil || c.Recorded() {
-		return nfs4.OK
-	}
-	if err := r.s.cfg.Recorder.Add(r.ctx, []byte(c.Owner), c.Principal, c.Minor); err != nil {
-		r.s.log.Error("recovery store: cannot record client", "client", c.ID, "error", err)
-		return nfs4.ErrServerfault
-	}
-	c.SetRecorded()
-	return nfs4.OK
+	return r.perform(r.s.cfg.State.Record(c))
 }
 
 // graceCheck applies the grace rules to a state-creating request of client

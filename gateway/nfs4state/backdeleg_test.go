@@ -18,7 +18,7 @@ func (c *closeCount) Close() error { c.n.Add(1); return nil }
 func backedDeleg(t *testing.T, m *Manager, c *Client, file string) (*State, *closeCount) {
 	t.Helper()
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: c.OpenOwner("o-" + file), FileKey: file, FH: file, Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, _ := m.Open(OpenRequest{Owner: c.OpenOwner("o-" + file), FileKey: file, FH: file, Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "open", st, nfs4.OK)
 	if _, ok := m.CanGrantDeleg(c, file, false); !ok {
 		t.Fatal("CanGrantDeleg says no")
@@ -51,7 +51,6 @@ func TestBackedDelegationEnds(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 	m := NewManager(Config{Lease: 10 * time.Second, Now: clk.Now, Boot: 7})
 	var rec recallLog
-	m.SetRecaller(rec.add)
 	a, _ := confirmed41(t, m, "a")
 	b, _ := confirmed41(t, m, "b")
 
@@ -66,8 +65,8 @@ func TestBackedDelegationEnds(t *testing.T) {
 	// reaper revokes (¾ lease for 4.1) and the file goes at once, not at
 	// FREE_STATEID.
 	s, cc = backedDeleg(t, m, a, "late")
-	m.Recall(s)
-	m.Recall(s) // once only
+	rec.take(m.Recall(s))
+	rec.take(m.Recall(s)) // once only
 	if rec.n() != 1 {
 		t.Fatalf("%d recalls, want 1", rec.n())
 	}
@@ -108,9 +107,13 @@ func TestBackedDelegationEnds(t *testing.T) {
 	if !m.IsCourtesy(a) {
 		t.Fatal("a is not a courtesy client")
 	}
-	m.Recall(s)
+	fx := m.Recall(s)
+	rec.take(fx)
 	if !a.Expired() || rec.n() != before {
 		t.Fatalf("courtesy holder: expired %v, %d recalls sent", a.Expired(), rec.n()-before)
+	}
+	if len(fx.Of(Gone)) != 1 || fx.Of(Gone)[0].Client != a {
+		t.Fatalf("courtesy holder's expiry: effects %v, want a gone", fx)
 	}
 	wantClosed(t, "courtesy expiry", m, cc)
 
@@ -130,29 +133,29 @@ func TestBackedDelegationEnds(t *testing.T) {
 func TestOpenConflictBacked(t *testing.T) {
 	m, _ := newTestManager(t)
 	var rec recallLog
-	m.SetRecaller(rec.add)
 	a, _ := confirmed41(t, m, "a")
 	b, _ := confirmed41(t, m, "b")
 	backedDeleg(t, m, a, "f")
-	mustStatus(t, "a reads", m.OpenConflict("f", a, nfs4.ShareAccessRead, 0), nfs4.OK)
-	mustStatus(t, "b reads", m.OpenConflict("f", b, nfs4.ShareAccessRead, 0), nfs4.OK)
+	mustStatus(t, "a reads", rec.st(m.OpenConflict("f", a, nfs4.ShareAccessRead, 0)), nfs4.OK)
+	mustStatus(t, "b reads", rec.st(m.OpenConflict("f", b, nfs4.ShareAccessRead, 0)), nfs4.OK)
 	if rec.n() != 0 {
 		t.Fatal("a reader recalled")
 	}
-	mustStatus(t, "a writes", m.OpenConflict("f", a, nfs4.ShareAccessBoth, 0), nfs4.ErrDelay)
-	mustStatus(t, "b writes", m.OpenConflict("f", b, nfs4.ShareAccessWrite, 0), nfs4.ErrDelay)
+	mustStatus(t, "a writes", rec.st(m.OpenConflict("f", a, nfs4.ShareAccessBoth, 0)), nfs4.ErrDelay)
+	mustStatus(t, "b writes", rec.st(m.OpenConflict("f", b, nfs4.ShareAccessWrite, 0)), nfs4.ErrDelay)
 	if rec.n() != 1 {
 		t.Fatalf("%d recalls, want 1", rec.n())
 	}
 	// Without a backend file, the holder's own write open is no conflict
 	// (as before backend delegations).
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("og"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, fx := m.Open(OpenRequest{Owner: a.OpenOwner("og"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	rec.take(fx)
 	mustStatus(t, "open g", st, nfs4.OK)
 	if _, _, ok := m.GrantReadDeleg(a, "g", "g"); !ok {
 		t.Fatal("no delegation on g")
 	}
-	mustStatus(t, "a writes g", m.OpenConflict("g", a, nfs4.ShareAccessWrite, 0), nfs4.OK)
+	mustStatus(t, "a writes g", rec.st(m.OpenConflict("g", a, nfs4.ShareAccessWrite, 0)), nfs4.OK)
 	if err := m.CheckConsistency(); err != nil {
 		t.Fatal(err)
 	}

@@ -150,23 +150,24 @@ func (m *Manager) unconfirmed() *shardMap[uint64, *Client] {
 	return m.unc
 }
 
-// SetClientIDConfirm implements SETCLIENTID_CONFIRM.
-func (m *Manager) SetClientIDConfirm(id uint64, confirm [8]byte, principal string) uint32 {
+// SetClientIDConfirm implements SETCLIENTID_CONFIRM. The effects are
+// those of the confirmed record it replaces, if any (Forget, Gone).
+func (m *Manager) SetClientIDConfirm(id uint64, confirm [8]byte, principal string) (uint32, Effects) {
 	if m.StaleClientID(id) {
-		return nfs4.ErrStaleClientid
+		return nfs4.ErrStaleClientid, nil
 	}
 	u, ok := m.unconfirmed().get(id)
 	if !ok || u.Confirm != confirm {
 		if c, ok := m.clients.get(id); ok && c.Confirm == confirm {
-			return nfs4.OK // a retransmission of a confirm that succeeded
+			return nfs4.OK, nil // a retransmission of a confirm that succeeded
 		}
 		if ok && u.Principal != principal {
-			return nfs4.ErrClidInuse
+			return nfs4.ErrClidInuse, nil
 		}
-		return nfs4.ErrStaleClientid
+		return nfs4.ErrStaleClientid, nil
 	}
 	if u.Principal != principal {
-		return nfs4.ErrClidInuse
+		return nfs4.ErrClidInuse, nil
 	}
 	var destroy *Client
 	m.owners.update(u.Owner, func(e *ownerEntry, ok bool) (*ownerEntry, bool) {
@@ -192,9 +193,9 @@ func (m *Manager) SetClientIDConfirm(id uint64, confirm [8]byte, principal strin
 	})
 	m.unconfirmed().delIf(id, func(c *Client) bool { return c == u })
 	if destroy != nil {
-		m.destroyClient(destroy)
+		return nfs4.OK, m.destroyClient(destroy)
 	}
-	return nfs4.OK
+	return nfs4.OK, nil
 }
 
 // Client returns the confirmed client with id, or a status: STALE_CLIENTID
@@ -224,8 +225,9 @@ type ExchangeIDResult struct {
 }
 
 // ExchangeID implements the client record rules of EXCHANGE_ID (RFC 8881
-// section 18.35.5).
-func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, update bool, addr string) (ExchangeIDResult, uint32) {
+// section 18.35.5). The effects are those of the confirmed record it
+// replaces, if any.
+func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, update bool, addr string) (ExchangeIDResult, uint32, Effects) {
 	var res ExchangeIDResult
 	status := uint32(nfs4.OK)
 	var drop, destroyConf *Client
@@ -269,7 +271,7 @@ func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, updat
 		return e, true
 	})
 	if status != nfs4.OK {
-		return res, status
+		return res, status, nil
 	}
 	if drop != nil {
 		m.unconfirmed().delIf(drop.ID, func(c *Client) bool { return c == drop })
@@ -277,10 +279,11 @@ func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, updat
 	if !res.Confirmed {
 		m.unconfirmed().put(res.Client.ID, res.Client)
 	}
+	var fx Effects
 	if destroyConf != nil {
-		m.destroyClient(destroyConf)
+		fx = m.destroyClient(destroyConf)
 	}
-	return res, nfs4.OK
+	return res, nfs4.OK, fx
 }
 
 func (c *Client) nextCSSeq() uint32 {
@@ -302,9 +305,9 @@ func (m *Manager) lookupAny(id uint64) *Client {
 
 // confirm promotes an unconfirmed 4.1 record (on its first CREATE_SESSION),
 // destroying the confirmed record it replaces.
-func (m *Manager) confirm(u *Client) {
+func (m *Manager) confirm(u *Client) Effects {
 	if u.confirmed.Load() {
-		return
+		return nil
 	}
 	var destroy *Client
 	m.owners.update(u.Owner, func(e *ownerEntry, ok bool) (*ownerEntry, bool) {
@@ -324,28 +327,30 @@ func (m *Manager) confirm(u *Client) {
 	})
 	m.unconfirmed().delIf(u.ID, func(c *Client) bool { return c == u })
 	if destroy != nil {
-		m.destroyClient(destroy)
+		return m.destroyClient(destroy)
 	}
+	return nil
 }
 
 // DestroyClientID implements DESTROY_CLIENTID: a client with sessions or
 // state gets NFS4ERR_CLIENTID_BUSY.
-func (m *Manager) DestroyClientID(id uint64) uint32 {
+func (m *Manager) DestroyClientID(id uint64) (uint32, Effects) {
 	c := m.lookupAny(id)
 	if c == nil {
-		return nfs4.ErrStaleClientid
+		return nfs4.ErrStaleClientid, nil
 	}
 	if c.hasState() {
-		return nfs4.ErrClientidBusy
+		return nfs4.ErrClientidBusy, nil
 	}
-	m.destroyClient(c)
-	return nfs4.OK
+	return nfs4.OK, m.destroyClient(c)
 }
 
-// destroyClient removes a client and everything it holds.
-func (m *Manager) destroyClient(c *Client) {
+// destroyClient removes a client and everything it holds. Its backend
+// files are closed here (after the locks are let go); the rest is
+// returned: Forget if it was recorded, then Gone.
+func (m *Manager) destroyClient(c *Client) Effects {
 	if c.destroyed.Swap(true) {
-		return
+		return nil
 	}
 	if c.confirmed.Load() {
 		m.bury(c)
@@ -364,8 +369,9 @@ func (m *Manager) destroyClient(c *Client) {
 	})
 	m.clients.delIf(c.ID, func(x *Client) bool { return x == c })
 	m.unconfirmed().delIf(c.ID, func(x *Client) bool { return x == c })
-	if c.recorded.Load() && m.cfg.OnForget != nil {
-		m.cfg.OnForget(c)
+	var fx Effects
+	if c.recorded.Load() {
+		fx = append(fx, Effect{Kind: Forget, Client: c})
 	}
 	c.mu.Lock()
 	for _, o := range c.openOwners {
@@ -388,7 +394,7 @@ func (m *Manager) destroyClient(c *Client) {
 		files = append(files, m.release(s)...)
 	}
 	m.closeFiles(files)
-	m.clientGone(c)
+	return append(fx, Effect{Kind: Gone, Client: c})
 }
 
 func (m *Manager) closeFiles(files []Closer) {
@@ -422,13 +428,12 @@ func (c *Client) LastRenew() time.Time { return time.Unix(0, c.lastRenew.Load())
 
 // Evict destroys a client and all its state, as an administrator asks.
 // It reports whether the client existed.
-func (m *Manager) Evict(id uint64) bool {
+func (m *Manager) Evict(id uint64) (bool, Effects) {
 	c := m.lookupAny(id)
 	if c == nil {
-		return false
+		return false, nil
 	}
-	m.destroyClient(c)
-	return true
+	return true, m.destroyClient(c)
 }
 
 // ReclaimCompleted reports whether the client sent RECLAIM_COMPLETE.

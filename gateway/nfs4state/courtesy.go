@@ -44,16 +44,17 @@ func (m *Manager) isCourtesy(c *Client) bool {
 // and tests).
 func (m *Manager) IsCourtesy(c *Client) bool { return m.isCourtesy(c) }
 
-// expireCourtesy expires the courtesy clients found in a conflict; it
-// must be called with no file lock held. A client that came back in the
-// meantime is left alone.
-func (m *Manager) expireCourtesy(list []*Client) {
+// expireCourtesy expires the courtesy clients found in a conflict and
+// appends the effects of their expiry to fx; it must be called with no
+// file lock held. A client that came back in the meantime is left alone.
+func (m *Manager) expireCourtesy(list []*Client, fx Effects) Effects {
 	for _, c := range list {
 		if m.isCourtesy(c) {
-			m.destroyClient(c)
+			fx = append(fx, m.destroyClient(c)...)
 			m.courtesyExpired.Add(1)
 		}
 	}
+	return fx
 }
 
 // CourtesyExpired returns how many courtesy clients conflicts expired.

@@ -16,27 +16,27 @@ func TestCourtesyShareConflict(t *testing.T) {
 	a, _ := confirmed41(t, m, "a")
 	b, _ := confirmed41(t, m, "b")
 	var closed atomic.Int32
-	_, sid, st := m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "f", FH: "f",
+	_, sid, st, _ := m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "f", FH: "f",
 		Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: fakeFile{&closed}})
 	mustStatus(t, "open a", st, nfs4.OK)
-	_, _, st = m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f",
+	_, _, st, _ = m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f",
 		Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
 	mustStatus(t, "conflicting open while a is live", st, nfs4.ErrShareDenied)
 
 	clk.Add(11 * time.Second)
 	b.Renew()
-	if m.Reap() != 0 || !m.IsCourtesy(a) {
+	if first(m.Reap()) != 0 || !m.IsCourtesy(a) {
 		t.Fatal("a is not a courtesy client")
 	}
 	// A read open does not conflict: a keeps its state.
-	_, _, st = m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f",
+	_, _, st, _ = m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f",
 		Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "read open", st, nfs4.OK)
 	if a.Expired() {
 		t.Fatal("a non-conflicting open expired the courtesy client")
 	}
 	// A write open does: a goes, b gets its open.
-	_, _, st = m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f",
+	_, _, st, _ = m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f",
 		Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
 	mustStatus(t, "conflicting open with a courtesy", st, nfs4.OK)
 	if !a.Expired() || m.CourtesyExpired() != 1 {
@@ -59,7 +59,7 @@ func TestCourtesyLockConflict(t *testing.T) {
 	var closed atomic.Int32
 	lockOn := func(c *Client, file string) *State {
 		t.Helper()
-		open, _, st := m.Open(OpenRequest{Owner: c.OpenOwner("o"), FileKey: file, FH: file,
+		open, _, st, _ := m.Open(OpenRequest{Owner: c.OpenOwner("o"), FileKey: file, FH: file,
 			Access: nfs4.ShareAccessBoth, File: fakeFile{&closed}})
 		mustStatus(t, "open", st, nfs4.OK)
 		ls, st := m.LockStateFor(open, c.LockOwner("l"))
@@ -67,7 +67,7 @@ func TestCourtesyLockConflict(t *testing.T) {
 		return ls
 	}
 	la, lb := lockOn(a, "f"), lockOn(b, "f")
-	_, _, st := m.Lock(la, 0, 99, true, nil)
+	_, _, st, _ := m.Lock(la, 0, 99, true, nil)
 	mustStatus(t, "lock a", st, nfs4.OK)
 
 	// a's lease runs out and it comes back: still its lock.
@@ -81,19 +81,19 @@ func TestCourtesyLockConflict(t *testing.T) {
 	if m.IsCourtesy(a) {
 		t.Fatal("a renewed and is still courtesy")
 	}
-	_, _, st = m.Lock(lb, 50, 60, false, nil)
+	_, _, st, _ = m.Lock(lb, 50, 60, false, nil)
 	mustStatus(t, "lock b against a live client", st, nfs4.ErrDenied)
 
 	clk.Add(11 * time.Second)
 	b.Renew()
 	m.Reap()
-	if d := m.Test("f", b.FindLockOwner("l"), 0, 10, false); d != nil {
+	if d := first(m.Test("f", b.FindLockOwner("l"), 0, 10, false)); d != nil {
 		t.Fatalf("LOCKT against a courtesy client: denied %+v", d)
 	}
 	if !a.Expired() {
 		t.Fatal("LOCKT did not expire the courtesy client")
 	}
-	_, _, st = m.Lock(lb, 50, 60, true, nil)
+	_, _, st, _ = m.Lock(lb, 50, 60, true, nil)
 	mustStatus(t, "lock b after a went", st, nfs4.OK)
 	if err := m.CheckConsistency(); err != nil {
 		t.Fatal(err)
@@ -105,12 +105,11 @@ func TestCourtesyLockConflict(t *testing.T) {
 func TestCourtesyDelegation(t *testing.T) {
 	m, clk := newTestManager(t)
 	var recalls recallLog
-	m.SetRecaller(recalls.add)
 	a, b, _, _ := delegSetup(t, m)
 	clk.Add(11 * time.Second)
 	b.Renew()
 	m.Reap()
-	mustStatus(t, "break", m.BreakDelegations("f", b), nfs4.OK)
+	mustStatus(t, "break", recalls.st(m.BreakDelegations("f", b)), nfs4.OK)
 	if recalls.n() != 0 || !a.Expired() || m.Delegations() != 0 {
 		t.Fatalf("recalls %d, expired %v, delegations %d", recalls.n(), a.Expired(), m.Delegations())
 	}
@@ -125,10 +124,10 @@ func TestCourtesyOff(t *testing.T) {
 	m := NewManager(Config{Lease: 10 * time.Second, Now: clk.Now, Boot: 7, Courtesy: -1})
 	a, _ := confirmed41(t, m, "a")
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, _ := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "open", st, nfs4.OK)
 	clk.Add(11 * time.Second)
-	if m.Reap() != 1 || m.IsCourtesy(a) {
+	if first(m.Reap()) != 1 || m.IsCourtesy(a) {
 		t.Fatal("courtesy though turned off")
 	}
 }
@@ -140,16 +139,16 @@ func TestCourtesyOwnerTakenOver(t *testing.T) {
 	m, clk := newTestManager(t)
 	a, _ := confirmed41(t, m, "shared")
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, _ := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "open", st, nfs4.OK)
-	_, st = m.ExchangeID("shared", [8]byte{2}, "sys:1", false, "")
+	_, st, _ = m.ExchangeID("shared", [8]byte{2}, "sys:1", false, "")
 	mustStatus(t, "EXCHANGE_ID of a live owner by another principal", st, nfs4.ErrClidInuse)
 	clk.Add(11 * time.Second)
 	m.Reap()
 	if !m.IsCourtesy(a) {
 		t.Fatal("not courtesy")
 	}
-	_, st = m.ExchangeID("shared", [8]byte{2}, "sys:1", false, "")
+	_, st, _ = m.ExchangeID("shared", [8]byte{2}, "sys:1", false, "")
 	mustStatus(t, "EXCHANGE_ID of a courtesy owner by another principal", st, nfs4.OK)
 	if !a.Expired() {
 		t.Fatal("the courtesy client was not replaced")

@@ -15,8 +15,10 @@ import (
 //
 // A conflicting request of another client (an OPEN for write or with deny
 // read, a LOCK, a REMOVE, RENAME or size change) gets NFS4ERR_DELAY and
-// starts a recall, once per delegation: the recaller (set by the COMPOUND
-// engine) sends CB_RECALL in its own goroutine. A delegation not returned
+// starts a recall, once per delegation: the delegation is marked recalled
+// under its file's lock and a Recall effect is returned, which the caller
+// (the COMPOUND engine) performs once the lock is released, sending
+// CB_RECALL in its own goroutine. A delegation not returned
 // within a lease (4.1: ¾) of its recall, or whose recall failed, is revoked: it
 // leaves its file (so it no longer conflicts) and, for a 4.1 client, stays
 // as a revoked stateid (NFS4ERR_DELEG_REVOKED, with
@@ -44,8 +46,6 @@ type delegMgr struct {
 	count    atomic.Int64 // delegations not revoked
 	backed   atomic.Int64 // delegations holding a backend file
 	writes   atomic.Int64 // write delegations not revoked
-	recaller atomic.Pointer[func(*State)]
-	cleanup  atomic.Pointer[func(*Client)]
 	mu       sync.Mutex
 	recalled map[*State]struct{} // under recall, for revocation
 }
@@ -72,10 +72,6 @@ type backChannel struct {
 	seqid   uint32
 	sem     chan struct{} // the one back-channel slot we use
 }
-
-// SetRecaller sets the function that recalls a delegation; it is called
-// with locks held and must only start the work (a goroutine).
-func (m *Manager) SetRecaller(fn func(*State)) { m.dm.recaller.Store(&fn) }
 
 // Delegations returns how many delegations (not revoked) exist.
 func (m *Manager) Delegations() int64 { return m.dm.count.Load() }
@@ -189,11 +185,12 @@ func (m *Manager) canGrantLocked(fs *FileState, c *Client, write bool) (uint32, 
 }
 
 // conflictLocked reports whether the file has delegations of clients other
-// than c (nil: anyone) and starts their recall (caller holds fs.mu); with
-// writeOnly, only write delegations count (the request only reads). The
-// delegations of courtesy clients are not recalled: their clients are
-// appended to courtesy, for the caller to expire once it let go of fs.mu.
-func (m *Manager) conflictLocked(fs *FileState, c *Client, writeOnly bool, courtesy []*Client) (bool, []*Client) {
+// than c (nil: anyone) and starts their recall, appending the Recall
+// effects to fx (caller holds fs.mu); with writeOnly, only write
+// delegations count (the request only reads). The delegations of courtesy
+// clients are not recalled: their clients are appended to courtesy, for
+// the caller to expire once it let go of fs.mu.
+func (m *Manager) conflictLocked(fs *FileState, c *Client, writeOnly bool, courtesy []*Client, fx Effects) (bool, []*Client, Effects) {
 	busy := false
 	for _, d := range fs.delegs {
 		if d.Client == c || (writeOnly && !d.dl.write) {
@@ -205,15 +202,17 @@ func (m *Manager) conflictLocked(fs *FileState, c *Client, writeOnly bool, court
 		}
 		busy = true
 		if d.dl.recallAt == 0 {
-			m.startRecallLocked(d)
+			fx = append(fx, m.startRecallLocked(d))
 		}
 	}
-	return busy, courtesy
+	return busy, courtesy, fx
 }
 
-// startRecallLocked marks delegation d recalled and starts its recall
-// (caller holds d.File.mu; d.dl.recallAt is 0).
-func (m *Manager) startRecallLocked(d *State) {
+// startRecallLocked marks delegation d recalled, so that it is recalled
+// once and revoked if not returned in time, and returns the Recall for
+// the caller to perform after it let go of d.File.mu (caller holds
+// d.File.mu; d.dl.recallAt is 0).
+func (m *Manager) startRecallLocked(d *State) Effect {
 	d.dl.recallAt = m.now()
 	m.dm.mu.Lock()
 	if m.dm.recalled == nil {
@@ -221,23 +220,21 @@ func (m *Manager) startRecallLocked(d *State) {
 	}
 	m.dm.recalled[d] = struct{}{}
 	m.dm.mu.Unlock()
-	if fn := m.dm.recaller.Load(); fn != nil {
-		(*fn)(d)
-	}
+	return Effect{Kind: Recall, State: d, Client: d.Client}
 }
 
 // openConflictLocked is conflictLocked for an OPEN: only write access or
 // deny read conflicts with read delegations; any open conflicts with
 // another client's write delegation.
-func (m *Manager) openConflictLocked(fs *FileState, c *Client, access, deny uint32, courtesy []*Client) (bool, []*Client) {
+func (m *Manager) openConflictLocked(fs *FileState, c *Client, access, deny uint32, courtesy []*Client, fx Effects) (bool, []*Client, Effects) {
 	readOnly := access&nfs4.ShareAccessWrite == 0 && deny&nfs4.ShareDenyRead == 0
-	return m.conflictLocked(fs, c, readOnly, courtesy)
+	return m.conflictLocked(fs, c, readOnly, courtesy, fx)
 }
 
-// BreakDelegations answers NFS4ERR_DELAY, after starting their recall, if
-// clients other than c (nil: anyone) hold delegations on the file; it is
-// for REMOVE, RENAME and size changes.
-func (m *Manager) BreakDelegations(fileKey string, c *Client) uint32 {
+// BreakDelegations answers NFS4ERR_DELAY, after starting their recall
+// (the Recall effects), if clients other than c (nil: anyone) hold
+// delegations on the file; it is for REMOVE, RENAME and size changes.
+func (m *Manager) BreakDelegations(fileKey string, c *Client) (uint32, Effects) {
 	return m.breakDelegations(fileKey, c, false)
 }
 
@@ -246,33 +243,35 @@ func (m *Manager) BreakDelegations(fileKey string, c *Client) uint32 {
 // only write delegations conflict, since their holders may have changed
 // the file without telling the server yet. It costs one atomic load while
 // no write delegation exists.
-func (m *Manager) BreakWriteDelegations(fileKey string, c *Client) uint32 {
+func (m *Manager) BreakWriteDelegations(fileKey string, c *Client) (uint32, Effects) {
 	if m.dm.writes.Load() == 0 {
-		return nfs4.OK
+		return nfs4.OK, nil
 	}
 	return m.breakDelegations(fileKey, c, true)
 }
 
-func (m *Manager) breakDelegations(fileKey string, c *Client, writeOnly bool) uint32 {
+func (m *Manager) breakDelegations(fileKey string, c *Client, writeOnly bool) (uint32, Effects) {
+	var fx Effects
 	for {
 		if m.dm.count.Load() == 0 {
-			return nfs4.OK
+			return nfs4.OK, fx
 		}
 		fs, ok := m.files.get(fileKey)
 		if !ok {
-			return nfs4.OK
+			return nfs4.OK, fx
 		}
 		fs.mu.Lock()
-		busy, courtesy := m.conflictLocked(fs, c, writeOnly, nil)
+		busy, courtesy, more := m.conflictLocked(fs, c, writeOnly, nil, fx)
+		fx = more
 		fs.mu.Unlock()
 		if len(courtesy) > 0 {
-			m.expireCourtesy(courtesy)
+			fx = m.expireCourtesy(courtesy, fx)
 			continue
 		}
 		if busy {
-			return nfs4.ErrDelay
+			return nfs4.ErrDelay, fx
 		}
-		return nfs4.OK
+		return nfs4.OK, fx
 	}
 }
 
@@ -295,20 +294,20 @@ func (m *Manager) RecallFailed(s *State) { m.revoke(s) }
 // another client would (for a backend that recalls its own delegation: an
 // access through another gateway). A courtesy client's delegation is not
 // recalled: the client is expired, which returns it.
-func (m *Manager) Recall(s *State) {
+func (m *Manager) Recall(s *State) Effects {
 	fs := s.File
 	fs.mu.Lock()
 	if s.closed || s.dl == nil || s.dl.revoked || s.dl.recallAt != 0 {
 		fs.mu.Unlock()
-		return
+		return nil
 	}
 	if m.isCourtesy(s.Client) {
 		fs.mu.Unlock()
-		m.expireCourtesy([]*Client{s.Client})
-		return
+		return m.expireCourtesy([]*Client{s.Client}, nil)
 	}
-	m.startRecallLocked(s)
+	e := m.startRecallLocked(s)
 	fs.mu.Unlock()
+	return Effects{e}
 }
 
 // Revoke takes delegation s away from its client now, recalled or not (its
@@ -326,36 +325,38 @@ func (m *Manager) BackedDelegations() int64 { return m.dm.backed.Load() }
 // client's own delegations backed by the backend, whose backend would
 // otherwise stall the open until they are returned (libcephfs breaks its
 // delegations on any open for write, its own included).
-func (m *Manager) OpenConflict(fileKey string, c *Client, access, deny uint32) uint32 {
+func (m *Manager) OpenConflict(fileKey string, c *Client, access, deny uint32) (uint32, Effects) {
+	var fx Effects
 	for {
 		if m.dm.count.Load() == 0 {
-			return nfs4.OK
+			return nfs4.OK, fx
 		}
 		fs, ok := m.files.get(fileKey)
 		if !ok {
-			return nfs4.OK
+			return nfs4.OK, fx
 		}
 		fs.mu.Lock()
-		busy, courtesy := m.openConflictLocked(fs, c, access, deny, nil)
+		busy, courtesy, more := m.openConflictLocked(fs, c, access, deny, nil, fx)
+		fx = more
 		if access&nfs4.ShareAccessWrite != 0 {
 			for _, d := range fs.delegs {
 				if d.Client == c && d.file != nil {
 					busy = true
 					if d.dl.recallAt == 0 {
-						m.startRecallLocked(d)
+						fx = append(fx, m.startRecallLocked(d))
 					}
 				}
 			}
 		}
 		fs.mu.Unlock()
 		if len(courtesy) > 0 {
-			m.expireCourtesy(courtesy)
+			fx = m.expireCourtesy(courtesy, fx)
 			continue
 		}
 		if busy {
-			return nfs4.ErrDelay
+			return nfs4.ErrDelay, fx
 		}
-		return nfs4.OK
+		return nfs4.OK, fx
 	}
 }
 
@@ -624,16 +625,6 @@ func (m *Manager) BackChannelState(c *Client, alive func(conn any) bool) (up, ha
 		}
 	}
 	return false, had
-}
-
-// SetClientCleanup sets a function called, outside any lock, when a
-// client is destroyed (to close its callback connection).
-func (m *Manager) SetClientCleanup(fn func(*Client)) { m.dm.cleanup.Store(&fn) }
-
-func (m *Manager) clientGone(c *Client) {
-	if fn := m.dm.cleanup.Load(); fn != nil {
-		(*fn)(c)
-	}
 }
 
 // CallbackInfoNow returns the client's 4.0 callback address (it may be

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ func delegSetup(t *testing.T, m *Manager) (a, b *Client, open *State, dsid nfs4.
 	a, _ = confirmed41(t, m, "a")
 	b, _ = confirmed41(t, m, "b")
 	var closed atomic.Int32
-	open, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	open, _, st, _ := m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "open", st, nfs4.OK)
 	dsid, _, ok := m.GrantReadDeleg(a, "f", "f")
 	if !ok {
@@ -32,13 +31,25 @@ func delegSetup(t *testing.T, m *Manager) (a, b *Client, open *State, dsid nfs4.
 	return a, b, open, dsid
 }
 
+// recallLog keeps the delegations that the calls of a test asked to
+// recall (their Recall effects).
 type recallLog struct {
-	mu sync.Mutex
-	l  []*State
+	l []*State
 }
 
-func (r *recallLog) add(s *State) { r.mu.Lock(); r.l = append(r.l, s); r.mu.Unlock() }
-func (r *recallLog) n() int       { r.mu.Lock(); defer r.mu.Unlock(); return len(r.l) }
+func (r *recallLog) take(fx Effects) {
+	for _, e := range fx.Of(Recall) {
+		r.l = append(r.l, e.State)
+	}
+}
+
+func (r *recallLog) n() int { return len(r.l) }
+
+// st passes on the status of a call, keeping its recalls.
+func (r *recallLog) st(st uint32, fx Effects) uint32 { r.take(fx); return st }
+
+// first drops the effects of a call whose effects a test does not look at.
+func first[T any](v T, _ Effects) T { return v }
 
 func TestDelegGrantRules(t *testing.T) {
 	m, _ := newTestManager(t)
@@ -49,16 +60,16 @@ func TestDelegGrantRules(t *testing.T) {
 	}
 	// Another reader gets its own.
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, _ := m.Open(OpenRequest{Owner: b.OpenOwner("ob"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "reader open", st, nfs4.OK)
 	if _, _, ok := m.GrantReadDeleg(b, "f", "f"); !ok {
 		t.Fatal("second reader got no delegation")
 	}
 	// A writer of another client prevents delegations.
 	c, _ := confirmed41(t, m, "c")
-	_, _, st = m.Open(OpenRequest{Owner: c.OpenOwner("oc"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	_, _, st, _ = m.Open(OpenRequest{Owner: c.OpenOwner("oc"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
 	mustStatus(t, "writer open", st, nfs4.OK)
-	_, _, st = m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, _ = m.Open(OpenRequest{Owner: a.OpenOwner("oa"), FileKey: "g", FH: "g", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "reader open g", st, nfs4.OK)
 	if _, _, ok := m.GrantReadDeleg(a, "g", "g"); ok {
 		t.Fatal("delegation granted on a file open for write")
@@ -92,7 +103,7 @@ func TestDelegCountsInStateLimit(t *testing.T) {
 	a, _ := confirmed41(t, m, "a")
 	var closed atomic.Int32
 	for _, f := range []string{"f1", "f2"} {
-		_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: f, FH: f, Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+		_, _, st, _ := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: f, FH: f, Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 		mustStatus(t, "open", st, nfs4.OK)
 		if _, _, ok := m.GrantReadDeleg(a, f, f); !ok {
 			t.Fatal("no delegation")
@@ -101,33 +112,35 @@ func TestDelegCountsInStateLimit(t *testing.T) {
 	if a.StateCount() != 4 {
 		t.Fatalf("states %d, want 4", a.StateCount())
 	}
-	_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f3", FH: "f3", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, _ := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f3", FH: "f3", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "open past the limit", st, nfs4.ErrResource)
 }
 
 func TestDelegConflictsRecallOnce(t *testing.T) {
 	m, _ := newTestManager(t)
 	var rec recallLog
-	m.SetRecaller(rec.add)
 	a, b, _, _ := delegSetup(t, m)
 	var closed atomic.Int32
 	// Readers do not conflict.
-	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("r"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, _, st, fx := m.Open(OpenRequest{Owner: b.OpenOwner("r"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	rec.take(fx)
 	mustStatus(t, "reader", st, nfs4.OK)
 	if rec.n() != 0 {
 		t.Fatal("a reader recalled the delegation")
 	}
 	// The holder itself may open for write.
-	_, _, st = m.Open(OpenRequest{Owner: a.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	_, _, st, fx = m.Open(OpenRequest{Owner: a.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	rec.take(fx)
 	mustStatus(t, "holder writes", st, nfs4.OK)
 	// Writers, deny-read opens, removes and locks of others do.
 	for i := 0; i < 3; i++ {
-		_, _, st = m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+		_, _, st, fx = m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+		rec.take(fx)
 		mustStatus(t, "writer", st, nfs4.ErrDelay)
 	}
-	mustStatus(t, "remove by b", m.BreakDelegations("f", b), nfs4.ErrDelay)
-	mustStatus(t, "remove by a", m.BreakDelegations("f", a), nfs4.OK)
-	mustStatus(t, "remove by a 4.0 client", m.BreakDelegations("f", nil), nfs4.ErrDelay)
+	mustStatus(t, "remove by b", rec.st(m.BreakDelegations("f", b)), nfs4.ErrDelay)
+	mustStatus(t, "remove by a", rec.st(m.BreakDelegations("f", a)), nfs4.OK)
+	mustStatus(t, "remove by a 4.0 client", rec.st(m.BreakDelegations("f", nil)), nfs4.ErrDelay)
 	if rec.n() != 1 {
 		t.Fatalf("%d recalls, want exactly 1", rec.n())
 	}
@@ -142,14 +155,15 @@ func TestDelegConflictsRecallOnce(t *testing.T) {
 func TestDelegLockConflict(t *testing.T) {
 	m, _ := newTestManager(t)
 	var rec recallLog
-	m.SetRecaller(rec.add)
 	_, b, _, _ := delegSetup(t, m)
 	var closed atomic.Int32
-	ob, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("r"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	ob, _, st, fx := m.Open(OpenRequest{Owner: b.OpenOwner("r"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	rec.take(fx)
 	mustStatus(t, "reader", st, nfs4.OK)
 	ls, st := m.LockStateFor(ob, b.LockOwner("l"))
 	mustStatus(t, "lock state", st, nfs4.OK)
-	_, _, st = m.Lock(ls, 0, 10, false, nil)
+	_, _, st, fx = m.Lock(ls, 0, 10, false, nil)
+	rec.take(fx)
 	mustStatus(t, "lock by another client", st, nfs4.ErrDelay)
 	if rec.n() != 1 {
 		t.Fatalf("%d recalls", rec.n())
@@ -159,10 +173,10 @@ func TestDelegLockConflict(t *testing.T) {
 func TestDelegRevocation41(t *testing.T) {
 	m, clk := newTestManager(t)
 	var rec recallLog
-	m.SetRecaller(rec.add)
 	a, b, _, dsid := delegSetup(t, m)
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	_, _, st, fx := m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	rec.take(fx)
 	mustStatus(t, "writer", st, nfs4.ErrDelay)
 	// Within most of a lease nothing happens, even if the holder renews.
 	clk.Add(7 * time.Second)
@@ -187,7 +201,8 @@ func TestDelegRevocation41(t *testing.T) {
 	if err := m.CheckConsistency(); err != nil {
 		t.Fatal(err)
 	}
-	_, _, st = m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	_, _, st, fx = m.Open(OpenRequest{Owner: b.OpenOwner("w"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessWrite, File: fakeFile{&closed}})
+	rec.take(fx)
 	mustStatus(t, "writer after revocation", st, nfs4.OK)
 	s, _ := m.states.get(dsid.Other)
 	mustStatus(t, "DELEGRETURN of a revoked delegation", m.DelegReturn(a, s), nfs4.ErrDelegRevoked)
@@ -206,7 +221,6 @@ func TestDelegRevocation41(t *testing.T) {
 func TestDelegRecallFailedRevokesAndFileGoes(t *testing.T) {
 	m, _ := newTestManager(t)
 	var rec recallLog
-	m.SetRecaller(rec.add)
 	a, b, open, dsid := delegSetup(t, m)
 	m.Close(open)
 	// Only the delegation keeps the file's state now.
@@ -214,9 +228,10 @@ func TestDelegRecallFailedRevokesAndFileGoes(t *testing.T) {
 		t.Fatalf("files %d", m.Stats().Files)
 	}
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: b.OpenOwner("d"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyRead, File: fakeFile{&closed}})
+	_, _, st, fx := m.Open(OpenRequest{Owner: b.OpenOwner("d"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyRead, File: fakeFile{&closed}})
+	rec.take(fx)
 	mustStatus(t, "deny read", st, nfs4.ErrDelay)
-	mustStatus(t, "remove", m.BreakDelegations("f", b), nfs4.ErrDelay)
+	mustStatus(t, "remove", rec.st(m.BreakDelegations("f", b)), nfs4.ErrDelay)
 	if rec.n() != 1 {
 		t.Fatalf("%d recalls", rec.n())
 	}
@@ -224,7 +239,7 @@ func TestDelegRecallFailedRevokesAndFileGoes(t *testing.T) {
 	if m.Stats().Files != 0 {
 		t.Fatalf("files %d after revocation", m.Stats().Files)
 	}
-	mustStatus(t, "remove after revocation", m.BreakDelegations("f", b), nfs4.OK)
+	mustStatus(t, "remove after revocation", rec.st(m.BreakDelegations("f", b)), nfs4.OK)
 	if err := m.CheckConsistency(); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +281,7 @@ func TestDelegRevocation40Removes(t *testing.T) {
 	if !ok {
 		// setupOpen40 may open another file; open "f" then.
 		var closed atomic.Int32
-		_, _, st := m.Open(OpenRequest{Owner: o, FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+		_, _, st, _ := m.Open(OpenRequest{Owner: o, FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 		mustStatus(t, "open", st, nfs4.OK)
 		if dsid, _, ok = m.GrantReadDeleg(c, "f", "f"); !ok {
 			t.Fatal("no delegation")
@@ -294,7 +309,6 @@ func TestRandomizedDelegations(t *testing.T) {
 		clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 		m := NewManager(Config{Lease: 10 * time.Second, Now: clk.Now, Boot: 9, MaxStatesPerClient: 12})
 		var rec recallLog
-		m.SetRecaller(rec.add)
 		var opened, closed atomic.Int32
 		var clients []*Client
 		newClient := func() {
@@ -334,8 +348,9 @@ func TestRandomizedDelegations(t *testing.T) {
 			case op < 30:
 				what = "open"
 				opened.Add(1)
-				_, _, st := m.Open(OpenRequest{Owner: c.OpenOwner(fmt.Sprint("o", rng.Intn(2))), FileKey: f, FH: f,
+				_, _, st, fx := m.Open(OpenRequest{Owner: c.OpenOwner(fmt.Sprint("o", rng.Intn(2))), FileKey: f, FH: f,
 					Access: uint32(1 + rng.Intn(3)), Deny: uint32(rng.Intn(2) * rng.Intn(4)), File: fakeFile{&closed}})
+				rec.take(fx)
 				outcomes[fmt.Sprint("open ", st)]++
 				if st == nfs4.OK && rng.Intn(2) == 0 {
 					write := rng.Intn(3) == 0
@@ -354,19 +369,14 @@ func TestRandomizedDelegations(t *testing.T) {
 				}
 			case op < 57:
 				what = "break"
-				m.BreakDelegations(f, c)
+				rec.st(m.BreakDelegations(f, c))
 			case op < 60:
 				what = "break write"
-				outcomes[fmt.Sprint("break write ", m.BreakWriteDelegations(f, c))]++
+				outcomes[fmt.Sprint("break write ", rec.st(m.BreakWriteDelegations(f, c)))]++
 			case op < 65:
 				what = "recall failed"
-				rec.mu.Lock()
 				if len(rec.l) > 0 {
-					s := rec.l[rng.Intn(len(rec.l))]
-					rec.mu.Unlock()
-					m.RecallFailed(s)
-				} else {
-					rec.mu.Unlock()
+					m.RecallFailed(rec.l[rng.Intn(len(rec.l))])
 				}
 			case op < 75:
 				what = "free"
@@ -391,7 +401,8 @@ func TestRandomizedDelegations(t *testing.T) {
 				what = "lock"
 				if open := pick(c, KindOpen); open != nil {
 					if ls, st := m.LockStateFor(open, c.LockOwner("l")); st == nfs4.OK {
-						_, _, st := m.Lock(ls, 0, 10, rng.Intn(2) == 0, nil)
+						_, _, st, fx := m.Lock(ls, 0, 10, rng.Intn(2) == 0, nil)
+						rec.take(fx)
 						outcomes[fmt.Sprint("lock ", st)]++
 					}
 				}
@@ -433,7 +444,7 @@ func TestMergeCBGetattr(t *testing.T) {
 		return a, b
 	}()
 	var closed atomic.Int32
-	_, _, st := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessBoth, File: fakeFile{&closed}})
+	_, _, st, _ := m.Open(OpenRequest{Owner: a.OpenOwner("o"), FileKey: "f", FH: "f", Access: nfs4.ShareAccessBoth, File: fakeFile{&closed}})
 	mustStatus(t, "open", st, nfs4.OK)
 	sid, _, ok := m.GrantDeleg(a, "f", "f", true)
 	if !ok {

@@ -178,43 +178,48 @@ func (fs *FileState) pendingConflict(s *State, start, end uint64, write bool) bo
 // make before Commit. A lock being reserved or released in the backend by
 // the same lock owner, or a conflicting reservation of another owner,
 // answers NFS4ERR_DELAY: whether that one is granted is not known yet.
-func (m *Manager) ReserveLock(s *State, start, end uint64, write bool) (*LockCall, *Denied, uint32) {
+// The effects are the recalls of other clients' delegations (the request
+// then answers NFS4ERR_DELAY) and the expiry of courtesy clients in the
+// way.
+func (m *Manager) ReserveLock(s *State, start, end uint64, write bool) (*LockCall, *Denied, uint32, Effects) {
+	var fx Effects
 	for {
-		call, denied, st, courtesy := m.reserveLock(s, start, end, write)
+		call, denied, st, courtesy, more := m.reserveLock(s, start, end, write, fx)
+		fx = more
 		if len(courtesy) == 0 {
-			return call, denied, st
+			return call, denied, st, fx
 		}
-		m.expireCourtesy(courtesy)
+		fx = m.expireCourtesy(courtesy, fx)
 	}
 }
 
 // reserveLock is one attempt of ReserveLock; it gives up, returning them,
 // when courtesy clients stand in the way.
-func (m *Manager) reserveLock(s *State, start, end uint64, write bool) (*LockCall, *Denied, uint32, []*Client) {
+func (m *Manager) reserveLock(s *State, start, end uint64, write bool, fx Effects) (*LockCall, *Denied, uint32, []*Client, Effects) {
 	fs := s.File
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if s.closed {
-		return nil, nil, nfs4.ErrBadStateid, nil
+		return nil, nil, nfs4.ErrBadStateid, nil, fx
 	}
 	var busy bool
 	var courtesy []*Client
 	if len(fs.delegs) > 0 {
-		busy, courtesy = m.conflictLocked(fs, s.Client, false, nil)
+		busy, courtesy, fx = m.conflictLocked(fs, s.Client, false, nil, fx)
 	}
 	l, courtesy := m.conflict(fs, s.LockOwner, start, end, write, courtesy)
 	if len(courtesy) > 0 {
-		return nil, nil, 0, courtesy
+		return nil, nil, 0, courtesy, fx
 	}
 	if busy {
 		// Another client's delegation is being recalled.
-		return nil, nil, nfs4.ErrDelay, nil
+		return nil, nil, nfs4.ErrDelay, nil, fx
 	}
 	if l != nil {
-		return nil, l.denied(), nfs4.ErrDenied, nil
+		return nil, l.denied(), nfs4.ErrDenied, nil, fx
 	}
 	if fs.pendingConflict(s, start, end, write) {
-		return nil, nil, nfs4.ErrDelay, nil
+		return nil, nil, nfs4.ErrDelay, nil, fx
 	}
 	var owned int
 	for _, l := range fs.locks {
@@ -223,9 +228,9 @@ func (m *Manager) reserveLock(s *State, start, end uint64, write bool) (*LockCal
 		}
 	}
 	if owned >= m.cfg.MaxLocksPerFile {
-		return nil, nil, nfs4.ErrResource, nil
+		return nil, nil, nfs4.ErrResource, nil, fx
 	}
-	return fs.reserveLocked(&LockCall{State: s, Start: start, End: end, Write: write}), nil, nfs4.OK, nil
+	return fs.reserveLocked(&LockCall{State: s, Start: start, End: end, Write: write}), nil, nfs4.OK, nil, fx
 }
 
 // reserveLocked records a call as pending and references the state's
@@ -317,17 +322,19 @@ func (m *Manager) commitLocked(c *LockCall, err error) (nfs4.Stateid, *Denied, u
 // Lock grants a byte-range lock to a lock state or reports the
 // conflicting lock: ReserveLock, backend (if not nil) with no state lock
 // held, Commit. backend's ErrWouldBlock refuses the lock as held
-// elsewhere; any other failure answers NFS4ERR_SERVERFAULT.
-func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32) {
-	c, denied, st := m.ReserveLock(s, start, end, write)
+// elsewhere; any other failure answers NFS4ERR_SERVERFAULT. The effects
+// are ReserveLock's.
+func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32, Effects) {
+	c, denied, st, fx := m.ReserveLock(s, start, end, write)
 	if st != nfs4.OK {
-		return nfs4.Stateid{}, denied, st
+		return nfs4.Stateid{}, denied, st, fx
 	}
 	var err error
 	if backend != nil {
 		err = backend()
 	}
-	return m.Commit(c, err)
+	sid, denied, st := m.Commit(c, err)
+	return sid, denied, st, fx
 }
 
 // carve removes [start, end] from the locks of s, splitting ranges that
@@ -400,12 +407,14 @@ func (m *Manager) Unlock(s *State, start, end uint64, backend func() error) (nfs
 
 // Test checks whether a lock could be granted to owner (LOCKT) without
 // taking it.
-// A courtesy client's lock in the way is expired, as LOCK would.
-func (m *Manager) Test(fileKey string, owner *LockOwner, start, end uint64, write bool) *Denied {
+// A courtesy client's lock in the way is expired, as LOCK would (the
+// effects are those of its expiry).
+func (m *Manager) Test(fileKey string, owner *LockOwner, start, end uint64, write bool) (*Denied, Effects) {
+	var fx Effects
 	for {
 		fs, ok := m.files.get(fileKey)
 		if !ok {
-			return nil
+			return nil, fx
 		}
 		fs.mu.Lock()
 		l, courtesy := m.conflict(fs, owner, start, end, write, nil)
@@ -415,9 +424,9 @@ func (m *Manager) Test(fileKey string, owner *LockOwner, start, end uint64, writ
 		}
 		fs.mu.Unlock()
 		if d != nil || len(courtesy) == 0 {
-			return d
+			return d, fx
 		}
-		m.expireCourtesy(courtesy)
+		fx = m.expireCourtesy(courtesy, fx)
 	}
 }
 

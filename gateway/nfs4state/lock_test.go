@@ -15,7 +15,7 @@ func lockSetup(t *testing.T) (*Manager, *State, *State, *LockOwner, *LockOwner) 
 	c, _ := confirmed41(t, m, "locker")
 	var closed atomic.Int32
 	o := c.OpenOwner("o")
-	open, _, st := m.Open(OpenRequest{Owner: o, FileKey: "f", FH: "f", Access: nfs4.ShareAccessBoth, File: fakeFile{&closed}})
+	open, _, st, _ := m.Open(OpenRequest{Owner: o, FileKey: "f", FH: "f", Access: nfs4.ShareAccessBoth, File: fakeFile{&closed}})
 	mustStatus(t, "open", st, nfs4.OK)
 	a, b := c.LockOwner("a"), c.LockOwner("b")
 	la, st := m.LockStateFor(open, a)
@@ -27,38 +27,38 @@ func lockSetup(t *testing.T) (*Manager, *State, *State, *LockOwner, *LockOwner) 
 
 func TestLockConflicts(t *testing.T) {
 	m, la, lb, a, b := lockSetup(t)
-	sid, _, st := m.Lock(la, 0, 99, true, nil)
+	sid, _, st, _ := m.Lock(la, 0, 99, true, nil)
 	mustStatus(t, "write lock", st, nfs4.OK)
 	if sid.Seqid != 1 {
 		t.Fatalf("seqid %d", sid.Seqid)
 	}
-	_, denied, st := m.Lock(lb, 50, 60, false, nil)
+	_, denied, st, _ := m.Lock(lb, 50, 60, false, nil)
 	mustStatus(t, "read over write", st, nfs4.ErrDenied)
 	if denied.Offset != 0 || denied.Length != 100 || !denied.Write || denied.Owner != "a" {
 		t.Fatalf("denied %+v", denied)
 	}
-	_, _, st = m.Lock(lb, 100, math.MaxUint64, true, nil)
+	_, _, st, _ = m.Lock(lb, 100, math.MaxUint64, true, nil)
 	mustStatus(t, "adjacent range", st, nfs4.OK)
-	if d := m.Test("f", b, 10, 10, false); d == nil {
+	if d := first(m.Test("f", b, 10, 10, false)); d == nil {
 		t.Fatal("LOCKT found no conflict")
 	}
-	if d := m.Test("f", a, 10, 10, true); d != nil {
+	if d := first(m.Test("f", a, 10, 10, true)); d != nil {
 		t.Fatal("LOCKT conflicts with the owner's own lock")
 	}
 	// Downgrade a's lock to read: then b may read-lock inside it.
-	_, _, st = m.Lock(la, 0, 99, false, nil)
+	_, _, st, _ = m.Lock(la, 0, 99, false, nil)
 	mustStatus(t, "downgrade", st, nfs4.OK)
-	_, _, st = m.Lock(lb, 10, 20, false, nil)
+	_, _, st, _ = m.Lock(lb, 10, 20, false, nil)
 	mustStatus(t, "read next to read", st, nfs4.OK)
 	// Upgrade a back to write now conflicts with b's read lock.
-	_, _, st = m.Lock(la, 0, 99, true, nil)
+	_, _, st, _ = m.Lock(la, 0, 99, true, nil)
 	mustStatus(t, "upgrade against reader", st, nfs4.ErrDenied)
 	// Unlock the middle of a's range splits it.
 	_, st = m.Unlock(la, 40, 59, nil)
 	mustStatus(t, "unlock middle", st, nfs4.OK)
-	_, _, st = m.Lock(lb, 40, 59, true, nil)
+	_, _, st, _ = m.Lock(lb, 40, 59, true, nil)
 	mustStatus(t, "write in the hole", st, nfs4.OK)
-	_, _, st = m.Lock(lb, 39, 39, true, nil)
+	_, _, st, _ = m.Lock(lb, 39, 39, true, nil)
 	mustStatus(t, "write on the remaining left part", st, nfs4.ErrDenied)
 	mustStatus(t, "release owner with locks", m.ReleaseLockOwner(a.Client, "a"), nfs4.ErrLocksHeld)
 	mustStatus(t, "free lock stateid with locks", m.FreeStateid(la.Client, la.Stateid()), nfs4.ErrLocksHeld)
@@ -101,12 +101,12 @@ func TestCloseReleasesLocks(t *testing.T) {
 
 func TestBackendLockRefusal(t *testing.T) {
 	m, la, _, _, _ := lockSetup(t)
-	_, denied, st := m.Lock(la, 0, 10, true, func() error { return ErrWouldBlock })
+	_, denied, st, _ := m.Lock(la, 0, 10, true, func() error { return ErrWouldBlock })
 	mustStatus(t, "backend conflict", st, nfs4.ErrDenied)
 	if denied == nil {
 		t.Fatal("no denial details")
 	}
-	_, _, st = m.Lock(la, 0, 10, true, func() error { return errors.New("io") })
+	_, _, st, _ = m.Lock(la, 0, 10, true, func() error { return errors.New("io") })
 	mustStatus(t, "backend failure", st, nfs4.ErrServerfault)
 	if la.HoldsLocks() {
 		t.Fatal("refused lock recorded")
@@ -117,10 +117,10 @@ func TestLockLimit(t *testing.T) {
 	m, la, _, _, _ := lockSetup(t)
 	m.cfg.MaxLocksPerFile = 3
 	for i := uint64(0); i < 3; i++ {
-		_, _, st := m.Lock(la, i*10, i*10+1, true, nil)
+		_, _, st, _ := m.Lock(la, i*10, i*10+1, true, nil)
 		mustStatus(t, "lock", st, nfs4.OK)
 	}
-	_, _, st := m.Lock(la, 100, 101, true, nil)
+	_, _, st, _ := m.Lock(la, 100, 101, true, nil)
 	mustStatus(t, "lock beyond the limit", st, nfs4.ErrResource)
 }
 
@@ -131,7 +131,7 @@ func TestLockLimit(t *testing.T) {
 // Commit.
 func TestLockReservation(t *testing.T) {
 	m, la, lb, _, b := lockSetup(t)
-	call, _, st := m.ReserveLock(la, 0, 99, true)
+	call, _, st, _ := m.ReserveLock(la, 0, 99, true)
 	mustStatus(t, "reserve", st, nfs4.OK)
 	if _, deny := la.Open.Access(); deny != 0 {
 		t.Fatalf("deny %d", deny)
@@ -144,15 +144,15 @@ func TestLockReservation(t *testing.T) {
 	if la.HoldsLocks() {
 		t.Fatal("a reserved lock is held before Commit")
 	}
-	_, _, st = m.Lock(lb, 50, 60, false, nil)
+	_, _, st, _ = m.Lock(lb, 50, 60, false, nil)
 	mustStatus(t, "read lock over a reserved write lock", st, nfs4.ErrDelay)
-	_, _, st = m.Lock(lb, 100, 110, true, nil)
+	_, _, st, _ = m.Lock(lb, 100, 110, true, nil)
 	mustStatus(t, "lock next to a reservation", st, nfs4.OK)
-	_, _, st = m.Lock(la, 200, 210, true, nil)
+	_, _, st, _ = m.Lock(la, 200, 210, true, nil)
 	mustStatus(t, "second lock of a state in flight", st, nfs4.ErrDelay)
 	_, st = m.Unlock(la, 0, 10, nil)
 	mustStatus(t, "unlock of a state with a lock in flight", st, nfs4.ErrDelay)
-	if d := m.Test("f", b, 0, 10, true); d != nil {
+	if d := first(m.Test("f", b, 0, 10, true)); d != nil {
 		t.Fatalf("LOCKT sees a reservation: %+v", d)
 	}
 	if err := m.CheckConsistency(); err != nil {
@@ -163,7 +163,7 @@ func TestLockReservation(t *testing.T) {
 	if sid.Seqid != 1 || !la.HoldsLocks() {
 		t.Fatalf("after commit: seqid %d, held %v", sid.Seqid, la.HoldsLocks())
 	}
-	_, _, st = m.Lock(lb, 50, 60, false, nil)
+	_, _, st, _ = m.Lock(lb, 50, 60, false, nil)
 	mustStatus(t, "read lock over the granted write lock", st, nfs4.ErrDenied)
 	if err := m.CheckConsistency(); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestLockReservationOfClosedState(t *testing.T) {
 	if !la.SetLockFile(fakeFile{&closed}) {
 		t.Fatal("SetLockFile")
 	}
-	call, _, st := m.ReserveLock(la, 0, 9, true)
+	call, _, st, _ := m.ReserveLock(la, 0, 9, true)
 	mustStatus(t, "reserve", st, nfs4.OK)
 	if call.File() == nil {
 		t.Fatal("no backend file to lock")
@@ -203,14 +203,14 @@ func TestLockReservationOfClosedState(t *testing.T) {
 // model's after, whatever the backend answered.
 func TestUnlockReservation(t *testing.T) {
 	m, la, lb, _, _ := lockSetup(t)
-	_, _, st := m.Lock(la, 0, 99, true, nil)
+	_, _, st, _ := m.Lock(la, 0, 99, true, nil)
 	mustStatus(t, "lock", st, nfs4.OK)
 	call, st := m.ReserveUnlock(la, 0, 99)
 	mustStatus(t, "reserve unlock", st, nfs4.OK)
-	_, _, st = m.Lock(lb, 0, 9, true, nil)
+	_, _, st, _ = m.Lock(lb, 0, 9, true, nil)
 	mustStatus(t, "lock while the unlock runs", st, nfs4.ErrDenied)
 	_, _, st = m.Commit(call, errors.New("backend unlock failed"))
 	mustStatus(t, "commit unlock", st, nfs4.OK)
-	_, _, st = m.Lock(lb, 0, 9, true, nil)
+	_, _, st, _ = m.Lock(lb, 0, 9, true, nil)
 	mustStatus(t, "lock after the unlock", st, nfs4.OK)
 }

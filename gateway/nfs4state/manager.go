@@ -32,9 +32,6 @@ type Config struct {
 	// Boot identifies this server instance; stateids and client ids carry it
 	// so that ones from an earlier instance are recognised as stale.
 	Boot uint32
-	// OnForget is called, outside any lock, when a client that was
-	// recorded in the recovery store is destroyed or expires.
-	OnForget func(c *Client)
 	// OnClose is called, outside any lock, with backend files whose last
 	// state went away (on CLOSE, expiry or client destruction).
 	OnClose func(files []Closer)
@@ -172,11 +169,12 @@ func (m *Manager) Kinds() (opens, locks, delegs int) {
 }
 
 // Reap expires every client whose lease ran out and returns how many it
-// expired. The server calls it periodically. A confirmed client that holds
+// expired, and the effects of their expiry. The server calls it
+// periodically. A confirmed client that holds
 // state or a session is kept as a courtesy client until Config.Courtesy
 // after its lease ran out (or until someone contends its state,
 // courtesy.go).
-func (m *Manager) Reap() int {
+func (m *Manager) Reap() (int, Effects) {
 	now := m.now()
 	lease := int64(m.cfg.Lease)
 	m.revokeLate(now)
@@ -195,8 +193,9 @@ func (m *Manager) Reap() int {
 	// Unconfirmed records that are not confirmed within a lease go too
 	// (RFC 8881 section 18.35.4).
 	m.unconfirmed().rangeAll(check)
+	var fx Effects
 	for _, c := range expired {
-		m.destroyClient(c)
+		fx = append(fx, m.destroyClient(c)...)
 	}
 	var old []uint32
 	for i := range m.tombs.shards {
@@ -212,7 +211,7 @@ func (m *Manager) Reap() int {
 	for _, id := range old {
 		m.tombs.del(id)
 	}
-	return len(expired)
+	return len(expired), fx
 }
 
 // Clients returns a snapshot of all client records, for the admin API.

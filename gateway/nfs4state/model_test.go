@@ -45,11 +45,11 @@ func runModel(t *testing.T, seed int64, steps int) {
 	var clients []*client
 	newClient := func() {
 		owner := fmt.Sprintf("c%d", rng.Int())
-		res, st := m.ExchangeID(owner, [8]byte{1}, "sys:0", false, "")
+		res, st, _ := m.ExchangeID(owner, [8]byte{1}, "sys:0", false, "")
 		if st != nfs4.OK {
 			t.Fatalf("exchange id: %d", st)
 		}
-		s, _, st := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 2}, ChannelAttrs{}, 0, 0)
+		s, _, st, _ := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 2}, ChannelAttrs{}, 0, 0)
 		if st != nfs4.OK {
 			t.Fatalf("create session: %d", st)
 		}
@@ -121,7 +121,7 @@ func runModel(t *testing.T, seed int64, steps int) {
 			if rng.Intn(2) == 0 {
 				deny = 0
 			}
-			_, _, st := m.Open(OpenRequest{Owner: owner, FileKey: files[rng.Intn(len(files))], Access: access, Deny: deny, File: newFile()})
+			_, _, st, _ := m.Open(OpenRequest{Owner: owner, FileKey: files[rng.Intn(len(files))], Access: access, Deny: deny, File: newFile()})
 			outcomes[fmt.Sprint("open ", st)]++
 		case op < 40:
 			what = "close"
@@ -139,7 +139,7 @@ func runModel(t *testing.T, seed int64, steps int) {
 				lo := c.LockOwner(fmt.Sprintf("l%d", rng.Intn(3)))
 				if ls, st := m.LockStateFor(open, lo); st == nfs4.OK {
 					start, end := randRange()
-					_, _, st := m.Lock(ls, start, end, rng.Intn(2) == 0, nil)
+					_, _, st, _ := m.Lock(ls, start, end, rng.Intn(2) == 0, nil)
 					outcomes[fmt.Sprint("lock ", st)]++
 				}
 			}

@@ -228,9 +228,12 @@ type OpenRequest struct {
 
 // Open records an open, upgrading the owner's existing open of the file
 // (RFC 8881 section 18.16.3) or creating a new open stateid. It takes
-// ownership of req.File in every case.
-func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
+// ownership of req.File in every case. The effects are the recalls of
+// delegations in the way (the open then answers NFS4ERR_DELAY) and the
+// expiry of courtesy clients in the way.
+func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32, Effects) {
 	c := req.Owner.Client
+	var fx Effects
 	for {
 		fs := m.fileState(req.FileKey)
 		fs.mu.Lock()
@@ -259,19 +262,20 @@ func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
 		if denied {
 			fs.mu.Unlock()
 			m.closeFiles([]Closer{req.File})
-			return nil, nfs4.Stateid{}, nfs4.ErrShareDenied
+			return nil, nfs4.Stateid{}, nfs4.ErrShareDenied, fx
 		}
-		busy, courtesy := m.openConflictLocked(fs, c, req.Access, req.Deny, courtesy)
+		busy, courtesy, more := m.openConflictLocked(fs, c, req.Access, req.Deny, courtesy, fx)
+		fx = more
 		if len(courtesy) > 0 {
 			fs.mu.Unlock()
-			m.expireCourtesy(courtesy)
+			fx = m.expireCourtesy(courtesy, fx)
 			continue
 		}
 		if busy {
 			// Another client's delegation is being recalled.
 			fs.mu.Unlock()
 			m.closeFiles([]Closer{req.File})
-			return nil, nfs4.Stateid{}, nfs4.ErrDelay
+			return nil, nfs4.Stateid{}, nfs4.ErrDelay, fx
 		}
 		if mine != nil {
 			old := mine.file
@@ -286,14 +290,14 @@ func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
 			if old != nil {
 				m.closeFiles([]Closer{old})
 			}
-			return mine, sid, nfs4.OK
+			return mine, sid, nfs4.OK, fx
 		}
 		c.mu.Lock()
 		if len(c.states) >= m.cfg.MaxStatesPerClient {
 			c.mu.Unlock()
 			fs.mu.Unlock()
 			m.closeFiles([]Closer{req.File})
-			return nil, nfs4.Stateid{}, nfs4.ErrResource
+			return nil, nfs4.Stateid{}, nfs4.ErrResource, fx
 		}
 		s := &State{Other: m.newOtherFor(c), Kind: KindOpen, Client: c, Owner: req.Owner, File: fs, FH: req.FH,
 			seqid: 1, access: req.Access, deny: req.Deny, file: newShared(req.File),
@@ -303,7 +307,7 @@ func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32) {
 		fs.opens = append(fs.opens, s)
 		fs.mu.Unlock()
 		m.states.put(s.Other, s)
-		return s, nfs4.Stateid{Seqid: 1, Other: s.Other}, nfs4.OK
+		return s, nfs4.Stateid{Seqid: 1, Other: s.Other}, nfs4.OK, fx
 	}
 }
 
@@ -547,12 +551,14 @@ func (m *Manager) Bump(s *State) (nfs4.Stateid, uint32) {
 
 // DenyConflict reports whether an I/O with a special stateid wanting access
 // (read or write) conflicts with a share deny held on the file.
-// A deny held by a courtesy client expires it instead.
-func (m *Manager) DenyConflict(fileKey string, access uint32) bool {
+// A deny held by a courtesy client expires it instead (the effects are
+// those of its expiry).
+func (m *Manager) DenyConflict(fileKey string, access uint32) (bool, Effects) {
+	var fx Effects
 	for {
 		fs, ok := m.files.get(fileKey)
 		if !ok {
-			return false
+			return false, fx
 		}
 		var courtesy []*Client
 		fs.mu.Lock()
@@ -560,15 +566,15 @@ func (m *Manager) DenyConflict(fileKey string, access uint32) bool {
 			if s.deny&access != 0 {
 				if !m.isCourtesy(s.Client) {
 					fs.mu.Unlock()
-					return true
+					return true, fx
 				}
 				courtesy = appendClient(courtesy, s.Client)
 			}
 		}
 		fs.mu.Unlock()
 		if len(courtesy) == 0 {
-			return false
+			return false, fx
 		}
-		m.expireCourtesy(courtesy)
+		fx = m.expireCourtesy(courtesy, fx)
 	}
 }

@@ -16,7 +16,7 @@ func TestReleaseWhere(t *testing.T) {
 	files := []string{"gone-1", "gone-2", "kept"}
 	var sids []nfs4.Stateid
 	for _, f := range files {
-		_, sid, st := m.Open(OpenRequest{Owner: c.OpenOwner("o-" + f), FileKey: f, FH: f,
+		_, sid, st, _ := m.Open(OpenRequest{Owner: c.OpenOwner("o-" + f), FileKey: f, FH: f,
 			Access: nfs4.ShareAccessBoth, File: fakeFile{&closed}})
 		mustStatus(t, "open "+f, st, nfs4.OK)
 		sids = append(sids, sid)

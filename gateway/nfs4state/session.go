@@ -45,33 +45,33 @@ type slot struct {
 // CreateSession implements CREATE_SESSION's record keeping (RFC 8881
 // section 18.36). A replay of the previous request returns that reply's
 // bytes in replay.
-func (m *Manager) CreateSession(clientID uint64, seq uint32, principal string, fore, back ChannelAttrs, flags, cbProg uint32) (s *Session, replay []byte, status uint32) {
+func (m *Manager) CreateSession(clientID uint64, seq uint32, principal string, fore, back ChannelAttrs, flags, cbProg uint32) (s *Session, replay []byte, status uint32, fx Effects) {
 	if m.StaleClientID(clientID) {
-		return nil, nil, nfs4.ErrStaleClientid
+		return nil, nil, nfs4.ErrStaleClientid, nil
 	}
 	c := m.lookupAny(clientID)
 	if c == nil || c.destroyed.Load() {
-		return nil, nil, nfs4.ErrStaleClientid
+		return nil, nil, nfs4.ErrStaleClientid, nil
 	}
 	if !c.Confirmed() && c.Principal != principal {
 		// Only the principal that created an unconfirmed record may
 		// confirm it; a confirmed one may be used by another principal
 		// (RFC 8881 section 18.36.4).
-		return nil, nil, nfs4.ErrClidInuse
+		return nil, nil, nfs4.ErrClidInuse, nil
 	}
 	c.mu.Lock()
 	switch {
 	case seq == c.csSeq && c.csReply != nil:
 		r := c.csReply
 		c.mu.Unlock()
-		return nil, r, nfs4.OK
+		return nil, r, nfs4.OK, nil
 	case seq != c.csSeq+1:
 		c.mu.Unlock()
-		return nil, nil, nfs4.ErrSeqMisordered
+		return nil, nil, nfs4.ErrSeqMisordered, nil
 	}
 	if len(c.sessions) >= m.cfg.MaxSessionsPerClient {
 		c.mu.Unlock()
-		return nil, nil, nfs4.ErrResource
+		return nil, nil, nfs4.ErrResource, nil
 	}
 	s = &Session{Client: c, Fore: fore, Back: back, Flags: flags, CBProgram: cbProg, conns: map[uint64]bool{}}
 	rand.Read(s.ID[:])
@@ -81,9 +81,9 @@ func (m *Manager) CreateSession(clientID uint64, seq uint32, principal string, f
 	c.csReply = nil
 	c.mu.Unlock()
 	m.sessions.put(s.ID, s)
-	m.confirm(c)
+	fx = m.confirm(c)
 	c.Renew()
-	return s, nil, nfs4.OK
+	return s, nil, nfs4.OK, fx
 }
 
 // SetCreateSessionReply caches the encoded reply of the CREATE_SESSION with

@@ -51,9 +51,9 @@ func mustStatus(t *testing.T, what string, got, want uint32) {
 // confirmed41 creates a confirmed 4.1 client with one session.
 func confirmed41(t *testing.T, m *Manager, owner string) (*Client, *Session) {
 	t.Helper()
-	res, st := m.ExchangeID(owner, [8]byte{1}, "sys:0", false, "")
+	res, st, _ := m.ExchangeID(owner, [8]byte{1}, "sys:0", false, "")
 	mustStatus(t, "EXCHANGE_ID", st, nfs4.OK)
-	s, _, st := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 4}, ChannelAttrs{}, 0, 0)
+	s, _, st, _ := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 4}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "CREATE_SESSION", st, nfs4.OK)
 	if !res.Client.Confirmed() {
 		t.Fatal("client not confirmed by CREATE_SESSION")
@@ -68,9 +68,9 @@ func TestSetClientIDFlow(t *testing.T) {
 	if _, st := m.Client(c.ID); st != nfs4.ErrStaleClientid {
 		t.Fatalf("unconfirmed client usable: %d", st)
 	}
-	mustStatus(t, "confirm with wrong verifier", m.SetClientIDConfirm(c.ID, [8]byte{9}, "sys:1"), nfs4.ErrStaleClientid)
-	mustStatus(t, "confirm", m.SetClientIDConfirm(c.ID, c.Confirm, "sys:1"), nfs4.OK)
-	mustStatus(t, "confirm replay", m.SetClientIDConfirm(c.ID, c.Confirm, "sys:1"), nfs4.OK)
+	mustStatus(t, "confirm with wrong verifier", first(m.SetClientIDConfirm(c.ID, [8]byte{9}, "sys:1")), nfs4.ErrStaleClientid)
+	mustStatus(t, "confirm", first(m.SetClientIDConfirm(c.ID, c.Confirm, "sys:1")), nfs4.OK)
+	mustStatus(t, "confirm replay", first(m.SetClientIDConfirm(c.ID, c.Confirm, "sys:1")), nfs4.OK)
 	if _, st := m.Client(c.ID); st != nfs4.OK {
 		t.Fatalf("confirmed client not found: %d", st)
 	}
@@ -80,7 +80,7 @@ func TestSetClientIDFlow(t *testing.T) {
 	if u.ID != c.ID {
 		t.Fatalf("callback update changed the id")
 	}
-	mustStatus(t, "confirm update", m.SetClientIDConfirm(u.ID, u.Confirm, "sys:1"), nfs4.OK)
+	mustStatus(t, "confirm update", first(m.SetClientIDConfirm(u.ID, u.Confirm, "sys:1")), nfs4.OK)
 	if c.Callback.Addr != "new" {
 		t.Fatalf("callback not updated: %+v", c.Callback)
 	}
@@ -90,7 +90,7 @@ func TestSetClientIDFlow(t *testing.T) {
 	if r.ID == c.ID {
 		t.Fatal("rebooted client kept its id")
 	}
-	mustStatus(t, "confirm reboot", m.SetClientIDConfirm(r.ID, r.Confirm, "sys:1"), nfs4.OK)
+	mustStatus(t, "confirm reboot", first(m.SetClientIDConfirm(r.ID, r.Confirm, "sys:1")), nfs4.OK)
 	if !c.Expired() {
 		t.Fatal("old record survived the client's reboot")
 	}
@@ -109,10 +109,10 @@ func TestSetClientIDInUse(t *testing.T) {
 func setupOpen40(t *testing.T, m *Manager) (*Client, *OpenOwner, nfs4.Stateid) {
 	t.Helper()
 	c, _ := m.SetClientID("o40", [8]byte{1}, "sys:1", CallbackInfo{}, "")
-	mustStatus(t, "confirm", m.SetClientIDConfirm(c.ID, c.Confirm, "sys:1"), nfs4.OK)
+	mustStatus(t, "confirm", first(m.SetClientIDConfirm(c.ID, c.Confirm, "sys:1")), nfs4.OK)
 	o := c.OpenOwner("oo")
 	var closed atomic.Int32
-	_, sid, st := m.Open(OpenRequest{Owner: o, FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
+	_, sid, st, _ := m.Open(OpenRequest{Owner: o, FileKey: "f", FH: "f", Access: nfs4.ShareAccessRead, File: fakeFile{&closed}})
 	mustStatus(t, "open", st, nfs4.OK)
 	return c, o, sid
 }
@@ -120,29 +120,29 @@ func setupOpen40(t *testing.T, m *Manager) (*Client, *OpenOwner, nfs4.Stateid) {
 func TestExchangeIDCases(t *testing.T) {
 	m, _ := newTestManager(t)
 	// Update of a record that does not exist.
-	_, st := m.ExchangeID("x", [8]byte{1}, "p", true, "")
+	_, st, _ := m.ExchangeID("x", [8]byte{1}, "p", true, "")
 	mustStatus(t, "update missing", st, nfs4.ErrNoent)
 	c, _ := confirmed41(t, m, "x")
 	// Non-update with the same verifier and principal: same record.
-	res, st := m.ExchangeID("x", [8]byte{1}, "sys:0", false, "")
+	res, st, _ := m.ExchangeID("x", [8]byte{1}, "sys:0", false, "")
 	mustStatus(t, "repeat", st, nfs4.OK)
 	if res.Client != c || !res.Confirmed {
 		t.Fatal("repeat EXCHANGE_ID did not return the confirmed record")
 	}
-	_, st = m.ExchangeID("x", [8]byte{2}, "sys:0", true, "")
+	_, st, _ = m.ExchangeID("x", [8]byte{2}, "sys:0", true, "")
 	mustStatus(t, "update with other verifier", st, nfs4.ErrNotSame)
-	_, st = m.ExchangeID("x", [8]byte{1}, "sys:5", true, "")
+	_, st, _ = m.ExchangeID("x", [8]byte{1}, "sys:5", true, "")
 	mustStatus(t, "update with other principal", st, nfs4.ErrPerm)
-	_, st = m.ExchangeID("x", [8]byte{1}, "sys:5", false, "")
+	_, st, _ = m.ExchangeID("x", [8]byte{1}, "sys:5", false, "")
 	mustStatus(t, "other principal with state", st, nfs4.ErrClidInuse)
 	// Reboot: new verifier gives a new unconfirmed record; confirming it
 	// destroys the old one.
-	res, st = m.ExchangeID("x", [8]byte{3}, "sys:0", false, "")
+	res, st, _ = m.ExchangeID("x", [8]byte{3}, "sys:0", false, "")
 	mustStatus(t, "reboot", st, nfs4.OK)
 	if res.Client == c || res.Confirmed {
 		t.Fatal("reboot returned the old record")
 	}
-	_, _, st = m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	_, _, st, _ = m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "create session", st, nfs4.OK)
 	if !c.Expired() {
 		t.Fatal("old record survived")
@@ -151,24 +151,24 @@ func TestExchangeIDCases(t *testing.T) {
 
 func TestCreateSessionSequencing(t *testing.T) {
 	m, _ := newTestManager(t)
-	res, _ := m.ExchangeID("cs", [8]byte{1}, "sys:0", false, "")
-	_, _, st := m.CreateSession(res.Client.ID, res.Sequence+1, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	res, _, _ := m.ExchangeID("cs", [8]byte{1}, "sys:0", false, "")
+	_, _, st, _ := m.CreateSession(res.Client.ID, res.Sequence+1, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "misordered", st, nfs4.ErrSeqMisordered)
-	_, _, st = m.CreateSession(res.Client.ID, res.Sequence, "sys:9", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	_, _, st, _ = m.CreateSession(res.Client.ID, res.Sequence, "sys:9", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "other principal on an unconfirmed record", st, nfs4.ErrClidInuse)
-	s, _, st := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	s, _, st, _ := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "first", st, nfs4.OK)
 	res.Client.SetCreateSessionReply(res.Sequence, []byte("reply"))
-	_, replay, st := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	_, replay, st, _ := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "replay", st, nfs4.OK)
 	if string(replay) != "reply" {
 		t.Fatalf("replay = %q", replay)
 	}
-	_, _, st = m.CreateSession(res.Client.ID, res.Sequence+1, "sys:9", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	_, _, st, _ = m.CreateSession(res.Client.ID, res.Sequence+1, "sys:9", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "other principal on a confirmed record", st, nfs4.OK)
-	_, _, st = m.CreateSession(1, 1, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
+	_, _, st, _ = m.CreateSession(1, 1, "sys:0", ChannelAttrs{MaxRequests: 1}, ChannelAttrs{}, 0, 0)
 	mustStatus(t, "stale client", st, nfs4.ErrStaleClientid)
-	mustStatus(t, "destroy clientid with session", m.DestroyClientID(res.Client.ID), nfs4.ErrClientidBusy)
+	mustStatus(t, "destroy clientid with session", first(m.DestroyClientID(res.Client.ID)), nfs4.ErrClientidBusy)
 	mustStatus(t, "destroy session", m.DestroySession(s.ID), nfs4.OK)
 	for _, other := range m.Clients() {
 		for id := range other.sessions {
@@ -176,7 +176,7 @@ func TestCreateSessionSequencing(t *testing.T) {
 		}
 	}
 	mustStatus(t, "destroy session twice", m.DestroySession(s.ID), nfs4.ErrBadsession)
-	mustStatus(t, "destroy clientid", m.DestroyClientID(res.Client.ID), nfs4.OK)
+	mustStatus(t, "destroy clientid", first(m.DestroyClientID(res.Client.ID)), nfs4.OK)
 }
 
 func TestSequenceSlots(t *testing.T) {
@@ -211,25 +211,25 @@ func TestShareReservations(t *testing.T) {
 	var closed atomic.Int32
 	f := func() fsal.File { return fakeFile{&closed} }
 	a, b := c.OpenOwner("a"), c.OpenOwner("b")
-	sa, sid0, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, File: f()})
+	sa, sid0, st, _ := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, File: f()})
 	mustStatus(t, "open a", st, nfs4.OK)
 	// A second OPEN by the same owner upgrades the same stateid.
-	s1, sid, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: f()})
+	s1, sid, st, _ := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: f()})
 	mustStatus(t, "upgrade deny", st, nfs4.OK)
 	if s1 != sa || sid.Other != sid0.Other || sid.Seqid != sid0.Seqid+1 {
 		t.Fatalf("upgrade: %v -> %v", sid0, sid)
 	}
-	_, _, st = m.Open(OpenRequest{Owner: b, FileKey: "k", FH: "k", Access: nfs4.ShareAccessWrite, File: f()})
+	_, _, st, _ = m.Open(OpenRequest{Owner: b, FileKey: "k", FH: "k", Access: nfs4.ShareAccessWrite, File: f()})
 	mustStatus(t, "write against deny-write", st, nfs4.ErrShareDenied)
-	_, _, st = m.Open(OpenRequest{Owner: b, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyRead, File: f()})
+	_, _, st, _ = m.Open(OpenRequest{Owner: b, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyRead, File: f()})
 	mustStatus(t, "deny-read against reader", st, nfs4.ErrShareDenied)
 	// The owner's own deny binds it too.
-	_, _, st = m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessWrite, File: f()})
+	_, _, st, _ = m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessWrite, File: f()})
 	mustStatus(t, "write against own deny-write", st, nfs4.ErrShareDenied)
 	if closed.Load() != 4 {
 		t.Fatalf("closed %d backend files, want 4 (3 refused, 1 replaced by the upgrade)", closed.Load())
 	}
-	s2, sid2, st := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: f()})
+	s2, sid2, st, _ := m.Open(OpenRequest{Owner: a, FileKey: "k", FH: "k", Access: nfs4.ShareAccessRead, Deny: nfs4.ShareDenyWrite, File: f()})
 	mustStatus(t, "repeat open", st, nfs4.OK)
 	if s2 != sa || sid2.Seqid != sid.Seqid+1 {
 		t.Fatalf("repeat open: %v -> %v", sid, sid2)
@@ -251,7 +251,7 @@ func TestShareReservations(t *testing.T) {
 	mustStatus(t, "downgrade to a deny never opened", st, nfs4.ErrInval)
 	_, st = m.Downgrade(sa, nfs4.ShareAccessRead, nfs4.ShareDenyNone)
 	mustStatus(t, "downgrade", st, nfs4.OK)
-	if m.DenyConflict("k", nfs4.ShareAccessWrite) {
+	if first(m.DenyConflict("k", nfs4.ShareAccessWrite)) {
 		t.Fatal("deny survived downgrade")
 	}
 	mustStatus(t, "free open stateid", m.FreeStateid(c, sid2), nfs4.ErrLocksHeld)
@@ -281,10 +281,10 @@ func TestStateLimit(t *testing.T) {
 	var closed atomic.Int32
 	o := c.OpenOwner("o")
 	for i := 0; i < 4; i++ {
-		_, _, st := m.Open(OpenRequest{Owner: o, FileKey: string(rune('a' + i)), Access: 1, File: fakeFile{&closed}})
+		_, _, st, _ := m.Open(OpenRequest{Owner: o, FileKey: string(rune('a' + i)), Access: 1, File: fakeFile{&closed}})
 		mustStatus(t, "open", st, nfs4.OK)
 	}
-	_, _, st := m.Open(OpenRequest{Owner: o, FileKey: "z", Access: 1, File: fakeFile{&closed}})
+	_, _, st, _ := m.Open(OpenRequest{Owner: o, FileKey: "z", Access: 1, File: fakeFile{&closed}})
 	mustStatus(t, "open beyond limit", st, nfs4.ErrResource)
 }
 
@@ -292,26 +292,26 @@ func TestLeaseExpiry(t *testing.T) {
 	m, clk := newTestManager(t)
 	c, s := confirmed41(t, m, "lease")
 	var closed atomic.Int32
-	_, sid, _ := m.Open(OpenRequest{Owner: c.OpenOwner("o"), FileKey: "k", Access: 1, File: fakeFile{&closed}})
+	_, sid, _, _ := m.Open(OpenRequest{Owner: c.OpenOwner("o"), FileKey: "k", Access: 1, File: fakeFile{&closed}})
 	clk.Add(9 * time.Second)
-	if m.Reap() != 0 {
+	if first(m.Reap()) != 0 {
 		t.Fatal("reaped a client within its lease")
 	}
 	_, st := s.Sequence(0, 1) // renews
 	mustStatus(t, "sequence", st, nfs4.OK)
 	c.Begin() // as the engine does for the COMPOUND's duration
 	clk.Add(11 * time.Second)
-	if m.Reap() != 0 {
+	if first(m.Reap()) != 0 {
 		t.Fatal("reaped a client with a request in progress")
 	}
 	s.Finish(0, nil, false)
 	c.End()
 	clk.Add(11 * time.Second)
-	if m.Reap() != 0 || !m.IsCourtesy(c) {
+	if first(m.Reap()) != 0 || !m.IsCourtesy(c) {
 		t.Fatal("a client with state was not kept as a courtesy client")
 	}
 	clk.Add(defaultCourtesyLeases * 10 * time.Second)
-	if m.Reap() != 1 {
+	if first(m.Reap()) != 1 {
 		t.Fatal("expired client not reaped after the courtesy period")
 	}
 	if closed.Load() != 1 {
@@ -361,15 +361,15 @@ func TestConcurrentClients(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			owner := string(rune('A' + i))
-			res, _ := m.ExchangeID(owner, [8]byte{1}, "sys:0", false, "")
-			s, _, st := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 2}, ChannelAttrs{}, 0, 0)
+			res, _, _ := m.ExchangeID(owner, [8]byte{1}, "sys:0", false, "")
+			s, _, st, _ := m.CreateSession(res.Client.ID, res.Sequence, "sys:0", ChannelAttrs{MaxRequests: 2}, ChannelAttrs{}, 0, 0)
 			if st != nfs4.OK {
 				t.Error("create session", st)
 				return
 			}
 			o := res.Client.OpenOwner("o")
 			for j := 0; j < 200; j++ {
-				st, _, code := m.Open(OpenRequest{Owner: o, FileKey: "shared", FH: "shared", Access: 1, File: fakeFile{&closed}})
+				st, _, code, _ := m.Open(OpenRequest{Owner: o, FileKey: "shared", FH: "shared", Access: 1, File: fakeFile{&closed}})
 				if code != nfs4.OK {
 					t.Error("open", code)
 					return

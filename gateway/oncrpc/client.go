@@ -39,6 +39,7 @@ func NewClient(conn net.Conn) *Client {
 	c.ep.rr.eager = true
 	c.ep.route = c.route
 	c.ep.log = hclog.NewNullLogger()
+	c.ep.workers = newWorkers(c.ep.ctx.Done())
 	go func() {
 		c.ep.readLoop()
 		c.ep.close()

@@ -26,8 +26,12 @@ type endpoint struct {
 	rr *recordReader
 
 	// wmu serialises writes; each record goes out in one Write under it so
-	// that replies of concurrent calls never interleave.
-	wmu sync.Mutex
+	// that replies of concurrent calls never interleave. It is a channel
+	// rather than a sync.Mutex because writers queue behind a peer that
+	// does not read for as long as it likes: a goroutine waiting on a
+	// channel counts as durably blocked in a testing/synctest bubble, one
+	// waiting on a mutex does not, and synctest.Wait would never return.
+	wmu chan struct{}
 
 	// ctx is the context handlers run under; it is cancelled when the
 	// connection closes, and its Done channel is the connection's.
@@ -42,6 +46,8 @@ type endpoint struct {
 	pending map[uint32]*pendingCall
 	pclosed bool // no reply can arrive any more: the reader has stopped
 	nextXID uint32
+	// freePending are pending calls done with, for reuse.
+	freePending []*pendingCall
 
 	// slots bounds the calls served at once on this connection: the reader
 	// puts a token in before starting a call and the call takes it out when
@@ -62,6 +68,7 @@ type endpoint struct {
 	route    func(*Call) (h Handler, stat AcceptStat, low, high uint32)
 	conn     *Conn // Call.Conn for calls served here
 	log      hclog.Logger
+	workers  *workers // run the calls served here
 
 	// lastName is the machine name of the last AUTH_SYS call; only the
 	// reader goroutine touches it.
@@ -75,9 +82,32 @@ type pendingCall struct {
 	ch chan *[]byte
 }
 
-var pendingPool = sync.Pool{New: func() any {
+// maxFreePending bounds the pending calls an endpoint keeps for reuse.
+const maxFreePending = 64
+
+// getPending returns a pending call for reuse or a new one. They are kept
+// per endpoint, not in a process-wide pool, so that a channel made in a
+// testing/synctest bubble never reaches a goroutine outside it.
+func (ep *endpoint) getPending() *pendingCall {
+	ep.pmu.Lock()
+	if n := len(ep.freePending); n > 0 {
+		p := ep.freePending[n-1]
+		ep.freePending = ep.freePending[:n-1]
+		ep.pmu.Unlock()
+		return p
+	}
+	ep.pmu.Unlock()
 	return &pendingCall{ch: make(chan *[]byte, 1)}
-}}
+}
+
+// putPending keeps p (whose channel is empty) for reuse.
+func (ep *endpoint) putPending(p *pendingCall) {
+	ep.pmu.Lock()
+	if len(ep.freePending) < maxFreePending {
+		ep.freePending = append(ep.freePending, p)
+	}
+	ep.pmu.Unlock()
+}
 
 // inCall is a call read off the wire on its way to a handler goroutine:
 // one allocation carries everything the goroutine needs.
@@ -106,6 +136,7 @@ const handOverMin = 32 << 10
 
 func (ep *endpoint) init(nc net.Conn, maxRecord, maxInflight int) {
 	ep.nc = nc
+	ep.wmu = make(chan struct{}, 1)
 	ep.rr = newRecordReader(nc, maxRecord)
 	ep.ctx, ep.cancel = context.WithCancel(context.Background())
 	ep.slots = make(chan struct{}, maxInflight)
@@ -146,10 +177,10 @@ func (ep *endpoint) writeRecord(e *xdr.Encoder) error {
 	if err := finishRecord(e); err != nil {
 		return err
 	}
-	ep.wmu.Lock()
+	ep.wmu <- struct{}{}
 	ep.setWriteDeadline()
 	_, err := ep.nc.Write(e.Buf)
-	ep.wmu.Unlock()
+	<-ep.wmu
 	if err != nil {
 		ep.close()
 	}
@@ -192,7 +223,7 @@ func (ep *endpoint) readLoop() error {
 			return err
 		}
 		ep.calls.Add(1)
-		dispatch(ep, ic)
+		ep.workers.dispatch(ep, ic)
 	}
 }
 
@@ -200,29 +231,41 @@ func (ep *endpoint) readLoop() error {
 // goroutine starts with a small stack that every call then grows again
 // (runtime.newstack + copystack were 7% of the server's CPU in a GETATTR
 // storm), whereas a worker keeps the stack its earlier calls grew. Workers
-// are shared by all connections and exit after idling for workerIdle, so a
-// burst leaves no lasting goroutines behind.
+// are shared by all connections of a server (a client has a pool of its
+// own, for the callbacks it serves) and exit after idling for workerIdle,
+// so a burst leaves no lasting goroutines behind, or at once when their
+// server shuts down (or their client closes): nothing of a server outlives
+// it, so a test can run a whole server in a testing/synctest bubble.
 type job struct {
 	ep *endpoint
 	ic *inCall
 }
 
-// idleWorkers is unbuffered: a send succeeds only when a worker is
-// waiting for work, otherwise dispatch starts a new one, so a call never
-// queues behind another.
-var idleWorkers = make(chan job)
+// workers is a pool of worker goroutines.
+type workers struct {
+	// idle is unbuffered: a send succeeds only when a worker is waiting
+	// for work, otherwise dispatch starts a new one, so a call never
+	// queues behind another.
+	idle chan job
+	// stop, once closed, makes idle workers exit.
+	stop <-chan struct{}
+}
+
+func newWorkers(stop <-chan struct{}) *workers {
+	return &workers{idle: make(chan job), stop: stop}
+}
 
 const workerIdle = 10 * time.Second
 
-func dispatch(ep *endpoint, ic *inCall) {
+func (w *workers) dispatch(ep *endpoint, ic *inCall) {
 	select {
-	case idleWorkers <- job{ep, ic}:
+	case w.idle <- job{ep, ic}:
 	default:
-		go worker(job{ep, ic})
+		go w.work(job{ep, ic})
 	}
 }
 
-func worker(j job) {
+func (w *workers) work(j job) {
 	var idle *time.Timer
 	for {
 		j.ep.serveCall(j.ic)
@@ -233,8 +276,11 @@ func worker(j job) {
 			idle.Reset(workerIdle)
 		}
 		select {
-		case j = <-idleWorkers:
+		case j = <-w.idle:
 		case <-idle.C:
+			return
+		case <-w.stop:
+			idle.Stop()
 			return
 		}
 	}
@@ -377,11 +423,11 @@ func (ep *endpoint) call(ctx context.Context, prog, vers, proc uint32, cred Cred
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p := pendingPool.Get().(*pendingCall)
+	p := ep.getPending()
 	ep.pmu.Lock()
 	if ep.pclosed {
 		ep.pmu.Unlock()
-		pendingPool.Put(p)
+		ep.putPending(p)
 		return nil, ErrConnClosed
 	}
 	if ep.pending == nil {
@@ -409,7 +455,7 @@ func (ep *endpoint) call(ctx context.Context, prog, vers, proc uint32, cred Cred
 
 	select {
 	case bufp := <-p.ch:
-		pendingPool.Put(p)
+		ep.putPending(p)
 		if bufp == nil {
 			return nil, ErrConnClosed
 		}
@@ -446,5 +492,5 @@ func (ep *endpoint) withdraw(xid uint32, p *pendingCall) {
 			putRecordBuf(bufp)
 		}
 	}
-	pendingPool.Put(p)
+	ep.putPending(p)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/xdr"
 )
 
@@ -119,6 +120,48 @@ func startServer(t testing.TB, s *Server, h Handler) string {
 		}
 	})
 	return l.Addr().String()
+}
+
+// startPipeServer is startServer on in-memory connections: a server that
+// can run in a testing/synctest bubble, where time only moves when every
+// goroutine waits, so a test can wait for "nothing more will happen"
+// (synctest.Wait) instead of sleeping through a time window.
+func startPipeServer(t testing.TB, s *Server, h Handler) *pipenet.Listener {
+	t.Helper()
+	if h != nil {
+		s.Register(testProg, testVers, testVers, h)
+	}
+	l := pipenet.Listen()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return l
+}
+
+func dialPipe(t testing.TB, l *pipenet.Listener) *Client {
+	t.Helper()
+	c := NewClient(dialPipeRaw(t, l))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func dialPipeRaw(t testing.TB, l *pipenet.Listener) net.Conn {
+	t.Helper()
+	nc, err := l.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
 }
 
 func dial(t testing.TB, addr string) *Client {

@@ -98,6 +98,7 @@ type Server struct {
 	budget      *budget
 	replies     *budget // server-wide reply bytes
 	perConnRepl int64
+	workers     *workers // serve the calls of every connection
 
 	// progs maps a program number to its registrations. It is replaced
 	// whole on Register so that dispatch reads it without locking.
@@ -162,6 +163,7 @@ func (s *Server) init() {
 		s.listeners = make(map[net.Listener]struct{})
 		s.conns = make(map[*Conn]struct{})
 		s.closing = make(chan struct{})
+		s.workers = newWorkers(s.closing)
 	})
 }
 
@@ -304,6 +306,7 @@ func (s *Server) newConn(nc net.Conn) (*Conn, error) {
 	c.ep.route = s.route
 	c.ep.conn = c
 	c.ep.log = s.log
+	c.ep.workers = s.workers
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -10,8 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/xdr"
 )
 
@@ -269,67 +271,73 @@ func TestPipelinedRawReplyOrder(t *testing.T) {
 }
 
 func TestMaxInflightPerConn(t *testing.T) {
-	h := newTestHandler()
-	h.entered = make(chan uint32, 10)
-	addr := startServer(t, &Server{MaxInflightPerConn: 2}, h)
-	c := dial(t, addr)
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHandler()
+		h.entered = make(chan uint32, 10)
+		l := startPipeServer(t, &Server{MaxInflightPerConn: 2}, h)
+		c := dialPipe(t, l)
 
-	errs := make(chan error, 3)
-	for range 3 {
-		go func() {
-			_, err := c.Call(testCtx(t), testProg, testVers, procBlock, CredNone(), nil)
-			errs <- err
-		}()
-	}
-	<-h.entered
-	<-h.entered
-	// The third call is not started while two are being served: the
-	// reader waits for a slot. Give it a moment to (wrongly) start.
-	select {
-	case <-h.entered:
-		t.Fatal("third call started beyond MaxInflightPerConn")
-	case <-time.After(50 * time.Millisecond):
-	}
-	h.block <- struct{}{}
-	<-h.entered // the freed slot admits the third
-	close(h.block)
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() {
+				_, err := c.Call(testCtx(t), testProg, testVers, procBlock, CredNone(), nil)
+				errs <- err
+			}()
 		}
-	}
+		<-h.entered
+		<-h.entered
+		// The third call is not started while two are being served: the
+		// reader waits for a slot, however long everything waits.
+		synctest.Wait()
+		select {
+		case <-h.entered:
+			t.Fatal("third call started beyond MaxInflightPerConn")
+		default:
+		}
+		h.block <- struct{}{}
+		<-h.entered // the freed slot admits the third
+		close(h.block)
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 func TestMaxInflightBytes(t *testing.T) {
-	h := newTestHandler()
-	h.entered = make(chan uint32, 10)
-	// Each blocking call is ~40 bytes plus 200 of arguments, so the budget
-	// holds two of them, across connections.
-	addr := startServer(t, &Server{MaxInflightBytes: 500}, h)
-	args := make([]byte, 200)
-	errs := make(chan error, 3)
-	for range 3 {
-		c := dial(t, addr)
-		go func() {
-			_, err := c.Call(testCtx(t), testProg, testVers, procBlock, CredNone(), args)
-			errs <- err
-		}()
-	}
-	<-h.entered
-	<-h.entered
-	select {
-	case <-h.entered:
-		t.Fatal("third call started beyond MaxInflightBytes")
-	case <-time.After(50 * time.Millisecond):
-	}
-	h.block <- struct{}{}
-	<-h.entered
-	close(h.block)
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHandler()
+		h.entered = make(chan uint32, 10)
+		// Each blocking call is ~40 bytes plus 200 of arguments, so the budget
+		// holds two of them, across connections.
+		l := startPipeServer(t, &Server{MaxInflightBytes: 500}, h)
+		args := make([]byte, 200)
+		errs := make(chan error, 3)
+		for range 3 {
+			c := dialPipe(t, l)
+			go func() {
+				_, err := c.Call(testCtx(t), testProg, testVers, procBlock, CredNone(), args)
+				errs <- err
+			}()
 		}
-	}
+		<-h.entered
+		<-h.entered
+		synctest.Wait()
+		select {
+		case <-h.entered:
+			t.Fatal("third call started beyond MaxInflightBytes")
+		default:
+		}
+		h.block <- struct{}{}
+		<-h.entered
+		close(h.block)
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 func TestManyConnections(t *testing.T) {
@@ -412,58 +420,58 @@ func TestHalfCloseStillAnswered(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
-	h := newTestHandler()
-	h.entered = make(chan uint32, 1)
-	states := make(chan ConnState, 4)
-	s := &Server{ConnState: func(c *Conn, st ConnState) { states <- st }}
-	s.Register(testProg, testVers, testVers, h)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHandler()
+		h.entered = make(chan uint32, 1)
+		states := make(chan ConnState, 4)
+		s := &Server{ConnState: func(c *Conn, st ConnState) { states <- st }}
+		s.Register(testProg, testVers, testVers, h)
+		l := pipenet.Listen()
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(l) }()
 
-	c := dial(t, l.Addr().String())
-	slow := make(chan error, 1)
-	go func() {
-		_, err := c.Call(testCtx(t), testProg, testVers, procBlock, CredNone(), nil)
-		slow <- err
-	}()
-	<-h.entered
-	if st := <-states; st != StateNew {
-		t.Fatalf("first state %v", st)
-	}
+		c := dialPipe(t, l)
+		slow := make(chan error, 1)
+		go func() {
+			_, err := c.Call(testCtx(t), testProg, testVers, procBlock, CredNone(), nil)
+			slow <- err
+		}()
+		<-h.entered
+		if st := <-states; st != StateNew {
+			t.Fatalf("first state %v", st)
+		}
 
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(testCtx(t)) }()
-	if err := <-served; !errors.Is(err, ErrServerClosed) {
-		t.Fatalf("Serve returned %v", err)
-	}
-	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
-		t.Fatal("listener still accepting after Shutdown")
-	}
-	select {
-	case err := <-shut:
-		t.Fatalf("Shutdown returned %v with a call in flight", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	// The call in flight completes and its reply is delivered; then the
-	// connection closes and Shutdown returns.
-	close(h.block)
-	if err := <-slow; err != nil {
-		t.Fatalf("in-flight call: %v", err)
-	}
-	if err := <-shut; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if st := <-states; st != StateClosed {
-		t.Fatalf("final state %v", st)
-	}
-	<-c.Done()
-	if err := s.Serve(l); !errors.Is(err, ErrServerClosed) {
-		t.Fatalf("Serve after Shutdown: %v", err)
-	}
+		shut := make(chan error, 1)
+		go func() { shut <- s.Shutdown(testCtx(t)) }()
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Fatalf("Serve returned %v", err)
+		}
+		if _, err := l.Dial(t.Context()); err == nil {
+			t.Fatal("listener still accepting after Shutdown")
+		}
+		synctest.Wait()
+		select {
+		case err := <-shut:
+			t.Fatalf("Shutdown returned %v with a call in flight", err)
+		default:
+		}
+		// The call in flight completes and its reply is delivered; then the
+		// connection closes and Shutdown returns.
+		close(h.block)
+		if err := <-slow; err != nil {
+			t.Fatalf("in-flight call: %v", err)
+		}
+		if err := <-shut; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if st := <-states; st != StateClosed {
+			t.Fatalf("final state %v", st)
+		}
+		<-c.Done()
+		if err := s.Serve(l); !errors.Is(err, ErrServerClosed) {
+			t.Fatalf("Serve after Shutdown: %v", err)
+		}
+	})
 }
 
 func TestShutdownDeadline(t *testing.T) {
