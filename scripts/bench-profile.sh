@@ -4,7 +4,7 @@
 # one kind of load.
 #
 # Usage: scripts/bench-profile.sh OUTDIR [WORKLOAD...]
-#   (default workloads: getattr getattrmany lookupdeep smallcreate smallread
+#   (default workloads: getattr getattrmany lookupdeep pathwalk smallcreate smallread
 #    readdir readdirbig write read randrw)
 # Writes OUTDIR/WORKLOAD.cpu.pb.gz, .mutex.pb.gz, .block.pb.gz and
 # OUTDIR/WORKLOAD.top.txt (go tool pprof -top), and OUTDIR/WORKLOAD.txt (the
@@ -16,7 +16,7 @@ set -euo pipefail
 nfsgw_bin=${NFSGW_BIN:-bin/nfsgw}; nfsbench_bin=${NFSBENCH_BIN:-bin/nfsbench}
 out=${1:?usage: $0 OUTDIR [WORKLOAD...]}; shift
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(getattr getattrmany lookupdeep smallcreate smallread readdir readdirbig write read randrw)
+[ ${#workloads[@]} -gt 0 ] || workloads=(getattr getattrmany lookupdeep pathwalk smallcreate smallread readdir readdirbig write read randrw)
 mkdir -p "$out"
 scratch=$(mktemp -d)
 nfsgw_pid=

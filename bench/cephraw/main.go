@@ -18,6 +18,7 @@
 //	getattr      getattr of one 4 KiB file's inode
 //	getattrmany  getattr of a random one of fixtures/many
 //	lookupdeep   the 17 lookups of fixtures/deep/d00/…/d15/leaf + getattr
+//	pathwalk     the lookups from the CephFS root to a random fixtures/walk/wNN/fNN + getattr
 //	smallcreate  create + 4 KiB write + close of a new file
 //	smallread    lookup + open + 4 KiB read + close of a random fixtures/small file
 //	readdir      whole listings with attributes of fixtures/many (entries/s)
@@ -67,14 +68,14 @@ import (
 )
 
 // rawWorkloads are the workloads measured here, in nfsbench's table order.
-var rawWorkloads = []string{"getattr", "getattrmany", "lookupdeep", "smallcreate", "smallread",
+var rawWorkloads = []string{"getattr", "getattrmany", "lookupdeep", "pathwalk", "smallcreate", "smallread",
 	"readdir", "readdirbig", "write", "read", "randrw"}
 
 // noRaw are nfsbench's workloads that have no raw counterpart here.
 var noRaw = []string{"lookup", "openclose", "lockunlock", "connect", "idleclients"}
 
 // fixtureWorkloads read the fixture tree.
-var fixtureWorkloads = []string{"getattrmany", "lookupdeep", "smallread", "readdir", "readdirbig"}
+var fixtureWorkloads = []string{"getattrmany", "lookupdeep", "pathwalk", "smallread", "readdir", "readdirbig"}
 
 type config struct {
 	conf, user     string
@@ -120,7 +121,7 @@ func parseFlags(args []string) (*config, error) {
 	fl.StringVar(&c.user, "user", "admin", "cephx user")
 	fl.StringVar(&c.dir, "dir", "", "CephFS directory to work in, created then removed (default /cephraw-PID)")
 	fl.StringVar(&c.fixtures, "fixtures", "", "CephFS path of an existing fixture tree (default: make one in -dir)")
-	wl := fl.String("workloads", "getattr,getattrmany,lookupdeep,smallcreate,smallread,readdir,write,read,randrw",
+	wl := fl.String("workloads", "getattr,getattrmany,lookupdeep,pathwalk,smallcreate,smallread,readdir,write,read,randrw",
 		"comma list of nfsbench workload names: "+strings.Join(rawWorkloads, ",")+" or all")
 	fl.IntVar(&c.clients, "clients", 32, "workers of the timed workloads (nfsbench's -clients)")
 	fl.IntVar(&c.readdirClients, "readdir-clients", 4, "workers listing at once in readdir and readdirbig")
@@ -346,6 +347,8 @@ func (r *run) workload(ctx context.Context, w string) (result, error) {
 		return r.getattrmany(ctx)
 	case "lookupdeep":
 		return r.lookupdeep(ctx)
+	case "pathwalk":
+		return r.pathwalk(ctx)
 	case "smallcreate":
 		return r.smallcreate(ctx)
 	case "smallread":

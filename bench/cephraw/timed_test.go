@@ -52,7 +52,7 @@ func TestFixtureNames(t *testing.T) {
 	if len(comps) != 17 || comps[0] != "d00" || comps[15] != "d15" || comps[16] != "leaf" {
 		t.Errorf("deep path %v", comps)
 	}
-	if m := (fixtureSpec{many: 10000, big: 100000, depth: 16, small: 1000}).marker(); m != ".complete-10000-100000-16-1000" {
+	if m := (fixtureSpec{many: 10000, big: 100000, depth: 16, small: 1000}).marker(); m != ".complete-10000-100000-16-1000-w16x64" {
 		t.Errorf("marker %q", m)
 	}
 }

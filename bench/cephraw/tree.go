@@ -89,6 +89,22 @@ func makeFixtures(ctx context.Context, m *cephfsal.Mount, fs fsal.FS, root strin
 	if err := putFile(m, path.Join(append([]string{top, "deep"}, comps...)...), data); err != nil {
 		return err
 	}
+	wh, err := mkdir(ctx, fs, topH, "walk")
+	if err != nil {
+		return err
+	}
+	for d := range benchkit.WalkDirs {
+		if _, err := mkdir(ctx, fs, wh, benchkit.WalkDirName(d)); err != nil {
+			return err
+		}
+	}
+	err = parallel(ctx, makeConc, benchkit.WalkDirs*benchkit.WalkFiles, func(i int) error {
+		wc := benchkit.WalkComponents(i)
+		return putFile(m, path.Join(top, "walk", wc[0], wc[1]), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("%s/walk: %w", top, err)
+	}
 	return putFile(m, path.Join(top, s.marker()), nil)
 }
 

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -120,6 +122,42 @@ func (r *run) lookupdeep(ctx context.Context) (result, error) {
 	}
 	res := timed(ctx, "lookupdeep", r.cfg.durationOf("lookupdeep"), ops)
 	res.note("%d lookups (cephfsal Lookup: ceph_ll_lookup) + getattr of the leaf", len(comps))
+	return res, nil
+}
+
+// pathwalk: a lookup per component from the CephFS root to a random file
+// of fixtures/walk, then a getattr (nfsbench: PUTROOTFH + a LOOKUP per
+// component from the pseudo root + GETATTR; the gateway's export prefix
+// is walked here as CephFS directories).
+func (r *run) pathwalk(ctx context.Context) (result, error) {
+	if _, err := r.fixture(ctx, "walk"); err != nil {
+		return result{}, err
+	}
+	const files = benchkit.WalkDirs * benchkit.WalkFiles
+	var prefix []string
+	for c := range strings.SplitSeq(path.Join(r.fix, "walk"), "/") {
+		if c != "" {
+			prefix = append(prefix, c)
+		}
+	}
+	ops := make([]opFunc, r.cfg.clients)
+	for i := range ops {
+		rng := workerRand(i, 0x7061)
+		ops[i] = func() error {
+			wc := benchkit.WalkComponents(rng.IntN(files))
+			h := r.fs.Root()
+			for _, c := range slices.Concat(prefix, wc[:]) {
+				var err error
+				if h, _, err = r.fs.Lookup(ctx, fsal.Root, h, c); err != nil {
+					return err
+				}
+			}
+			_, err := r.fs.Getattr(ctx, fsal.Root, h)
+			return err
+		}
+	}
+	res := timed(ctx, "pathwalk", r.cfg.durationOf("pathwalk"), ops)
+	res.note("%d lookups from the root (cephfsal Lookup) + getattr of a random one of %d files", len(prefix)+2, files)
 	return res, nil
 }
 

@@ -63,6 +63,15 @@ func makeFixtures(root string, s fixtureSpec) error {
 	if err := os.WriteFile(filepath.Join(dir, "leaf"), data, 0o666); err != nil {
 		return err
 	}
+	for d := range benchkit.WalkDirs {
+		wd := filepath.Join(top, "walk", benchkit.WalkDirName(d))
+		if err := os.MkdirAll(wd, 0o777); err != nil {
+			return err
+		}
+		if err := createFiles(wd, benchkit.WalkFiles, benchkit.WalkFileName, nil); err != nil {
+			return err
+		}
+	}
 	// Sync so the write-back of the fixtures does not run during the
 	// measurements.
 	unix.Sync()

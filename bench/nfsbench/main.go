@@ -23,6 +23,9 @@
 //	            mounted_on_fileid) on one file.
 //	lookup      PUTFH dir + LOOKUP name + GETFH + GETATTR over a directory of
 //	            -lookup-files files, names picked at random.
+//	pathwalk    PUTROOTFH + a LOOKUP per component + GETATTR of a random file
+//	            of the fixture tree's walk/wNN/fNN, from the pseudo root:
+//	            what a userspace client that stats by path sends.
 //	openclose   OPEN + CLOSE pairs, each client on files of its own: once
 //	            with OPEN4_CREATE of a new file each time (openclose/create),
 //	            once with OPEN4_NOCREATE of an existing one (openclose/existing).
@@ -69,16 +72,16 @@ import (
 
 // workloadOrder is the order of the table; idleclients runs first (see
 // the package comment) but is listed last.
-var workloadOrder = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "smallcreate", "smallread",
+var workloadOrder = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "pathwalk", "smallcreate", "smallread",
 	"openclose", "lockunlock", "readdir", "readdirbig", "write", "read", "randrw", "connect", "idleclients"}
 
 // defaultWorkloads is what -workloads all selects: every workload but
 // readdirbig, whose fixture directory takes a while to make.
-var defaultWorkloads = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "smallcreate", "smallread",
+var defaultWorkloads = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "pathwalk", "smallcreate", "smallread",
 	"openclose", "lockunlock", "readdir", "write", "read", "randrw", "connect", "idleclients"}
 
 // timedWorkloads have a -NAME-duration flag.
-var timedWorkloads = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "smallcreate", "smallread",
+var timedWorkloads = []string{"getattr", "getattrmany", "lookup", "lookupdeep", "pathwalk", "smallcreate", "smallread",
 	"openclose", "lockunlock", "readdir", "readdirbig", "randrw"}
 
 type config struct {
@@ -347,6 +350,8 @@ func (b *bench) runWorkload(ctx context.Context, w string) ([]Result, error) {
 		return b.runGetattrMany(ctx)
 	case "lookupdeep":
 		return b.runLookupDeep(ctx)
+	case "pathwalk":
+		return b.runPathWalk(ctx)
 	case "smallcreate":
 		return b.runSmallCreate(ctx)
 	case "smallread":

@@ -107,6 +107,19 @@ func TestParseWorkloads(t *testing.T) {
 	}
 }
 
+// The walk starts at the pseudo root: the export's own components come
+// first, however the paths are slashed.
+func TestWalkPath(t *testing.T) {
+	got := walkPath("/export", "fixtures", 0)
+	if want := []string{"export", "fixtures", "walk", "w00", "f00"}; !slices.Equal(got, want) {
+		t.Errorf("walkPath = %v, want %v", got, want)
+	}
+	got = walkPath("/a/b/", "/x/fixtures/", 65)
+	if want := []string{"a", "b", "x", "fixtures", "walk", "w01", "f01"}; !slices.Equal(got, want) {
+		t.Errorf("walkPath = %v, want %v", got, want)
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	c, err := parseFlags([]string{"-addr", "10.0.0.1:2049/export/b", "-size", "16M", "-getattr-duration", "1s", "-workloads", "getattr,lookup"})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,6 +147,69 @@ func (b *bench) runLookupDeep(ctx context.Context) ([]Result, error) {
 		return unix.Statx(unix.AT_FDCWD, leaf, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
 	})
 	raw.note("statx(2) of the %d-component path", len(comps))
+	return withRaw(r, raw), nil
+}
+
+// walkPath is the path from the pseudo root to the i-th file of the
+// fixture tree's walk directory, one component per LOOKUP.
+func walkPath(exportPath, fixtures string, i int) []string {
+	var out []string
+	for _, p := range []string{exportPath, fixtures, "walk"} {
+		for c := range strings.SplitSeq(p, "/") {
+			if c != "" {
+				out = append(out, c)
+			}
+		}
+	}
+	wc := benchkit.WalkComponents(i)
+	return append(out, wc[0], wc[1])
+}
+
+func (b *bench) runPathWalk(ctx context.Context) ([]Result, error) {
+	if err := b.ensurePool(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := b.fixtures(ctx); err != nil {
+		return nil, err
+	}
+	const files = benchkit.WalkDirs * benchkit.WalkFiles
+	paths := make([][]string, files)
+	for i := range paths {
+		paths[i] = walkPath(b.exportPath, b.cfg.fixtures, i)
+	}
+	ops := make([]opFunc, len(b.pool))
+	for i, cl := range b.pool {
+		rng := rand.New(rand.NewPCG(uint64(i), 0x7061))
+		c := cl.NewCompound("")
+		ops[i] = func(ctx context.Context) error {
+			c.Reset()
+			c.PutRootFH()
+			for _, n := range paths[rng.IntN(files)] {
+				c.Lookup(n)
+			}
+			c.Getattr(linuxAttrs)
+			r, err := cl.Do(ctx, c)
+			if err != nil {
+				return err
+			}
+			return r.Err()
+		}
+	}
+	d := b.cfg.durationOf("pathwalk")
+	logf("pathwalk: %d clients for %s", len(ops), d)
+	r := b.timed(ctx, "pathwalk", d, ops)
+	r.note("PUTROOTFH + %d LOOKUPs (/%s) + GETATTR of a random one of %d files in %d directories, in one COMPOUND",
+		len(paths[0]), strings.Join(paths[0], "/"), files, benchkit.WalkDirs)
+	dir := b.localFixture("walk")
+	if dir == "" {
+		return []Result{r}, nil
+	}
+	raw := b.rawTimed(ctx, "pathwalk", len(ops), func(_ int, rng *rand.Rand) error {
+		wc := benchkit.WalkComponents(rng.IntN(files))
+		var st unix.Statx_t
+		return unix.Statx(unix.AT_FDCWD, filepath.Join(dir, wc[0], wc[1]), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
+	})
+	raw.note("statx(2) of a random walk file by its path")
 	return withRaw(r, raw), nil
 }
 

@@ -84,7 +84,7 @@ func parseFlags(args []string) (*config, error) {
 	fl.DurationVar(&c.duration, "duration", 3*time.Second, "measured time of each timed workload in each run")
 	fl.StringVar(&c.size, "size", "1G", "file size of the sequential write and read workloads")
 	fl.IntVar(&c.clients, "clients", 32, "concurrent clients (each its own connection and session)")
-	fl.StringVar(&c.workloads, "workloads", "getattr,getattrmany,lookupdeep,smallcreate,smallread,readdir,write,read,randrw,connect",
+	fl.StringVar(&c.workloads, "workloads", "getattr,getattrmany,lookupdeep,pathwalk,smallcreate,smallread,readdir,write,read,randrw,connect",
 		"nfsbench workloads (see bench/nfsbench); exports is measured separately (-exports 0 skips it)")
 	fl.BoolVar(&c.big, "big", true, "add readdirbig (READDIR of a -big-dir entry directory)")
 	fl.IntVar(&c.bigDir, "big-dir", 100000, "entries of the readdirbig directory")

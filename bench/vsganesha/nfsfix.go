@@ -24,7 +24,7 @@ func (s fixtureSpec) args() []string {
 		"-deep-depth", fmt.Sprint(s.depth), "-small-files", fmt.Sprint(s.small)}
 }
 
-// makeFixturesNFS makes fixtures/{many,big,deep/d00/…/leaf,small} below dir
+// makeFixturesNFS makes fixtures/{many,big,deep/d00/…/leaf,small,walk} below dir
 // over NFS, file by file: too slow for the 100,000-entry directory, so big
 // stays empty and readdirbig is left out.
 func makeFixturesNFS(ctx context.Context, cl *nfsclient.Client, dir []byte, many, small, depth int) error {
@@ -64,6 +64,19 @@ func makeFixturesNFS(ctx context.Context, cl *nfsclient.Client, dir []byte, many
 	}
 	if err := put(d, "leaf", data); err != nil {
 		return err
+	}
+	walk, err := cl.Mkdir(ctx, top, "walk", 0o777)
+	if err != nil {
+		return err
+	}
+	for i := range benchkit.WalkDirs {
+		wd, err := cl.Mkdir(ctx, walk, benchkit.WalkDirName(i), 0o777)
+		if err != nil {
+			return err
+		}
+		if err := parallel(8, benchkit.WalkFiles, func(j int) error { return put(wd, benchkit.WalkFileName(j), nil) }); err != nil {
+			return err
+		}
 	}
 	if err := parallel(8, many, func(i int) error { return put(fhs["many"], benchkit.ManyName(i), nil) }); err != nil {
 		return err

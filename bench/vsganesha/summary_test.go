@@ -33,6 +33,21 @@ func TestRatioAndVerdict(t *testing.T) {
 	}
 }
 
+// The CPU cell gives both servers' figures and nfsgw's advantage, or
+// nothing when a server's CPU is unknown.
+func TestCPUCell(t *testing.T) {
+	r := row{Name: "pathwalk", NfsgwSrvUs: 12.5, GaneshaSrvUs: 31}
+	if got, want := fmtCPU(r), "12.5 / 31.0 (2.48×)"; got != want {
+		t.Errorf("fmtCPU = %q, want %q", got, want)
+	}
+	if !strings.Contains(table([]row{r}), "| 12.5 / 31.0 (2.48×) |") {
+		t.Errorf("table:\n%s", table([]row{r}))
+	}
+	if got := fmtCPU(row{Name: "write", NfsgwSrvUs: 400}); got != "-" {
+		t.Errorf("no Ganesha figure: %q", got)
+	}
+}
+
 func TestWriteDocKeepsTheRest(t *testing.T) {
 	dir := t.TempDir()
 	doc := filepath.Join(dir, "benchmarks.md")

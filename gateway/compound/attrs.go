@@ -241,8 +241,15 @@ func trailingZeros(w uint32) int {
 
 // target builds the attribute source for a file. It is a value, so that
 // GETATTR allocates nothing for it.
+//
+// The target and a copy of a live in the request, which is on the heap
+// anyway: the attribute encoders are called through a table, so a target
+// of the caller's would escape, two allocations per GETATTR. Each call
+// replaces the previous target, so it serves one encodeFattr at a time.
 func (r *request) target(ref *fileRef, a *fsal.Attr) *attrTarget {
-	t := attrTarget{a: a, fh: ref.raw, mountedOn: a.Fileid}
+	r.tgtAttr = *a
+	r.tgt = attrTarget{a: &r.tgtAttr, fh: ref.raw, mountedOn: a.Fileid}
+	t := &r.tgt
 	if exp := ref.exp; exp != nil {
 		t.exp, t.key = exp, ref.key
 		t.fsid = [2]uint64{uint64(exp.ID), 0}
@@ -252,7 +259,7 @@ func (r *request) target(ref *fileRef, a *fsal.Attr) *attrTarget {
 			}
 		}
 	}
-	return &t
+	return t
 }
 
 // getattrRef returns the attributes of a resolved handle.

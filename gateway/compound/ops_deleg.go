@@ -246,7 +246,7 @@ func (r *request) breakDelegsNamed(dir fileRef, name string) uint32 {
 	if err != nil {
 		return nfs4.OK
 	}
-	return r.breakDelegs(encodeFH(dir.exp, h))
+	return r.breakDelegs(r.encodeFH(dir.exp, h))
 }
 
 // delegIO opens the backend file for a READ under a delegation stateid, or

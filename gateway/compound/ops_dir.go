@@ -345,7 +345,7 @@ func opReaddir(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		eof, err = exp.FS.Readdir(r.ctx, r.credFor(exp), r.cur.key, cookie, withAttrs, func(de *fsal.DirEntry) bool {
 			var ref fileRef
 			if withAttrs {
-				raw := encodeFH(exp, de.Handle)
+				raw := r.encodeFH(exp, de.Handle)
 				ref = fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[5:])}
 			}
 			return put(de.Name, de.Cookie, &ref, &de.Attr)

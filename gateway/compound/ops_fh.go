@@ -74,7 +74,7 @@ func (r *request) lookupIn(name string) (fileRef, fsal.Attr, uint32) {
 	if err != nil {
 		return fileRef{}, a, statusOf(err)
 	}
-	raw := encodeFH(exp, h)
+	raw := r.encodeFH(exp, h)
 	return fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[5:])}, a, nfs4.OK
 }
 
@@ -94,7 +94,7 @@ func (r *request) lookupRef(name string) (fileRef, uint32) {
 	if err != nil {
 		return fileRef{}, statusOf(err)
 	}
-	raw := encodeFH(exp, h)
+	raw := r.encodeFH(exp, h)
 	return fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[5:])}, nfs4.OK
 }
 
@@ -165,7 +165,7 @@ func opLookupP(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			return nfs4.ErrNoent
 		}
 		parent := r.tbl.PseudoParent(n)
-		r.cur = fsalPseudoRef(parent)
+		r.cur = r.fsalPseudoRef(parent)
 		r.clearCurStateid()
 		return nfs4.OK
 	}

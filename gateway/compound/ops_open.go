@@ -235,7 +235,7 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			}
 			after = r.dirChange(&r.cur)
 			created = !existed
-			raw := encodeFH(exp, h)
+			raw := r.encodeFH(exp, h)
 			ref = fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[5:])}
 			attr = fa
 			if a.createMode != nfs4.CreateExclusive {

@@ -71,6 +71,12 @@ type request struct {
 	// over, so that a node entering a grace period can drain it.
 	gateRelease func()
 
+	// fhArena holds the file handles the COMPOUND builds (appendFH).
+	fhArena []byte
+	// tgt and tgtAttr are what target returns.
+	tgt     attrTarget
+	tgtAttr fsal.Attr
+
 	// replyStart is where the COMPOUND's reply begins in the encoder.
 	replyStart int
 
@@ -127,14 +133,35 @@ func (r *request) credFor(exp *export.Export) *fsal.Cred {
 	return exp.MapCred(&r.cred)
 }
 
+// fhArenaSize holds the handles of a path walk of a few components
+// (localfs handles are 20 bytes, Ganesha-compatible CephFS ones 29).
+const fhArenaSize = 256
+
 // encodeFH builds the NFS handle of a backend object of export exp.
-func encodeFH(exp *export.Export, key fsal.Handle) []byte {
-	return fh.Encode(exp.ID, key)
+func (r *request) encodeFH(exp *export.Export, key fsal.Handle) []byte {
+	return r.appendFH(exp.ID, key)
+}
+
+// appendFH builds a handle in the request's arena: a LOOKUP per component
+// of a path walk would otherwise allocate one each (a sixth of a path
+// walk's allocations). The arena is never reused, only replaced when full,
+// so a handle stays valid for as long as anything refers to it, in the
+// request or beyond; its capacity is capped so that appending to it
+// copies instead of overwriting its neighbour.
+func (r *request) appendFH(exportID uint16, key fsal.Handle) []byte {
+	need := fh.HeaderSize + len(key)
+	if cap(r.fhArena)-len(r.fhArena) < need {
+		r.fhArena = make([]byte, 0, max(fhArenaSize, need))
+	}
+	start := len(r.fhArena)
+	r.fhArena = fh.Append(r.fhArena, exportID, key)
+	end := len(r.fhArena)
+	return r.fhArena[start:end:end]
 }
 
 // setCurExport makes a backend object of exp the current file handle.
 func (r *request) setCurExport(exp *export.Export, key fsal.Handle) {
-	raw := encodeFH(exp, key)
+	raw := r.encodeFH(exp, key)
 	r.cur = fileRef{raw: raw, exp: exp, key: fsal.Handle(raw[fh.HeaderSize:])}
 	r.clearCurStateid()
 }
@@ -149,7 +176,7 @@ func (r *request) setCurPseudo(n *export.PseudoNode) uint32 {
 		r.setCurExport(n.Export, n.Export.FS.Root())
 		return nfs4.OK
 	}
-	r.cur = fsalPseudoRef(n)
+	r.cur = r.fsalPseudoRef(n)
 	r.clearCurStateid()
 	return nfs4.OK
 }
@@ -294,6 +321,6 @@ func decodeName(d *xdr.Decoder) (string, uint32) {
 }
 
 // fsalPseudoRef returns the handle of a pseudo directory (never a junction).
-func fsalPseudoRef(n *export.PseudoNode) fileRef {
-	return fileRef{raw: fh.Encode(fh.PseudoExportID, n.Key()), pseudo: n}
+func (r *request) fsalPseudoRef(n *export.PseudoNode) fileRef {
+	return fileRef{raw: r.appendFH(fh.PseudoExportID, n.Key()), pseudo: n}
 }

@@ -213,7 +213,8 @@ const (
 // HandleLookuper is implemented by backends that can name an entry's
 // handle more cheaply than describe it (localfs answers from a directory
 // entry cache): LOOKUP, which returns no attributes, uses it. Errors are
-// Lookup's.
+// Lookup's. The handle may be shared with the backend's cache: callers
+// must not modify it.
 type HandleLookuper interface {
 	LookupHandle(ctx context.Context, c *Cred, dir Handle, name string) (Handle, error)
 }

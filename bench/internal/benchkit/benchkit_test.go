@@ -60,3 +60,21 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// Every file of the walk tree has one path, and an index past the end
+// wraps instead of naming a file nobody made.
+func TestWalkComponents(t *testing.T) {
+	seen := map[[2]string]bool{}
+	for i := range WalkDirs * WalkFiles {
+		seen[WalkComponents(i)] = true
+	}
+	if len(seen) != WalkDirs*WalkFiles {
+		t.Errorf("%d distinct paths, want %d", len(seen), WalkDirs*WalkFiles)
+	}
+	if got := WalkComponents(WalkFiles + 3); got != [2]string{"w01", "f03"} {
+		t.Errorf("WalkComponents(%d) = %v", WalkFiles+3, got)
+	}
+	if WalkComponents(-1) != WalkComponents(WalkDirs*WalkFiles-1) || WalkComponents(WalkDirs*WalkFiles) != WalkComponents(0) {
+		t.Error("indices outside the tree do not wrap")
+	}
+}

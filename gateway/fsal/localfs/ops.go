@@ -274,7 +274,9 @@ func (fs *FS) lookup(c *fsal.Cred, dir fsal.Handle, name string, useEnts bool) (
 			ents = d.e.entries()
 			if h := ents.get(name, &dst); h != nil {
 				d.release()
-				return append(fsal.Handle(nil), h...), fsal.Attr{}, nil
+				// Shared, not copied: the cache never changes a handle's
+				// bytes, and HandleLookuper's callers only read them.
+				return h, fsal.Attr{}, nil
 			}
 			now = time.Now()
 		}
