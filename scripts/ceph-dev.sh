@@ -183,7 +183,7 @@ EOF
 
   # The gateway's user: the caps docs/cephfs.md documents, nothing more.
   ceph_ auth get-or-create client.nfsgw mon 'allow r' mgr 'allow rw' \
-    mds 'allow rw path=/' osd 'allow rw tag cephfs data=cephfs, allow rw pool=nfsgw' \
+    mds 'allow rw path=/' osd 'allow rw tag cephfs data=cephfs, allow rwx pool=nfsgw' \
     -o "$dir/nfsgw.keyring"
   ceph_ auth get-or-create client.nocaps mon 'allow r' -o "$dir/nocaps.keyring"
   echo "ceph-dev: cluster up in $dir (mon $addr:$port)" >&2

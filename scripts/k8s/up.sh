@@ -141,7 +141,8 @@ start kube-apiserver "$bins/kube-apiserver" --etcd-servers=http://127.0.0.1:2379
 	--client-ca-file="$pki/ca.crt" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
 	--kubelet-client-certificate="$pki/apiserver-kubelet.crt" --kubelet-client-key="$pki/apiserver-kubelet.key" \
 	--service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-	--service-account-issuer=https://kubernetes.default.svc.cluster.local --authorization-mode=Node,RBAC
+	--service-account-issuer=https://kubernetes.default.svc.cluster.local --authorization-mode=Node,RBAC \
+	--kubelet-preferred-address-types=InternalIP
 kubectl() { "$bins/kubectl" --kubeconfig="$pki/admin.kubeconfig" "$@"; }
 for _ in $(seq 300); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 0.2; done
 kubectl get --raw /readyz >/dev/null || { echo "up.sh: kube-apiserver not ready (log: $run/log/kube-apiserver.log)" >&2; exit 1; }
@@ -175,6 +176,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 maxPods: 30
 healthzBindAddress: 127.0.0.1
+podLogsDir: "$run/pod-logs"
 address: "$host_ip"
 YAML
 start kubelet "$bins/kubelet" --config="$run/kubelet/config.yaml" --kubeconfig="$pki/kubelet.kubeconfig" \
