@@ -80,6 +80,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRecordReader -fuzztime 30s ./gateway/oncrpc/
 	$(GO) test -run '^$$' -fuzz FuzzCallHeader -fuzztime 30s ./gateway/oncrpc/
 	$(GO) test -run '^$$' -fuzz FuzzCompound -fuzztime 30s ./gateway/compound/
+	$(GO) test -run '^$$' -fuzz FuzzFattrRoundTrip -fuzztime 30s ./gateway/nfs4/
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s ./recovery/boltstore/
 	$(GO) test -tags '$(GO_TAGS)' -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./recovery/radosstore/
 	$(GO) test -run '^$$' -fuzz FuzzParseImport -fuzztime 30s -fuzzminimizetime 2s ./gateway/ganeshaconf/

@@ -2,6 +2,7 @@ package compound
 
 import (
 	"bytes"
+	"math/bits"
 	"os/user"
 	"strconv"
 	"strings"
@@ -42,8 +43,13 @@ func init() {
 			supported[v].Set(nfs4.AttrSuppattrExclcreat)
 		}
 	}
-	supported[2].Set(attrOpenArguments)
+	supported[2].Set(nfs4.AttrOpenArguments)
 	supported[2].Set(nfs4.AttrXattrSupport)
+	// The attributes an EXCLUSIVE4_1 create may set along with its
+	// verifier (suppattr_exclcreat).
+	for _, a := range []int{nfs4.AttrSize, nfs4.AttrMode, nfs4.AttrOwner, nfs4.AttrOwnerGroup} {
+		fattrTemplate.SuppattrExclcreat.Set(a)
+	}
 	writeOnly.Set(nfs4.AttrTimeAccessSet)
 	writeOnly.Set(nfs4.AttrTimeModifySet)
 	for _, a := range []int{nfs4.AttrSize, nfs4.AttrMode, nfs4.AttrOwner, nfs4.AttrOwnerGroup,
@@ -52,19 +58,16 @@ func init() {
 	}
 }
 
-// attrOpenArguments is the NFSv4.2 open_arguments attribute (RFC 9754): which
-// OPEN arguments the server supports.
-const attrOpenArguments = 86
-
-// encodeOpenArguments encodes our open_arguments4: five bitmaps with bit n
-// set when value n of the argument is supported — share access 1-3, deny
-// 0-3, want 1-5 (read, write, any and no delegation, cancel), claims NULL,
-// PREVIOUS, DELEGATE_CUR, FH and DELEG_CUR_FH, create modes 0-3.
-func encodeOpenArguments(e *xdr.Encoder) {
-	for _, w := range []uint32{0b1110, 0b1111, 0b111110, 0b110111, 0b1111} {
-		e.Uint32(1)
-		e.Uint32(w)
-	}
+// openArguments is our open_arguments4 (RFC 9754): bit n of each bitmap
+// is set when value n of that OPEN argument is supported — share access
+// 1-3, deny 0-3, want 1-5 (read, write, any and no delegation, cancel),
+// claims NULL, PREVIOUS, DELEGATE_CUR, FH and DELEG_CUR_FH, create modes 0-3.
+var openArguments = nfs4.OpenArguments{
+	ShareAccess:     nfs4.Bitmap{W: [nfs4.MaxBitmapWords]uint32{0b1110}, N: 1},
+	ShareDeny:       nfs4.Bitmap{W: [nfs4.MaxBitmapWords]uint32{0b1111}, N: 1},
+	ShareAccessWant: nfs4.Bitmap{W: [nfs4.MaxBitmapWords]uint32{0b111110}, N: 1},
+	OpenClaim:       nfs4.Bitmap{W: [nfs4.MaxBitmapWords]uint32{0b110111}, N: 1},
+	CreateMode:      nfs4.Bitmap{W: [nfs4.MaxBitmapWords]uint32{0b1111}, N: 1},
 }
 
 // Limits advertised in attributes.
@@ -105,13 +108,23 @@ func ftype(t fsal.FileType) uint32 {
 	return nfs4.NF4REG
 }
 
-func encTime(e *xdr.Encoder, t fsal.Time) {
-	e.Int64(t.Sec)
-	e.Uint32(t.Nsec)
+// fattrTemplate holds the attributes that are the same for every object;
+// encodeFattr starts from a copy of it.
+var fattrTemplate = nfs4.Fattr{
+	FhExpireType: nfs4.FH4Persistent,
+	LinkSupport:  true, SymlinkSupport: true, UniqueHandles: true, CasePreserving: true,
+	ChownRestricted: true, Homogeneous: true, NoTrunc: true, Cansettime: true,
+	RdattrError: nfs4.OK,
+	Maxfilesize: maxFileSize, Maxlink: maxLink, Maxname: nfs4.MaxNameLen,
+	TimeDelta:     nfs4.Time{Nsec: 1},
+	OpenArguments: &openArguments,
 }
 
+func fsalTime(t fsal.Time) nfs4.Time { return nfs4.Time{Sec: t.Sec, Nsec: t.Nsec} }
+
 // encodeFattr appends a fattr4 with the attributes of req that are
-// supported, in bitmap order, written straight into the reply.
+// supported, written straight into the reply. It allocates nothing but
+// owner strings of ids above 99.
 func (r *request) encodeFattr(e *xdr.Encoder, req *nfs4.Bitmap, t *attrTarget) uint32 {
 	sup := &supported[r.minor]
 	out := req.And(sup)
@@ -127,116 +140,40 @@ func (r *request) encodeFattr(e *xdr.Encoder, req *nfs4.Bitmap, t *attrTarget) u
 			return statusOf(err)
 		}
 	}
-	out.Encode(e)
-	lenOff := e.Reserve(4)
-	start := e.Len()
 	a := t.a
-	for w := 0; w < out.N; w++ {
-		word := out.W[w]
-		for word != 0 {
-			bit := trailingZeros(word)
-			word &^= 1 << bit
-			switch w*32 + bit {
-			case nfs4.AttrSupportedAttrs:
-				sup.Encode(e)
-			case nfs4.AttrType:
-				e.Uint32(ftype(a.Type))
-			case nfs4.AttrFhExpireType:
-				e.Uint32(nfs4.FH4Persistent)
-			case nfs4.AttrChange:
-				e.Uint64(a.Change)
-			case nfs4.AttrSize:
-				e.Uint64(a.Size)
-			case nfs4.AttrLinkSupport, nfs4.AttrSymlinkSupport, nfs4.AttrUniqueHandles,
-				nfs4.AttrCasePreserving, nfs4.AttrChownRestricted, nfs4.AttrHomogeneous,
-				nfs4.AttrNoTrunc, nfs4.AttrCansettime:
-				e.Bool(true)
-			case nfs4.AttrNamedAttr, nfs4.AttrCaseInsensitive:
-				e.Bool(false)
-			case nfs4.AttrFsid:
-				e.Uint64(t.fsid[0])
-				e.Uint64(t.fsid[1])
-			case nfs4.AttrLeaseTime:
-				e.Uint32(uint32(r.s.cfg.State.Lease().Seconds()))
-			case nfs4.AttrRdattrError:
-				e.Uint32(nfs4.OK)
-			case nfs4.AttrACLSupport:
-				e.Uint32(0)
-			case nfs4.AttrFilehandle:
-				e.Opaque(t.fh)
-			case nfs4.AttrFileid:
-				e.Uint64(a.Fileid)
-			case nfs4.AttrFilesAvail:
-				e.Uint64(sf.AvailFiles)
-			case nfs4.AttrFilesFree:
-				e.Uint64(sf.FreeFiles)
-			case nfs4.AttrFilesTotal:
-				e.Uint64(sf.TotalFiles)
-			case nfs4.AttrMaxfilesize:
-				e.Uint64(maxFileSize)
-			case nfs4.AttrMaxlink:
-				e.Uint32(maxLink)
-			case nfs4.AttrMaxname:
-				e.Uint32(nfs4.MaxNameLen)
-			case nfs4.AttrMaxread, nfs4.AttrMaxwrite:
-				e.Uint64(uint64(r.s.maxIO))
-			case nfs4.AttrMode:
-				e.Uint32(a.Mode & 07777)
-			case nfs4.AttrNumlinks:
-				e.Uint32(a.Nlink)
-			case nfs4.AttrOwner:
-				e.String(strconv.FormatUint(uint64(a.UID), 10))
-			case nfs4.AttrOwnerGroup:
-				e.String(strconv.FormatUint(uint64(a.GID), 10))
-			case nfs4.AttrRawdev:
-				e.Uint32(a.RdevMajor)
-				e.Uint32(a.RdevMinor)
-			case nfs4.AttrSpaceAvail:
-				e.Uint64(sf.AvailBytes)
-			case nfs4.AttrSpaceFree:
-				e.Uint64(sf.FreeBytes)
-			case nfs4.AttrSpaceTotal:
-				e.Uint64(sf.TotalBytes)
-			case nfs4.AttrSpaceUsed:
-				e.Uint64(a.SpaceUsed)
-			case nfs4.AttrTimeAccess:
-				encTime(e, a.Atime)
-			case nfs4.AttrTimeCreate:
-				encTime(e, a.Btime)
-			case nfs4.AttrTimeDelta:
-				e.Int64(0)
-				e.Uint32(1)
-			case nfs4.AttrTimeMetadata:
-				encTime(e, a.Ctime)
-			case nfs4.AttrTimeModify:
-				encTime(e, a.Mtime)
-			case nfs4.AttrMountedOnFileid:
-				e.Uint64(t.mountedOn)
-			case nfs4.AttrSuppattrExclcreat:
-				var b nfs4.Bitmap
-				b.Set(nfs4.AttrSize)
-				b.Set(nfs4.AttrMode)
-				b.Set(nfs4.AttrOwner)
-				b.Set(nfs4.AttrOwnerGroup)
-				b.Encode(e)
-			case attrOpenArguments:
-				encodeOpenArguments(e)
-			case nfs4.AttrXattrSupport:
-				e.Bool(xattrSupport(t))
-			}
-		}
+	f := fattrTemplate
+	f.SupportedAttrs = *sup
+	f.Type = ftype(a.Type)
+	f.Change = a.Change
+	f.Size = a.Size
+	f.Fsid = t.fsid
+	f.LeaseTime = uint32(r.s.cfg.State.Lease().Seconds())
+	f.FH = t.fh
+	f.Fileid = a.Fileid
+	f.FilesAvail, f.FilesFree, f.FilesTotal = sf.AvailFiles, sf.FreeFiles, sf.TotalFiles
+	f.Maxread, f.Maxwrite = uint64(r.s.maxIO), uint64(r.s.maxIO)
+	f.Mode = a.Mode & 07777
+	f.Nlink = a.Nlink
+	if out.Has(nfs4.AttrOwner) {
+		f.Owner = strconv.FormatUint(uint64(a.UID), 10)
 	}
-	e.PutUint32At(lenOff, uint32(e.Len()-start))
+	if out.Has(nfs4.AttrOwnerGroup) {
+		f.OwnerGroup = strconv.FormatUint(uint64(a.GID), 10)
+	}
+	f.Rawdev = [2]uint32{a.RdevMajor, a.RdevMinor}
+	f.SpaceAvail, f.SpaceFree, f.SpaceTotal = sf.AvailBytes, sf.FreeBytes, sf.TotalBytes
+	f.SpaceUsed = a.SpaceUsed
+	f.Atime, f.Btime, f.Ctime, f.Mtime = fsalTime(a.Atime), fsalTime(a.Btime), fsalTime(a.Ctime), fsalTime(a.Mtime)
+	f.MountedOnFileid = t.mountedOn
+	if out.Has(nfs4.AttrXattrSupport) {
+		f.XattrSupport = xattrSupport(t)
+	}
+	if err := f.EncodeMask(e, &out); err != nil {
+		// Every supported attribute has a field.
+		r.s.log.Error("encoding attributes", "error", err)
+		return nfs4.ErrServerfault
+	}
 	return nfs4.OK
-}
-
-func trailingZeros(w uint32) int {
-	n := 0
-	for w&1 == 0 {
-		w >>= 1
-		n++
-	}
-	return n
 }
 
 // target builds the attribute source for a file. It is a value, so that
@@ -286,7 +223,8 @@ type decodedAttrs struct {
 
 // decodeFattr decodes a fattr4 carrying settable attributes. Attributes we
 // do not support yield NFS4ERR_ATTRNOTSUPP and read-only ones NFS4ERR_INVAL
-// (RFC 7530 section 16.32.5).
+// (RFC 7530 section 16.32.5), whichever comes first in the mask, before any
+// value is read; values that are not valid XDR yield NFS4ERR_BADXDR.
 func (r *request) decodeFattr(d *xdr.Decoder) (decodedAttrs, uint32) {
 	var out decodedAttrs
 	mask := nfs4.DecodeBitmap(d)
@@ -295,73 +233,78 @@ func (r *request) decodeFattr(d *xdr.Decoder) (decodedAttrs, uint32) {
 		return out, nfs4.ErrBadxdr
 	}
 	out.mask = mask
-	vd := xdr.NewDecoder(vals)
-	for _, a := range mask.Bits() {
-		if !supported[r.minor].Has(a) {
-			return out, nfs4.ErrAttrnotsupp
-		}
-		if !settable.Has(a) {
-			return out, nfs4.ErrInval
-		}
-		switch a {
-		case nfs4.AttrSize:
-			out.sa.Mask |= fsal.SetSize
-			out.sa.Size = vd.Uint64()
-		case nfs4.AttrMode:
-			out.sa.Mask |= fsal.SetMode
-			out.sa.Mode = vd.Uint32() & 07777
-		case nfs4.AttrOwner:
-			id, st := parseOwner(vd.String(nfs4.OpaqueLimit), false)
-			if st != nfs4.OK {
-				return out, st
+	for w := 0; w < mask.N; w++ {
+		for word := mask.W[w]; word != 0; word &= word - 1 {
+			a := w*32 + bits.TrailingZeros32(word)
+			if !supported[r.minor].Has(a) {
+				return out, nfs4.ErrAttrnotsupp
 			}
-			out.sa.Mask |= fsal.SetUID
-			out.sa.UID = id
-		case nfs4.AttrOwnerGroup:
-			id, st := parseOwner(vd.String(nfs4.OpaqueLimit), true)
-			if st != nfs4.OK {
-				return out, st
+			if !settable.Has(a) {
+				return out, nfs4.ErrInval
 			}
-			out.sa.Mask |= fsal.SetGID
-			out.sa.GID = id
-		case nfs4.AttrTimeAccessSet, nfs4.AttrTimeModifySet:
-			how := vd.Uint32()
-			var t fsal.Time
-			switch how {
-			case nfs4.SetToServerTime:
-			case nfs4.SetToClientTime:
-				t.Sec = vd.Int64()
-				t.Nsec = vd.Uint32()
-				if t.Nsec >= 1e9 {
-					return out, nfs4.ErrInval
-				}
-			default:
-				return out, nfs4.ErrBadxdr
-			}
-			if a == nfs4.AttrTimeAccessSet {
-				if how == nfs4.SetToServerTime {
-					out.sa.Mask |= fsal.SetAtimeNow
-				} else {
-					out.sa.Mask |= fsal.SetAtime
-					out.sa.Atime = t
-				}
-			} else {
-				if how == nfs4.SetToServerTime {
-					out.sa.Mask |= fsal.SetMtimeNow
-				} else {
-					out.sa.Mask |= fsal.SetMtime
-					out.sa.Mtime = t
-				}
-			}
-		}
-		if vd.Err() != nil {
-			return out, nfs4.ErrBadxdr
 		}
 	}
-	if vd.Remaining() != 0 {
+	var f nfs4.Fattr
+	var st uint32
+	if err := nfs4.DecodeFattrVals(&mask, vals, &f); err != nil {
 		return out, nfs4.ErrBadxdr
 	}
+	// In the mask's order, so that the first bad value decides the status.
+	if f.Has(nfs4.AttrSize) {
+		out.sa.Mask |= fsal.SetSize
+		out.sa.Size = f.Size
+	}
+	if f.Has(nfs4.AttrMode) {
+		out.sa.Mask |= fsal.SetMode
+		out.sa.Mode = f.Mode & 07777
+	}
+	if f.Has(nfs4.AttrOwner) {
+		if out.sa.UID, st = ownerID(f.Owner, false); st != nfs4.OK {
+			return out, st
+		}
+		out.sa.Mask |= fsal.SetUID
+	}
+	if f.Has(nfs4.AttrOwnerGroup) {
+		if out.sa.GID, st = ownerID(f.OwnerGroup, true); st != nfs4.OK {
+			return out, st
+		}
+		out.sa.Mask |= fsal.SetGID
+	}
+	if f.Has(nfs4.AttrTimeAccessSet) {
+		if st = setTime(&out.sa, f.AtimeSet, fsal.SetAtimeNow, fsal.SetAtime, &out.sa.Atime); st != nfs4.OK {
+			return out, st
+		}
+	}
+	if f.Has(nfs4.AttrTimeModifySet) {
+		if st = setTime(&out.sa, f.MtimeSet, fsal.SetMtimeNow, fsal.SetMtime, &out.sa.Mtime); st != nfs4.OK {
+			return out, st
+		}
+	}
 	return out, nfs4.OK
+}
+
+// ownerID is the id an owner or owner_group attribute names.
+func ownerID(s string, group bool) (uint32, uint32) {
+	// Our bound on owner strings is tighter than the codec's.
+	if len(s) > nfs4.OpaqueLimit {
+		return 0, nfs4.ErrBadxdr
+	}
+	return parseOwner(s, group)
+}
+
+// setTime adds a time_access_set or time_modify_set to sa: now for the
+// server's clock, set and *dst for the client's.
+func setTime(sa *fsal.SetAttr, t nfs4.SetTime, now, set uint32, dst *fsal.Time) uint32 {
+	if t.How == nfs4.SetToServerTime {
+		sa.Mask |= now
+		return nfs4.OK
+	}
+	if t.Time.Nsec >= 1e9 {
+		return nfs4.ErrInval
+	}
+	sa.Mask |= set
+	*dst = fsal.Time{Sec: t.Time.Sec, Nsec: t.Time.Nsec}
+	return nfs4.OK
 }
 
 // parseOwner accepts a numeric id ("1000"), or "name@domain" / "name"

@@ -3,6 +3,7 @@ package compound
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -215,26 +216,12 @@ func (s *Server) cbGetattr(ctx context.Context, d *nfs4state.State) (nfs4state.C
 	if err != nil {
 		return a, err
 	}
-	mask := nfs4.DecodeBitmap(rd)
-	vals := xdr.NewDecoder(rd.Opaque(64))
-	if rd.Err() != nil {
-		return a, errString("bad CB_GETATTR reply")
+	var f nfs4.Fattr
+	if err := nfs4.DecodeFattr(rd, &f); err != nil {
+		return a, fmt.Errorf("bad CB_GETATTR reply: %w", err)
 	}
-	for _, b := range mask.Bits() {
-		switch b {
-		case nfs4.AttrChange:
-			a.Change, a.HasChange = vals.Uint64(), true
-		case nfs4.AttrSize:
-			a.Size, a.HasSize = vals.Uint64(), true
-		default:
-			// Attributes come in order; anything else ends what we
-			// can read.
-			return a, nil
-		}
-	}
-	if vals.Err() != nil {
-		return a, errString("bad CB_GETATTR attributes")
-	}
+	a.Change, a.HasChange = f.Change, f.Has(nfs4.AttrChange)
+	a.Size, a.HasSize = f.Size, f.Has(nfs4.AttrSize)
 	return a, nil
 }
 

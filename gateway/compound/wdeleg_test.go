@@ -172,7 +172,7 @@ func TestOpenWantHints(t *testing.T) {
 		if err != nil || r.Status != nfs4.OK {
 			t.Fatal(err, r)
 		}
-		if got := r.Ops[1].Res.(*nfsclient.GetattrRes).Attrs.SupportedAttrs.Has(attrOpenArguments); got != (tc.minor == 2) {
+		if got := r.Ops[1].Res.(*nfsclient.GetattrRes).Attrs.SupportedAttrs.Has(nfs4.AttrOpenArguments); got != (tc.minor == 2) {
 			t.Fatalf("4.%d: open_arguments supported: %v", tc.minor, got)
 		}
 		c.Close()

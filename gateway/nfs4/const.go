@@ -322,6 +322,10 @@ const (
 	AttrSecLabel          = 80
 	AttrModeUmask         = 81
 	AttrXattrSupport      = 82
+	AttrOffline           = 83 // offline, as the Linux kernel's nfs4_1.x numbers it
+	AttrTimeDelegAccess   = 84 // 84-86: RFC 9754
+	AttrTimeDelegModify   = 85
+	AttrOpenArguments     = 86
 )
 
 // ACCESS bits.

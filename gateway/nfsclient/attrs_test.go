@@ -254,7 +254,7 @@ func TestDecodeFattrAllAttributes(t *testing.T) {
 		{"fsid", a.Fsid, [2]uint64{7, 9}},
 		{"lease", a.LeaseTime, uint32(45)},
 		{"rdattr_error", a.RdattrError, uint32(nfs4.ErrAccess)},
-		{"acl", a.ACL, []ACE{{0, 0, 1, "OWNER@"}, {1, 0x40, 2, "EVERYONE@"}}},
+		{"acl", a.ACL, []ACE{{AccessMask: 1, Who: "OWNER@"}, {Type: 1, Flag: 0x40, AccessMask: 2, Who: "EVERYONE@"}}},
 		{"fh", a.FH, []byte{1, 2, 3, 4, 5}},
 		{"fileid", a.Fileid, uint64(1234)},
 		{"files", [3]uint64{a.FilesAvail, a.FilesFree, a.FilesTotal}, [3]uint64{100, 101, 102}},
@@ -283,8 +283,8 @@ func TestDecodeFattrAllAttributes(t *testing.T) {
 		{"mtime_set", a.MtimeSet, SetTime{How: nfs4.SetToServerTime}},
 		{"mounted_on", a.MountedOnFileid, uint64(4321)},
 		{"notif", [2]nfs4.Time{a.DirNotifDelay, a.DirentNotifDelay}, [2]nfs4.Time{ts(1, 0), ts(2, 0)}},
-		{"dacl", a.Dacl, &ACL41{Flag: 1, ACEs: []ACE{{0, 0, 0x20, "GROUP@"}}}},
-		{"sacl", a.Sacl, &ACL41{Flag: 1, ACEs: []ACE{{0, 0, 0x20, "GROUP@"}}}},
+		{"dacl", a.Dacl, &ACL41{Flag: 1, ACEs: []ACE{{AccessMask: 0x20, Who: "GROUP@"}}}},
+		{"sacl", a.Sacl, &ACL41{Flag: 1, ACEs: []ACE{{AccessMask: 0x20, Who: "GROUP@"}}}},
 		{"change_policy", a.ChangePolicy, [2]uint64{5, 6}},
 		{"fs_status", a.FsStatus, &FsStatus{Type: 2, Source: "src", Current: "cur", Age: -1, Version: ts(3, 4)}},
 		{"fs_layout_types", a.FsLayoutTypes, []uint32{1, 3}},
@@ -343,10 +343,15 @@ func TestDecodeFattrErrors(t *testing.T) {
 		return e.Buf
 	}
 	var a Attrs
-	// Attribute 83 is unknown: its size is unknown, so decoding stops.
-	err := DecodeFattr(xdr.NewDecoder(enc(MakeBitmap(83), []byte{0, 0, 0, 1})), &a)
+	// Attribute 90 is unknown: followed by another, its size is unknown,
+	// so decoding stops; last, it is what remains, kept raw.
+	err := DecodeFattr(xdr.NewDecoder(enc(MakeBitmap(90, 91), []byte{0, 0, 0, 1})), &a)
 	if !errors.Is(err, ErrUnknownAttr) {
 		t.Errorf("unknown attribute: %v", err)
+	}
+	err = DecodeFattr(xdr.NewDecoder(enc(MakeBitmap(nfs4.AttrType, 90), []byte{0, 0, 0, 2, 0, 0, 0, 1})), &a)
+	if err != nil || a.Type != nfs4.NF4DIR || !bytes.Equal(a.Raw[90], []byte{0, 0, 0, 1}) {
+		t.Errorf("unknown last attribute: %v, %+v", err, a)
 	}
 	// A bit set in a bitmap word past those this package keeps.
 	e := &xdr.Encoder{}

@@ -58,9 +58,9 @@ func StatusOf(err error) uint32 {
 var ErrProtocol = errors.New("protocol violation")
 
 // ErrUnknownAttr is wrapped when a fattr4 holds an attribute this package
-// cannot decode; decoding stops there, since the size of an unknown
-// attribute is unknown.
-var ErrUnknownAttr = errors.New("unknown attribute")
+// cannot decode and that is not the last one; decoding stops there, since
+// the size of an unknown attribute is unknown.
+var ErrUnknownAttr = nfs4.ErrUnknownAttr
 
 // DecodeError reports a reply that could not be decoded.
 type DecodeError struct {

@@ -886,45 +886,21 @@ func (c *fctx) lock() uint32 {
 	return nfs4.OK
 }
 
+// fakeAttrs are the attributes the fake server serves.
+var fakeAttrs = MakeBitmap(nfs4.AttrType, nfs4.AttrChange, nfs4.AttrSize, nfs4.AttrFsid,
+	nfs4.AttrLeaseTime, nfs4.AttrFilehandle, nfs4.AttrFileid, nfs4.AttrMaxread, nfs4.AttrMaxwrite,
+	nfs4.AttrMode, nfs4.AttrNumlinks, nfs4.AttrOwner, nfs4.AttrOwnerGroup, nfs4.AttrSpaceUsed,
+	nfs4.AttrTimeAccess, nfs4.AttrTimeMetadata, nfs4.AttrTimeModify)
+
 // encodeAttrs encodes the supported subset of mask for n.
 func (s *fakeServer) encodeAttrs(e *xdr.Encoder, n *fnode, mask nfs4.Bitmap) {
-	var out nfs4.Bitmap
-	v := &xdr.Encoder{}
-	for _, b := range mask.Bits() {
-		switch b {
-		case nfs4.AttrType:
-			v.Uint32(n.typ)
-		case nfs4.AttrChange:
-			v.Uint64(n.change)
-		case nfs4.AttrSize:
-			v.Uint64(uint64(len(n.data)))
-		case nfs4.AttrFsid:
-			v.Uint64(1)
-			v.Uint64(2)
-		case nfs4.AttrLeaseTime:
-			v.Uint32(s.lease)
-		case nfs4.AttrFilehandle:
-			v.Opaque(n.fh)
-		case nfs4.AttrFileid:
-			v.Uint64(n.id)
-		case nfs4.AttrMaxread, nfs4.AttrMaxwrite:
-			v.Uint64(256 << 10)
-		case nfs4.AttrMode:
-			v.Uint32(n.mode)
-		case nfs4.AttrNumlinks:
-			v.Uint32(n.nlink)
-		case nfs4.AttrOwner, nfs4.AttrOwnerGroup:
-			v.String("0")
-		case nfs4.AttrSpaceUsed:
-			v.Uint64(uint64(len(n.data)))
-		case nfs4.AttrTimeModify, nfs4.AttrTimeAccess, nfs4.AttrTimeMetadata:
-			v.Int64(int64(n.change))
-			v.Uint32(0)
-		default:
-			continue
-		}
-		out.Set(b)
+	t := nfs4.Time{Sec: int64(n.change)}
+	f := nfs4.Fattr{Type: n.typ, Change: n.change, Size: uint64(len(n.data)), Fsid: [2]uint64{1, 2},
+		LeaseTime: s.lease, FH: n.fh, Fileid: n.id, Maxread: 256 << 10, Maxwrite: 256 << 10,
+		Mode: n.mode, Nlink: n.nlink, Owner: "0", OwnerGroup: "0", SpaceUsed: uint64(len(n.data)),
+		Atime: t, Ctime: t, Mtime: t}
+	out := mask.And(&fakeAttrs)
+	if err := f.EncodeMask(e, &out); err != nil {
+		s.t.Errorf("fake: %v", err)
 	}
-	out.Encode(e)
-	e.Opaque(v.Buf)
 }

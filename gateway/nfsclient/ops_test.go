@@ -138,7 +138,7 @@ func resultCases() []resCase {
 			e.Bool(true)
 			encACE(e)
 		}, &OpenRes{tSid, ChangeInfo{false, 0, 1}, 0, nfs4.Bitmap{}, Delegation{Type: nfs4.DelegRead, Stateid: tSid, Recall: true,
-			Permissions: ACE{0, 0, 1, "EVERYONE@"}}}},
+			Permissions: ACE{AccessMask: 1, Who: "EVERYONE@"}}}},
 		{"OPEN write deleg size", nfs4.OpOpen, 0, func(e *xdr.Encoder) {
 			tSid.Encode(e)
 			encCinfo(e, false, 0, 1)
@@ -151,7 +151,7 @@ func resultCases() []resCase {
 			e.Uint64(1 << 30)
 			encACE(e)
 		}, &OpenRes{tSid, ChangeInfo{false, 0, 1}, 0, nfs4.Bitmap{}, Delegation{Type: nfs4.DelegWrite, Stateid: tSid,
-			LimitBy: 1, FileSize: 1 << 30, Permissions: ACE{0, 0, 1, "EVERYONE@"}}}},
+			LimitBy: 1, FileSize: 1 << 30, Permissions: ACE{AccessMask: 1, Who: "EVERYONE@"}}}},
 		{"OPEN write deleg blocks", nfs4.OpOpen, 0, func(e *xdr.Encoder) {
 			tSid.Encode(e)
 			encCinfo(e, false, 0, 1)
@@ -165,7 +165,7 @@ func resultCases() []resCase {
 			e.Uint32(4096)
 			encACE(e)
 		}, &OpenRes{tSid, ChangeInfo{false, 0, 1}, 0, nfs4.Bitmap{}, Delegation{Type: nfs4.DelegWrite, Stateid: tSid,
-			LimitBy: 2, NumBlocks: 100, BytesPerBlock: 4096, Permissions: ACE{0, 0, 1, "EVERYONE@"}}}},
+			LimitBy: 2, NumBlocks: 100, BytesPerBlock: 4096, Permissions: ACE{AccessMask: 1, Who: "EVERYONE@"}}}},
 		{"OPEN none_ext contention", nfs4.OpOpen, 0, func(e *xdr.Encoder) {
 			tSid.Encode(e)
 			encCinfo(e, false, 0, 1)
