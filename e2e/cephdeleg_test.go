@@ -59,7 +59,7 @@ func delegatedOpen(t *testing.T, c *nfsclient.Client, path string) (*nfsclient.O
 }
 
 // readAt reads n bytes at 0 under stateid sid.
-func readAt(t *testing.T, c *nfsclient.Client, fh []byte, sid nfs4.Stateid, n uint32) ([]byte, uint32) {
+func readAt(t *testing.T, c *nfsclient.Client, fh []byte, sid nfs4.Stateid, n uint32) ([]byte, nfs4.Status) {
 	t.Helper()
 	r, err := c.Do(ctxT(t), c.NewCompound("read").PutFH(fh).Read(sid, 0, n))
 	if err != nil {

@@ -195,7 +195,7 @@ func dialed(t *testing.T, g *gateway, owner string) (*nfsclient.Client, []byte) 
 
 // tryOpen is newOpen bounded by limit: a gateway whose backend hangs must
 // show up as a failure, not as a hanging test.
-func tryOpen(cl *nfsclient.Client, root []byte, owner, name string, limit time.Duration) (uint32, error) {
+func tryOpen(cl *nfsclient.Client, root []byte, owner, name string, limit time.Duration) (nfs4.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	r, err := cl.Do(ctx, cl.NewCompound("open").PutFH(root).Open(nfsclient.OpenArgs{
@@ -209,7 +209,7 @@ func tryOpen(cl *nfsclient.Client, root []byte, owner, name string, limit time.D
 
 // untilOpen polls new OPENs through cl until one answers want, and
 // returns how long that took; others than want and ErrGrace/OK fail.
-func untilOpen(t *testing.T, what string, cl *nfsclient.Client, root []byte, want uint32, limit time.Duration) time.Duration {
+func untilOpen(t *testing.T, what string, cl *nfsclient.Client, root []byte, want nfs4.Status, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for i := 0; ; i++ {

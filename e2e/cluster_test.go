@@ -166,7 +166,7 @@ func (c *testCluster) waitDB(what string, limit time.Duration, ok func(grace.DB)
 }
 
 // newOpen tries a new (non-reclaim) OPEN of name with create.
-func newOpen(t *testing.T, c *nfsclient.Client, root []byte, owner, name string) uint32 {
+func newOpen(t *testing.T, c *nfsclient.Client, root []byte, owner, name string) nfs4.Status {
 	st, _ := opStatus(t, c, c.NewCompound("open").PutFH(root).Open(nfsclient.OpenArgs{
 		ShareAccess: nfs4.ShareAccessBoth, Owner: nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte(owner)},
 		Claim: nfs4.ClaimNull, Name: name, Create: true, CreateMode: nfs4.CreateUnchecked}))

@@ -69,7 +69,7 @@ func readOps(b []byte, count int, size uint32) []byte {
 
 // readReplyStatus reads one reply record and returns the COMPOUND status
 // and the record's length.
-func readReplyStatus(t *testing.T, r io.Reader) (status uint32, n int) {
+func readReplyStatus(t *testing.T, r io.Reader) (status nfs4.Status, n int) {
 	t.Helper()
 	var mark [4]byte
 	if _, err := io.ReadFull(r, mark[:]); err != nil {
@@ -84,7 +84,7 @@ func readReplyStatus(t *testing.T, r io.Reader) (status uint32, n int) {
 	if len(rec) < 28 || binary.BigEndian.Uint32(rec[20:]) != 0 {
 		t.Fatalf("not an accepted reply: % x", rec[:min(len(rec), 32)])
 	}
-	return binary.BigEndian.Uint32(rec[24:]), n
+	return nfs4.Status(binary.BigEndian.Uint32(rec[24:])), n
 }
 
 // procStatus reads a field of /proc/PID/status, in bytes.

@@ -25,7 +25,7 @@ func (g *gateway) dialOwner(t *testing.T, owner string) *nfsclient.Client {
 }
 
 // opStatus runs a COMPOUND and returns the status of its last result.
-func opStatus(t *testing.T, c *nfsclient.Client, comp *nfsclient.Compound) (uint32, *nfsclient.Reply) {
+func opStatus(t *testing.T, c *nfsclient.Client, comp *nfsclient.Compound) (nfs4.Status, *nfsclient.Reply) {
 	t.Helper()
 	r, err := c.Do(ctxT(t), comp)
 	if err != nil {
@@ -34,7 +34,7 @@ func opStatus(t *testing.T, c *nfsclient.Client, comp *nfsclient.Compound) (uint
 	return r.Status, r
 }
 
-func reclaimOpen(t *testing.T, c *nfsclient.Client, fh []byte, owner string) (uint32, nfs4.Stateid) {
+func reclaimOpen(t *testing.T, c *nfsclient.Client, fh []byte, owner string) (nfs4.Status, nfs4.Stateid) {
 	t.Helper()
 	st, r := opStatus(t, c, c.NewCompound("reclaim-open").PutFH(fh).Open(nfsclient.OpenArgs{
 		ShareAccess: nfs4.ShareAccessBoth, Owner: nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte(owner)},

@@ -266,7 +266,7 @@ func dial(t *testing.T, addr, owner string) *nfsclient.Client {
 	return nil
 }
 
-func do(t *testing.T, c *nfsclient.Client, comp *nfsclient.Compound) (uint32, *nfsclient.Reply) {
+func do(t *testing.T, c *nfsclient.Client, comp *nfsclient.Compound) (nfs4.Status, *nfsclient.Reply) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -284,7 +284,7 @@ func reclaimComplete(t *testing.T, c *nfsclient.Client) {
 	}
 }
 
-func newOpen(t *testing.T, c *nfsclient.Client, root []byte, name string) uint32 {
+func newOpen(t *testing.T, c *nfsclient.Client, root []byte, name string) nfs4.Status {
 	st, _ := do(t, c, c.NewCompound("open").PutFH(root).Open(nfsclient.OpenArgs{
 		ShareAccess: nfs4.ShareAccessBoth, Owner: nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte("probe")},
 		Claim: nfs4.ClaimNull, Name: name, Create: true, CreateMode: nfs4.CreateUnchecked}))

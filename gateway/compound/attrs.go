@@ -125,7 +125,7 @@ func fsalTime(t fsal.Time) nfs4.Time { return nfs4.Time{Sec: t.Sec, Nsec: t.Nsec
 // encodeFattr appends a fattr4 with the attributes of req that are
 // supported, written straight into the reply. It allocates nothing but
 // owner strings of ids above 99.
-func (r *request) encodeFattr(e *xdr.Encoder, req *nfs4.Bitmap, t *attrTarget) uint32 {
+func (r *request) encodeFattr(e *xdr.Encoder, req *nfs4.Bitmap, t *attrTarget) nfs4.Status {
 	sup := &supported[r.minor]
 	out := req.And(sup)
 	for i := 0; i < nfs4.MaxBitmapWords; i++ {
@@ -200,7 +200,7 @@ func (r *request) target(ref *fileRef, a *fsal.Attr) *attrTarget {
 }
 
 // getattrRef returns the attributes of a resolved handle.
-func (r *request) getattrRef(ref *fileRef) (fsal.Attr, uint32) {
+func (r *request) getattrRef(ref *fileRef) (fsal.Attr, nfs4.Status) {
 	if ref.pseudo != nil {
 		n := ref.pseudo
 		return fsal.Attr{Type: fsal.TypeDirectory, Mode: 0555, Nlink: uint32(2 + len(n.Children)),
@@ -225,7 +225,7 @@ type decodedAttrs struct {
 // do not support yield NFS4ERR_ATTRNOTSUPP and read-only ones NFS4ERR_INVAL
 // (RFC 7530 section 16.32.5), whichever comes first in the mask, before any
 // value is read; values that are not valid XDR yield NFS4ERR_BADXDR.
-func (r *request) decodeFattr(d *xdr.Decoder) (decodedAttrs, uint32) {
+func (r *request) decodeFattr(d *xdr.Decoder) (decodedAttrs, nfs4.Status) {
 	var out decodedAttrs
 	mask := nfs4.DecodeBitmap(d)
 	vals := d.Opaque(64 << 10)
@@ -245,7 +245,7 @@ func (r *request) decodeFattr(d *xdr.Decoder) (decodedAttrs, uint32) {
 		}
 	}
 	var f nfs4.Fattr
-	var st uint32
+	var st nfs4.Status
 	if err := nfs4.DecodeFattrVals(&mask, vals, &f); err != nil {
 		return out, nfs4.ErrBadxdr
 	}
@@ -284,7 +284,7 @@ func (r *request) decodeFattr(d *xdr.Decoder) (decodedAttrs, uint32) {
 }
 
 // ownerID is the id an owner or owner_group attribute names.
-func ownerID(s string, group bool) (uint32, uint32) {
+func ownerID(s string, group bool) (uint32, nfs4.Status) {
 	// Our bound on owner strings is tighter than the codec's.
 	if len(s) > nfs4.OpaqueLimit {
 		return 0, nfs4.ErrBadxdr
@@ -294,7 +294,7 @@ func ownerID(s string, group bool) (uint32, uint32) {
 
 // setTime adds a time_access_set or time_modify_set to sa: now for the
 // server's clock, set and *dst for the client's.
-func setTime(sa *fsal.SetAttr, t nfs4.SetTime, now, set uint32, dst *fsal.Time) uint32 {
+func setTime(sa *fsal.SetAttr, t nfs4.SetTime, now, set uint32, dst *fsal.Time) nfs4.Status {
 	if t.How == nfs4.SetToServerTime {
 		sa.Mask |= now
 		return nfs4.OK
@@ -309,7 +309,7 @@ func setTime(sa *fsal.SetAttr, t nfs4.SetTime, now, set uint32, dst *fsal.Time) 
 
 // parseOwner accepts a numeric id ("1000"), or "name@domain" / "name"
 // resolved through the local user database.
-func parseOwner(s string, group bool) (uint32, uint32) {
+func parseOwner(s string, group bool) (uint32, nfs4.Status) {
 	if s == "" {
 		return 0, nfs4.ErrInval
 	}

@@ -73,9 +73,9 @@ func (s *Server) recall(d *nfs4state.State) {
 	}
 }
 
-type cbError uint32
+type cbError nfs4.Status
 
-func (e cbError) Error() string { return "callback status " + strconv.FormatUint(uint64(e), 10) }
+func (e cbError) Error() string { return "callback status " + nfs4.Status(e).String() }
 
 func (s *Server) sendRecall(ctx context.Context, d *nfs4state.State) error {
 	c := d.Client
@@ -94,7 +94,7 @@ func (s *Server) sendRecall(ctx context.Context, d *nfs4state.State) error {
 			return nil
 		}
 		lastErr = err
-		if st, ok := err.(cbError); ok && (st == nfs4.ErrDelay || st == nfs4.ErrSeqMisordered || st == nfs4.ErrBadslot) {
+		if st, ok := err.(cbError); ok && (nfs4.Status(st) == nfs4.ErrDelay || nfs4.Status(st) == nfs4.ErrSeqMisordered || nfs4.Status(st) == nfs4.ErrBadslot) {
 			// Try again shortly, within the timeout.
 			select {
 			case <-time.After(100 * time.Millisecond):
@@ -160,7 +160,7 @@ func (s *Server) cbCall41(ctx context.Context, sess *nfs4state.Session, conn *on
 	}
 	replied = true
 	rd := xdr.NewDecoder(res)
-	status := rd.Uint32()
+	status := nfs4.Status(rd.Uint32())
 	if rd.Err() != nil {
 		return nil, errString("bad CB_COMPOUND reply")
 	}
@@ -168,7 +168,7 @@ func (s *Server) cbCall41(ctx context.Context, sess *nfs4state.Session, conn *on
 	n := rd.Uint32()
 	if status != nfs4.OK {
 		if n > 0 && rd.Uint32() == cbOpSequence {
-			if st := rd.Uint32(); st != nfs4.OK {
+			if st := nfs4.Status(rd.Uint32()); st != nfs4.OK {
 				// A failed CB_SEQUENCE leaves the slot as it was.
 				replied = st != nfs4.ErrSeqMisordered && st != nfs4.ErrBadslot && st != nfs4.ErrDelay && st != nfs4.ErrBadsession
 				return nil, cbError(st)
@@ -343,7 +343,7 @@ func (s *Server) cbRecall40(ctx context.Context, d *nfs4state.State) error {
 		return err
 	}
 	rd := xdr.NewDecoder(res)
-	if st := rd.Uint32(); rd.Err() != nil {
+	if st := nfs4.Status(rd.Uint32()); rd.Err() != nil {
 		return errString("bad CB_COMPOUND reply")
 	} else if st != nfs4.OK {
 		return cbError(st)

@@ -49,12 +49,13 @@ func compoundArgs(minor uint32, numOps uint32, ops func(e *xdr.Encoder)) []byte 
 }
 
 type opResult struct {
-	op, status uint32
+	op     uint32
+	status nfs4.Status
 }
 
 // call runs a COMPOUND and returns its status and the (op, status) of each
 // result, decoding only the headers: enough for the rules tested here.
-func call(t testing.TB, s *Server, args []byte) (uint32, []opResult, *xdr.Decoder) {
+func call(t testing.TB, s *Server, args []byte) (nfs4.Status, []opResult, *xdr.Decoder) {
 	t.Helper()
 	var e xdr.Encoder
 	c := &oncrpc.Call{Prog: nfs4.Program, Vers: 4, Proc: nfs4.ProcCompound, Flavor: oncrpc.FlavorSys, Args: args}
@@ -62,12 +63,12 @@ func call(t testing.TB, s *Server, args []byte) (uint32, []opResult, *xdr.Decode
 		t.Fatalf("accept status %d", st)
 	}
 	d := xdr.NewDecoder(e.Buf)
-	status := d.Uint32()
+	status := nfs4.Status(d.Uint32())
 	d.Opaque(nfs4.MaxTagLen)
 	n := d.Uint32()
 	var res []opResult
 	for i := uint32(0); i < n && i < 1; i++ {
-		res = append(res, opResult{d.Uint32(), d.Uint32()})
+		res = append(res, opResult{d.Uint32(), nfs4.Status(d.Uint32())})
 	}
 	if d.Err() != nil {
 		t.Fatalf("reply: %v", d.Err())
@@ -185,7 +186,7 @@ func TestRootGetattr(t *testing.T) {
 	if st != nfs4.OK {
 		t.Fatalf("status %d", st)
 	}
-	if op, st := d.Uint32(), d.Uint32(); op != nfs4.OpGetattr || st != nfs4.OK {
+	if op, st := d.Uint32(), nfs4.Status(d.Uint32()); op != nfs4.OpGetattr || st != nfs4.OK {
 		t.Fatalf("GETATTR %d %d", op, st)
 	}
 	got := nfs4.DecodeBitmap(d)

@@ -214,7 +214,7 @@ func TestDelegateCurClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner := nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte("claimer")}
-	try := func(fh []byte, claim uint32, name string, sid nfs4.Stateid) uint32 {
+	try := func(fh []byte, claim uint32, name string, sid nfs4.Stateid) nfs4.Status {
 		t.Helper()
 		r, err := c.Do(ctx, c.NewCompound("claim").PutFH(fh).Open(nfsclient.OpenArgs{
 			ShareAccess: nfs4.ShareAccessRead, Owner: owner, Claim: claim, Name: name, DelegStateid: sid}))

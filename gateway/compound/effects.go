@@ -120,7 +120,7 @@ func (s *Server) removeRecord(ctx context.Context, c *nfs4state.Client) {
 
 // perform is Perform for a request: a failed Record fails the operation
 // with NFS4ERR_SERVERFAULT.
-func (r *request) perform(fx nfs4state.Effects) uint32 {
+func (r *request) perform(fx nfs4state.Effects) nfs4.Status {
 	if len(fx) == 0 {
 		return nfs4.OK
 	}
@@ -132,7 +132,7 @@ func (r *request) perform(fx nfs4state.Effects) uint32 {
 
 // result performs the effects of a state model call for a request and
 // passes its status on (SERVERFAULT if it was OK but a Record failed).
-func (r *request) result(st uint32, fx nfs4state.Effects) uint32 {
+func (r *request) result(st nfs4.Status, fx nfs4state.Effects) nfs4.Status {
 	if p := r.perform(fx); st == nfs4.OK {
 		st = p
 	}

@@ -11,7 +11,7 @@ import (
 // statusOf maps a backend error to an NFS status. Backends speak errno
 // (fsal's contract), so this is the only place that knows NFS codes for
 // filesystem failures.
-func statusOf(err error) uint32 {
+func statusOf(err error) nfs4.Status {
 	if err == nil {
 		return nfs4.OK
 	}

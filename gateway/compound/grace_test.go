@@ -96,7 +96,7 @@ func TestReclaimCompleteRecordsClient(t *testing.T) {
 	if rec.has("stateless") {
 		t.Fatal("recorded before RECLAIM_COMPLETE")
 	}
-	rc := func() uint32 {
+	rc := func() nfs4.Status {
 		r, err := c.Do(ctx, c.NewCompound("rc").ReclaimComplete(false))
 		if err != nil {
 			t.Fatal(err)
@@ -190,11 +190,11 @@ func TestCBPathDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := xdr.NewDecoder(reply)
-		st := d.Uint32()
+		st := nfs4.Status(d.Uint32())
 		d.Opaque(nfs4.MaxTagLen)
 		d.Uint32()
 		d.Uint32()
-		if opSt := d.Uint32(); st != nfs4.OK || opSt != nfs4.OK {
+		if opSt := nfs4.Status(d.Uint32()); st != nfs4.OK || opSt != nfs4.OK {
 			t.Fatalf("SEQUENCE: %d/%d", st, opSt)
 		}
 		d.Fixed(nfs4.SessionIDSize)
@@ -390,7 +390,7 @@ func TestReclaimAttemptsKeepGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reclaim := func(owner string) uint32 {
+	reclaim := func(owner string) nfs4.Status {
 		r, err := c.Do(ctx, c.NewCompound("reclaim").PutFH(fh).Open(nfsclient.OpenArgs{
 			ShareAccess: nfs4.ShareAccessRead, Owner: nfsclient.StateOwner{ClientID: c.ClientID(), Owner: []byte(owner)},
 			Claim: nfs4.ClaimPrevious}))

@@ -51,7 +51,7 @@ func TestGraceAudit(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		comp func() *nfsclient.Compound
-		want uint32
+		want nfs4.Status
 	}{
 		{"OPEN of an existing file", func() *nfsclient.Compound {
 			return c.NewCompound("open").PutFH(root).Open(nfsclient.OpenArgs{ShareAccess: nfs4.ShareAccessRead,

@@ -18,7 +18,7 @@ type opClock struct {
 
 // opDone records an operation that just ran in the metrics and, if it was
 // slow or failed, in the log. It allocates nothing unless it logs.
-func (r *request) opDone(op, status uint32, c *opClock) {
+func (r *request) opDone(op uint32, status nfs4.Status, c *opClock) {
 	now := time.Since(c.base)
 	d := now - c.last
 	c.last = now
@@ -35,7 +35,7 @@ func (r *request) opDone(op, status uint32, c *opClock) {
 	if op > maxOp || ops[op].fn == nil {
 		mop = 0 // every unknown number is one series, ILLEGAL
 	}
-	r.s.m.Op(r.shard, mop, r.minor, status, d, exp, int(r.readN), int(r.writeN))
+	r.s.m.Op(r.shard, mop, r.minor, uint32(status), d, exp, int(r.readN), int(r.writeN))
 	r.readN, r.writeN = 0, 0
 	slow := r.s.cfg.SlowOp > 0 && d >= r.s.cfg.SlowOp
 	if status != nfs4.OK || slow {
@@ -46,7 +46,7 @@ func (r *request) opDone(op, status uint32, c *opClock) {
 // serverFailure tells the failures that say something about the gateway
 // or its backend, logged as warnings, from the protocol's routine answers
 // (NFS4ERR_NOENT, NFS4ERR_GRACE, NFS4ERR_STALE...), logged at debug level.
-func serverFailure(status uint32) bool {
+func serverFailure(status nfs4.Status) bool {
 	switch status {
 	case nfs4.ErrServerfault, nfs4.ErrIO, nfs4.ErrResource, nfs4.ErrNospc, nfs4.ErrDquot, nfs4.ErrNxio:
 		return true
@@ -59,7 +59,7 @@ func serverFailure(status uint32) bool {
 // the level is enabled and the rate limit allows: a storm of failing
 // requests writes at most the limit's lines, then one line saying how
 // many it dropped.
-func (r *request) logOp(op, status uint32, d time.Duration, slow bool) {
+func (r *request) logOp(op uint32, status nfs4.Status, d time.Duration, slow bool) {
 	log := r.s.log
 	warn := slow || serverFailure(status)
 	if warn && !log.IsWarn() || !warn && !log.IsDebug() {
@@ -74,7 +74,7 @@ func (r *request) logOp(op, status uint32, d time.Duration, slow bool) {
 		msg = "slow operation"
 	}
 	args := []any{"client", r.remote.String(), "uid", r.cred.UID, "xid", r.call.XID, "minor", r.minor,
-		"op", OpName(op), "status", nfs4.StatusName(status), "duration", d}
+		"op", OpName(op), "status", status.String(), "duration", d}
 	if r.cur.exp != nil {
 		args = append(args, "export", r.cur.exp.Pseudo)
 	}

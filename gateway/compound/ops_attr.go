@@ -9,7 +9,7 @@ import (
 	"nfsgw/gateway/xdr"
 )
 
-func opGetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opGetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	req := nfs4.DecodeBitmap(d)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -42,7 +42,7 @@ func opGetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 // changes the backend does not know of yet: its holder is asked with
 // CB_GETATTR, and if that fails the delegation is recalled
 // (NFS4ERR_DELAY).
-func (r *request) writeDelegAttrs(a *fsal.Attr) uint32 {
+func (r *request) writeDelegAttrs(a *fsal.Attr) nfs4.Status {
 	sm := r.s.cfg.State
 	if d := sm.WriteDelegOf(r.fileKey(), r.requestClient()); d != nil {
 		ctx, cancel := context.WithTimeout(r.ctx, cbGetattrTimeout)
@@ -57,11 +57,11 @@ func (r *request) writeDelegAttrs(a *fsal.Attr) uint32 {
 	return r.breakWriteDelegs(r.cur.raw)
 }
 
-func opSetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	attrs, st := r.decodeFattr(d)
 	var none nfs4.Bitmap
-	fail := func(st uint32) uint32 {
+	fail := func(st nfs4.Status) nfs4.Status {
 		none.Encode(e)
 		return st
 	}
@@ -120,7 +120,7 @@ func opSetattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 
 // verify compares the client's fattr4 with ours: the encodings must be
 // equal byte for byte (RFC 7530 section 16.35.4).
-func (r *request) verify(d *xdr.Decoder) (same bool, st uint32) {
+func (r *request) verify(d *xdr.Decoder) (same bool, st nfs4.Status) {
 	mask := nfs4.DecodeBitmap(d)
 	vals := d.Opaque(64 << 10)
 	if d.Err() != nil {
@@ -152,7 +152,7 @@ func (r *request) verify(d *xdr.Decoder) (same bool, st uint32) {
 	return bytes.Equal(ours, vals), nfs4.OK
 }
 
-func opVerify(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opVerify(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	same, st := r.verify(d)
 	if st != nfs4.OK {
 		return st
@@ -163,7 +163,7 @@ func opVerify(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opNVerify(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opNVerify(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	same, st := r.verify(d)
 	if st != nfs4.OK {
 		return st
@@ -174,7 +174,7 @@ func opNVerify(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opAccess(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opAccess(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	want := d.Uint32()
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr

@@ -6,7 +6,7 @@ import (
 	"nfsgw/gateway/xdr"
 )
 
-func opSetClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSetClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	var verf [8]byte
 	copy(verf[:], d.Fixed(8))
 	owner := d.Opaque(nfs4.OpaqueLimit)
@@ -32,7 +32,7 @@ func opSetClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opSetClientIDConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSetClientIDConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	id := d.Uint64()
 	var confirm [8]byte
 	copy(confirm[:], d.Fixed(8))
@@ -46,7 +46,7 @@ func opSetClientIDConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return st
 }
 
-func opRenew(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opRenew(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	id := d.Uint64()
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -63,7 +63,7 @@ func opRenew(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opReleaseLockOwner(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opReleaseLockOwner(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	id := d.Uint64()
 	owner := d.Opaque(nfs4.OpaqueLimit)
 	if d.Err() != nil {
@@ -87,7 +87,7 @@ const (
 	minBackChannelMsg = 256
 )
 
-func opExchangeID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opExchangeID(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	var verf [8]byte
 	copy(verf[:], d.Fixed(8))
 	owner := d.Opaque(nfs4.OpaqueLimit)
@@ -176,7 +176,7 @@ func minU32(a, b uint32) uint32 {
 	return b
 }
 
-func opCreateSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opCreateSession(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	bodyStart := e.Len()
 	id := d.Uint64()
 	seq := d.Uint32()
@@ -241,7 +241,7 @@ func decodeSessionID(d *xdr.Decoder) nfs4state.SessionID {
 	return id
 }
 
-func opDestroySession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opDestroySession(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	id := decodeSessionID(d)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -249,7 +249,7 @@ func opDestroySession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return r.s.cfg.State.DestroySession(id)
 }
 
-func opBindConnToSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opBindConnToSession(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	id := decodeSessionID(d)
 	dir := d.Uint32()
 	d.Bool()
@@ -280,7 +280,7 @@ func opBindConnToSession(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opBackchannelCtl(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opBackchannelCtl(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	prog := d.Uint32()
 	flavor, body, _ := decodeCallbackSecCred(d)
 	if d.Err() != nil {
@@ -292,7 +292,7 @@ func opBackchannelCtl(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opSequence(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSequence(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	id := decodeSessionID(d)
 	seqid := d.Uint32()
 	slotID := d.Uint32()
@@ -334,7 +334,7 @@ func opSequence(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opReclaimComplete(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opReclaimComplete(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	oneFS := d.Bool()
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -362,7 +362,7 @@ func opReclaimComplete(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opDestroyClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opDestroyClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	id := d.Uint64()
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -373,7 +373,7 @@ func opDestroyClientID(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return r.result(r.s.cfg.State.DestroyClientID(id))
 }
 
-func opTestStateid(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opTestStateid(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	n := d.Count(1024, 16)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -381,7 +381,7 @@ func opTestStateid(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	e.Uint32(uint32(n))
 	for i := 0; i < n; i++ {
 		sid := nfs4.DecodeStateid(d)
-		e.Uint32(r.s.cfg.State.TestStateid(r.session.Client, sid))
+		e.Uint32(uint32(r.s.cfg.State.TestStateid(r.session.Client, sid)))
 	}
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -389,7 +389,7 @@ func opTestStateid(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opFreeStateid(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opFreeStateid(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr

@@ -193,7 +193,7 @@ func connAlive(raw any) bool {
 
 // delegClaim validates the delegation stateid of CLAIM_DELEGATE_CUR or
 // CLAIM_DELEG_CUR_FH: a current delegation of client c.
-func (r *request) delegClaim(c *nfs4state.Client, sid nfs4.Stateid) (*nfs4state.State, uint32) {
+func (r *request) delegClaim(c *nfs4state.Client, sid nfs4.Stateid) (*nfs4state.State, nfs4.Status) {
 	if sid.IsSpecial() {
 		return nil, nfs4.ErrBadStateid
 	}
@@ -218,7 +218,7 @@ func (r *request) requestClient() *nfs4state.Client {
 
 // breakDelegs answers NFS4ERR_DELAY and starts recalls when others hold
 // delegations on the file of handle raw.
-func (r *request) breakDelegs(raw []byte) uint32 {
+func (r *request) breakDelegs(raw []byte) nfs4.Status {
 	sm := r.s.cfg.State
 	if sm.Delegations() == 0 || raw == nil {
 		return nfs4.OK
@@ -228,7 +228,7 @@ func (r *request) breakDelegs(raw []byte) uint32 {
 
 // breakWriteDelegs is breakDelegs for requests that only read the file or
 // its attributes: only others' write delegations conflict.
-func (r *request) breakWriteDelegs(raw []byte) uint32 {
+func (r *request) breakWriteDelegs(raw []byte) nfs4.Status {
 	sm := r.s.cfg.State
 	if sm.WriteDelegations() == 0 || raw == nil {
 		return nfs4.OK
@@ -238,7 +238,7 @@ func (r *request) breakWriteDelegs(raw []byte) uint32 {
 
 // breakDelegsNamed is breakDelegs for the object name in directory dir
 // (REMOVE, RENAME): a missing object has no delegation.
-func (r *request) breakDelegsNamed(dir fileRef, name string) uint32 {
+func (r *request) breakDelegsNamed(dir fileRef, name string) nfs4.Status {
 	if r.s.cfg.State.Delegations() == 0 || dir.exp == nil {
 		return nfs4.OK
 	}
@@ -251,7 +251,7 @@ func (r *request) breakDelegsNamed(dir fileRef, name string) uint32 {
 
 // delegIO opens the backend file for a READ under a delegation stateid, or
 // a WRITE under a write delegation.
-func (r *request) delegIO(s *nfs4state.State, write bool) (fsal.File, func(), uint32) {
+func (r *request) delegIO(s *nfs4state.State, write bool) (fsal.File, func(), nfs4.Status) {
 	flags := fsal.OpenRead
 	if write {
 		if !s.IsWriteDeleg() {
@@ -294,7 +294,7 @@ func (r *request) seqStatusFlags(s *nfs4state.Session) uint32 {
 	return f
 }
 
-func opDelegReturn(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opDelegReturn(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr

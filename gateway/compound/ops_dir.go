@@ -21,7 +21,7 @@ func encCinfo(e *xdr.Encoder, before, after uint64) {
 	e.Uint64(after)
 }
 
-func opCreate(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opCreate(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	typ := d.Uint32()
 	var target string
 	var major, minor uint32
@@ -87,7 +87,7 @@ func opCreate(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opRemove(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opRemove(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	name, st := decodeName(d)
 	if st == nfs4.ErrBadxdr {
 		return st
@@ -117,7 +117,7 @@ func opRemove(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opRename(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opRename(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	oldName, st1 := decodeName(d)
 	newName, st2 := decodeName(d)
 	if st1 == nfs4.ErrBadxdr || st2 == nfs4.ErrBadxdr {
@@ -171,7 +171,7 @@ func opRename(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opLink(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opLink(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	name, st := decodeName(d)
 	if st == nfs4.ErrBadxdr {
 		return st
@@ -212,7 +212,7 @@ func opLink(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opReadlink(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opReadlink(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
@@ -243,7 +243,7 @@ var cookieVerf = [8]byte{'n', 'f', 's', 'g', 'w', 0, 0, 1}
 // filesystem numbers its entries from 3.
 const firstCookie = 3
 
-func opReaddir(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opReaddir(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	cookie := d.Uint64()
 	verf := d.Fixed(8)
 	dircount := d.Uint32()
@@ -280,7 +280,7 @@ func opReaddir(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	// A 4.0 reply with too little room left for the entries the client
 	// allowed is cut short; if not even one fits, it is the reply that is
 	// out of room, not the client's maxcount that is too small.
-	roomErr := uint32(nfs4.ErrToosmall)
+	roomErr := nfs4.ErrToosmall
 	if room := r.replyRoom(e); limit > room {
 		if room < 16 {
 			return nfs4.ErrResource

@@ -8,7 +8,7 @@ import (
 	"nfsgw/gateway/xdr"
 )
 
-func opPutFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opPutFH(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	raw := d.Opaque(nfs4.FHSize)
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr
@@ -23,11 +23,11 @@ func opPutFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 }
 
 // opPutRootFH also serves PUTPUBFH: the public handle is the pseudo root.
-func opPutRootFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opPutRootFH(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	return r.setCurPseudo(r.tbl.PseudoRoot())
 }
 
-func opGetFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opGetFH(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
@@ -35,7 +35,7 @@ func opGetFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opSaveFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSaveFH(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
@@ -44,7 +44,7 @@ func opSaveFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opRestoreFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opRestoreFH(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	if !r.saved.set() {
 		return nfs4.ErrRestorefh
 	}
@@ -54,7 +54,7 @@ func opRestoreFH(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 }
 
 // lookupIn resolves name in the current directory without changing it.
-func (r *request) lookupIn(name string) (fileRef, fsal.Attr, uint32) {
+func (r *request) lookupIn(name string) (fileRef, fsal.Attr, nfs4.Status) {
 	if r.cur.pseudo != nil {
 		c := r.cur.pseudo.Child(name)
 		if c == nil {
@@ -80,7 +80,7 @@ func (r *request) lookupIn(name string) (fileRef, fsal.Attr, uint32) {
 
 // lookupRef is lookupIn for callers that need no attributes, through the
 // backend's cheaper LookupHandle when it has one.
-func (r *request) lookupRef(name string) (fileRef, uint32) {
+func (r *request) lookupRef(name string) (fileRef, nfs4.Status) {
 	var hl fsal.HandleLookuper
 	if r.cur.pseudo == nil {
 		hl, _ = r.cur.exp.FS.(fsal.HandleLookuper)
@@ -100,7 +100,7 @@ func (r *request) lookupRef(name string) (fileRef, uint32) {
 
 // requireDir checks that the current handle is a directory: LOOKUP and
 // friends answer NOTDIR for other types, and SYMLINK for a symlink.
-func (r *request) requireDir() uint32 {
+func (r *request) requireDir() nfs4.Status {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
@@ -120,7 +120,7 @@ func (r *request) requireDir() uint32 {
 	return nfs4.ErrNotdir
 }
 
-func opLookup(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opLookup(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	name, st := decodeName(d)
 	if st == nfs4.ErrBadxdr {
 		return st
@@ -147,7 +147,7 @@ func opLookup(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opLookupP(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opLookupP(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	if st := r.requireDir(); st != nfs4.OK {
 		return st
 	}
@@ -184,7 +184,7 @@ func secinfo(e *xdr.Encoder) {
 	e.Uint32(nfs4.AuthNone)
 }
 
-func opSecinfo(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSecinfo(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	name, st := decodeName(d)
 	if st == nfs4.ErrBadxdr {
 		return st
@@ -206,7 +206,7 @@ func opSecinfo(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opSecinfoNoName(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSecinfoNoName(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	style := d.Uint32()
 	if d.Err() != nil {
 		return nfs4.ErrBadxdr

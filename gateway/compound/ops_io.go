@@ -11,7 +11,7 @@ import (
 // file: the open's own file for an open stateid, or a file opened just for
 // this request for the anonymous and bypass stateids (RFC 7530 section
 // 9.1.4.3). done must be called when the I/O is finished.
-func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(), st uint32) {
+func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(), st nfs4.Status) {
 	sid, st = r.resolveStateid(sid)
 	if st != nfs4.OK {
 		return nil, nil, st
@@ -118,7 +118,7 @@ func (r *request) ioState(sid nfs4.Stateid, write bool) (f fsal.File, done func(
 }
 
 // regularFile checks that the current handle is a regular file.
-func (r *request) regularFile() uint32 {
+func (r *request) regularFile() nfs4.Status {
 	if st := r.needFH(); st != nfs4.OK {
 		return st
 	}
@@ -143,7 +143,7 @@ func (r *request) regularFile() uint32 {
 	return nfs4.ErrInval
 }
 
-func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opRead(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	off := d.Uint64()
 	count := d.Uint32()
@@ -215,7 +215,7 @@ func growTo(b []byte, n int) []byte {
 	return nb
 }
 
-func opWrite(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opWrite(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	off := d.Uint64()
 	stable := d.Uint32()
@@ -258,7 +258,7 @@ func opWrite(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opCommit(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opCommit(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	off := d.Uint64()
 	count := d.Uint32()
 	if d.Err() != nil {

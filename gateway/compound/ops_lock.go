@@ -23,7 +23,7 @@ func encodeDenied(e *xdr.Encoder, d *nfs4state.Denied) {
 }
 
 // lockArgs checks a lock type and range common to LOCK, LOCKT and LOCKU.
-func lockRange(typ uint32, off, length uint64) (end uint64, write bool, st uint32) {
+func lockRange(typ uint32, off, length uint64) (end uint64, write bool, st nfs4.Status) {
 	if typ < nfs4.ReadLT || typ > nfs4.WriteWLT {
 		return 0, false, nfs4.ErrInval
 	}
@@ -31,7 +31,7 @@ func lockRange(typ uint32, off, length uint64) (end uint64, write bool, st uint3
 	return end, typ == nfs4.WriteLT || typ == nfs4.WriteWLT, st
 }
 
-func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opLock(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	typ := d.Uint32()
 	reclaim := d.Bool()
 	off := d.Uint64()
@@ -180,7 +180,7 @@ func (r *request) backendLock(call *nfs4state.LockCall, off, length uint64) erro
 	return err
 }
 
-func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opLockT(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	typ := d.Uint32()
 	off := d.Uint64()
 	length := d.Uint64()
@@ -276,7 +276,7 @@ func (r *request) backendLockTest(owner *nfs4state.LockOwner, off, length uint64
 	return &nfs4state.Denied{Offset: coff, Length: clen, Write: ct == fsal.WriteLock}
 }
 
-func opLockU(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opLockU(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	typ := d.Uint32()
 	seqid := d.Uint32()
 	sid := nfs4.DecodeStateid(d)

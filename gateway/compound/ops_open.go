@@ -24,16 +24,16 @@ type openArgs struct {
 	create     bool
 	createMode uint32
 	attrs      decodedAttrs
-	attrSt     uint32
+	attrSt     nfs4.Status
 	verf       [8]byte
 	claim      uint32
 	name       string
-	nameSt     uint32
+	nameSt     nfs4.Status
 	delegType  uint32
 	delegSid   nfs4.Stateid // CLAIM_DELEGATE_CUR, CLAIM_DELEG_CUR_FH
 }
 
-func decodeOpen(r *request, d *xdr.Decoder) (a openArgs, st uint32) {
+func decodeOpen(r *request, d *xdr.Decoder) (a openArgs, st nfs4.Status) {
 	a.seqid = d.Uint32()
 	a.access = d.Uint32()
 	a.deny = d.Uint32()
@@ -90,7 +90,7 @@ func decodeOpen(r *request, d *xdr.Decoder) (a openArgs, st uint32) {
 }
 
 // clientFor40 finds the confirmed 4.0 client of an owner's client id.
-func (r *request) clientFor40(id uint64) (*nfs4state.Client, uint32) {
+func (r *request) clientFor40(id uint64) (*nfs4state.Client, nfs4.Status) {
 	c, st := r.s.cfg.State.Client(id)
 	if st != nfs4.OK {
 		return nil, st
@@ -102,7 +102,7 @@ func (r *request) clientFor40(id uint64) (*nfs4state.Client, uint32) {
 // beginSeqid takes an open owner's seqid lock for a 4.0 seqid-bearing
 // operation. On a retransmission it arranges for the recorded reply to be
 // sent and returns replay=true.
-func (r *request) beginSeqid(o *nfs4state.Sequencer, seqid, op uint32) (replay bool, st uint32) {
+func (r *request) beginSeqid(o *nfs4state.Sequencer, seqid, op uint32) (replay bool, st nfs4.Status) {
 	if r.minor > 0 {
 		return false, nfs4.OK
 	}
@@ -121,7 +121,7 @@ func (r *request) beginSeqid(o *nfs4state.Sequencer, seqid, op uint32) (replay b
 	return false, nfs4.OK
 }
 
-func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	a, st := decodeOpen(r, d)
 	if st != nfs4.OK {
 		return st
@@ -254,7 +254,7 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 				attrset = nfs4.Bitmap{}
 			}
 		} else {
-			var st uint32
+			var st nfs4.Status
 			ref, attr, st = r.lookupIn(a.name)
 			if st != nfs4.OK {
 				return st
@@ -268,7 +268,7 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			return nfs4.ErrIsdir
 		}
 		ref = r.cur
-		var st uint32
+		var st nfs4.Status
 		if attr, st = r.getattrRef(&ref); st != nfs4.OK {
 			return st
 		}
@@ -285,7 +285,7 @@ func opOpen(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 			return nfs4.ErrIsdir
 		}
 		ref = r.cur
-		var st uint32
+		var st nfs4.Status
 		if attr, st = r.getattrRef(&ref); st != nfs4.OK {
 			return st
 		}
@@ -441,7 +441,7 @@ func openBackend(r *request, ref fileRef, cred *fsal.Cred, access uint32) (fsal.
 
 // stateForSeqidOp validates the stateid of CLOSE, OPEN_CONFIRM and
 // OPEN_DOWNGRADE and takes the owner's seqid lock in 4.0.
-func (r *request) stateForSeqidOp(sid nfs4.Stateid, seqid, op uint32) (s *nfs4state.State, replay bool, st uint32) {
+func (r *request) stateForSeqidOp(sid nfs4.Stateid, seqid, op uint32) (s *nfs4state.State, replay bool, st nfs4.Status) {
 	if st := r.needFH(); st != nfs4.OK {
 		return nil, false, st
 	}
@@ -470,7 +470,7 @@ func (r *request) stateForSeqidOp(sid nfs4.Stateid, seqid, op uint32) (s *nfs4st
 	return s, false, nfs4.OK
 }
 
-func opOpenConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opOpenConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	seqid := d.Uint32()
 	if d.Err() != nil {
@@ -489,7 +489,7 @@ func opOpenConfirm(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opOpenDowngrade(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opOpenDowngrade(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	seqid := d.Uint32()
 	access := d.Uint32()
@@ -513,7 +513,7 @@ func opOpenDowngrade(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opClose(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opClose(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	seqid := d.Uint32()
 	sid := nfs4.DecodeStateid(d)
 	if d.Err() != nil {

@@ -29,7 +29,7 @@ const (
 // xattrer returns the backend's xattr support for the current handle, or
 // the status to fail with: objects of the pseudo-filesystem and backends
 // without xattrs answer NFS4ERR_NOTSUPP (RFC 8276 section 8.4).
-func (r *request) xattrer() (fsal.Xattrer, uint32) {
+func (r *request) xattrer() (fsal.Xattrer, nfs4.Status) {
 	if st := r.needFH(); st != nfs4.OK {
 		return nil, st
 	}
@@ -56,7 +56,7 @@ func xattrSupport(t *attrTarget) bool {
 // bytes) are NFS4ERR_INVAL; longer than it allows, NFS4ERR_NAMETOOLONG.
 // Linux clients send whatever bytes a local name had, so UTF-8 is not
 // enforced (knfsd does not either).
-func decodeXattrName(d *xdr.Decoder) (string, uint32) {
+func decodeXattrName(d *xdr.Decoder) (string, nfs4.Status) {
 	b := d.Opaque(nfs4.MaxPathLen)
 	if d.Err() != nil {
 		return "", nfs4.ErrBadxdr
@@ -74,7 +74,7 @@ func decodeXattrName(d *xdr.Decoder) (string, uint32) {
 
 // xattrStatus maps a backend error: E2BIG and ERANGE (a value or list too
 // large for the backend, or for us) are NFS4ERR_XATTR2BIG.
-func xattrStatus(err error) uint32 {
+func xattrStatus(err error) nfs4.Status {
 	if errors.Is(err, syscall.E2BIG) || errors.Is(err, syscall.ERANGE) {
 		return nfs4.ErrXattr2big
 	}
@@ -90,7 +90,7 @@ func (r *request) changeOf() uint64 {
 	return a.Change
 }
 
-func opGetxattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opGetxattr(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	name, nst := decodeXattrName(d)
 	if nst == nfs4.ErrBadxdr {
 		return nst
@@ -118,7 +118,7 @@ func opGetxattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opSetxattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opSetxattr(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	option := d.Uint32()
 	name, nst := decodeXattrName(d)
 	if nst == nfs4.ErrBadxdr {
@@ -166,7 +166,7 @@ func opSetxattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opRemovexattr(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opRemovexattr(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	name, nst := decodeXattrName(d)
 	if nst == nfs4.ErrBadxdr {
 		return nst
@@ -199,7 +199,7 @@ const listxattrsFixed = 8 + 4 + 4
 // opListxattrs lists names from position cookie (the count of names
 // already returned: a cookie is an index into the list, as knfsd's is) in
 // at most maxcount bytes of result.
-func opListxattrs(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opListxattrs(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	cookie := d.Uint64()
 	maxcount := d.Uint32()
 	if d.Err() != nil {
@@ -245,7 +245,7 @@ func opListxattrs(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 	return nfs4.OK
 }
 
-func opAllocate(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func opAllocate(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	sid := nfs4.DecodeStateid(d)
 	off := d.Uint64()
 	length := d.Uint64()

@@ -10,7 +10,7 @@ import (
 // opFunc decodes an operation's arguments from d, runs it, and appends its
 // result body (without the status) to e. It returns the status. Unless the
 // op is marked errBody, anything it appended is dropped on failure.
-type opFunc func(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32
+type opFunc func(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status
 
 type opDef struct {
 	name     string
@@ -112,7 +112,7 @@ func OpName(op uint32) string {
 	return "ILLEGAL"
 }
 
-func opNotSupp(r *request, d *xdr.Decoder, e *xdr.Encoder) uint32 { return nfs4.ErrNotsupp }
+func opNotSupp(r *request, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status { return nfs4.ErrNotsupp }
 
 // sessionOnly lists the 4.1 operations that may start a COMPOUND without a
 // SEQUENCE, in which case they must be its only operation (RFC 8881 section
@@ -128,7 +128,7 @@ func sessionOnly(op uint32) bool {
 
 // sequencing applies the 4.1 rules about SEQUENCE and the operations that
 // may appear without it.
-func (r *request) sequencing(op uint32) uint32 {
+func (r *request) sequencing(op uint32) nfs4.Status {
 	if r.minor == 0 {
 		return nfs4.OK
 	}
@@ -151,21 +151,21 @@ func (r *request) sequencing(op uint32) uint32 {
 }
 
 // runOp runs one operation and encodes its result.
-func (r *request) runOp(op uint32, d *xdr.Decoder, e *xdr.Encoder) uint32 {
+func (r *request) runOp(op uint32, d *xdr.Decoder, e *xdr.Encoder) nfs4.Status {
 	if op > maxOp || ops[op].fn == nil || r.minor < ops[op].minMinor {
 		e.Uint32(nfs4.OpIllegal)
-		e.Uint32(nfs4.ErrOpIllegal)
+		e.Uint32(uint32(nfs4.ErrOpIllegal))
 		return nfs4.ErrOpIllegal
 	}
 	def := &ops[op]
 	e.Uint32(op)
 	statusOff := e.Reserve(4)
 	if r.minor > def.maxMinor {
-		e.PutUint32At(statusOff, nfs4.ErrNotsupp)
+		e.PutUint32At(statusOff, uint32(nfs4.ErrNotsupp))
 		return nfs4.ErrNotsupp
 	}
 	if st := r.sequencing(op); st != nfs4.OK {
-		e.PutUint32At(statusOff, st)
+		e.PutUint32At(statusOff, uint32(st))
 		return st
 	}
 	bodyStart := e.Len()
@@ -178,13 +178,13 @@ func (r *request) runOp(op uint32, d *xdr.Decoder, e *xdr.Encoder) uint32 {
 		// A 4.0 retransmission of a seqid-bearing operation: answer with
 		// the recorded result (RFC 7530 section 9.1.7).
 		e.Buf = append(e.Buf[:statusOff], r.opReplay...)
-		st = binary.BigEndian.Uint32(r.opReplay)
+		st = nfs4.Status(binary.BigEndian.Uint32(r.opReplay))
 		r.opReplay = nil
 		return st
 	}
 	if st != nfs4.OK && !def.errBody {
 		e.Buf = e.Buf[:bodyStart]
 	}
-	e.PutUint32At(statusOff, st)
+	e.PutUint32At(statusOff, uint32(st))
 	return st
 }

@@ -38,7 +38,7 @@ func (r *request) replyRoom(e *xdr.Encoder) int {
 // until the connection's earlier replies have been taken by the peer (see
 // oncrpc.Call.ReserveReply). It fails only when the connection is gone,
 // and the reply with it.
-func (r *request) reserveReply(e *xdr.Encoder, more int) uint32 {
+func (r *request) reserveReply(e *xdr.Encoder, more int) nfs4.Status {
 	if r.call == nil {
 		return nfs4.OK
 	}
@@ -54,11 +54,11 @@ func (r *request) reserveReply(e *xdr.Encoder, more int) uint32 {
 // section 15.2: the server ran out of a resource it cannot free), a reply
 // that grew large is reserved for, and an operation showing that the peer
 // keeps state over this connection exempts it from the idle timeout.
-func (r *request) afterOp(e *xdr.Encoder, opStart int, op uint32) uint32 {
+func (r *request) afterOp(e *xdr.Encoder, opStart int, op uint32) nfs4.Status {
 	if r.minor == 0 && r.replyRoom(e) < 0 {
 		e.Buf = e.Buf[:opStart]
 		e.Uint32(op)
-		e.Uint32(nfs4.ErrResource)
+		e.Uint32(uint32(nfs4.ErrResource))
 		return nfs4.ErrResource
 	}
 	if st := r.reserveReply(e, 0); st != nfs4.OK {

@@ -47,13 +47,13 @@ func TestReplyLimit40(t *testing.T) {
 		t.Fatalf("first result %+v", res[0])
 	}
 	for range 2 {
-		if op, st := d.Uint32(), d.Uint32(); op != nfs4.OpLookup || st != nfs4.OK {
+		if op, st := d.Uint32(), nfs4.Status(d.Uint32()); op != nfs4.OpLookup || st != nfs4.OK {
 			t.Fatalf("LOOKUP result %d %d", op, st)
 		}
 	}
 	var lens []int
 	for {
-		op, st := d.Uint32(), d.Uint32()
+		op, st := d.Uint32(), nfs4.Status(d.Uint32())
 		if d.Err() != nil {
 			t.Fatalf("reply ends without a failed READ: %v", d.Err())
 		}

@@ -168,7 +168,7 @@ func (r *request) setCurExport(exp *export.Export, key fsal.Handle) {
 
 // setCurPseudo makes a pseudo-filesystem node current; a junction leads
 // into its export's root.
-func (r *request) setCurPseudo(n *export.PseudoNode) uint32 {
+func (r *request) setCurPseudo(n *export.PseudoNode) nfs4.Status {
 	if n.Export != nil {
 		if !n.Export.Allowed(r.remote) {
 			return nfs4.ErrAccess
@@ -184,7 +184,7 @@ func (r *request) setCurPseudo(n *export.PseudoNode) uint32 {
 func (r *request) clearCurStateid() { r.hasCurStateid = false }
 
 // resolveFH turns a client-supplied handle into a fileRef.
-func (r *request) resolveFH(raw []byte) (fileRef, uint32) {
+func (r *request) resolveFH(raw []byte) (fileRef, nfs4.Status) {
 	id, key, err := fh.Decode(raw)
 	if err != nil {
 		return fileRef{}, nfs4.ErrBadhandle
@@ -218,7 +218,7 @@ func (r *request) resolveFH(raw []byte) (fileRef, uint32) {
 }
 
 // needFH checks that there is a current file handle.
-func (r *request) needFH() uint32 {
+func (r *request) needFH() nfs4.Status {
 	if !r.cur.set() {
 		return nfs4.ErrNofilehandle
 	}
@@ -227,7 +227,7 @@ func (r *request) needFH() uint32 {
 
 // needExportFH checks for a current handle inside an export (not the
 // pseudo-filesystem, which is read-only).
-func (r *request) needExportFH(pseudoErr uint32) uint32 {
+func (r *request) needExportFH(pseudoErr nfs4.Status) nfs4.Status {
 	if !r.cur.set() {
 		return nfs4.ErrNofilehandle
 	}
@@ -238,7 +238,7 @@ func (r *request) needExportFH(pseudoErr uint32) uint32 {
 }
 
 // writable checks that the current handle's export accepts modifications.
-func (r *request) writable() uint32 {
+func (r *request) writable() nfs4.Status {
 	if st := r.needExportFH(nfs4.ErrRofs); st != nfs4.OK {
 		return st
 	}
@@ -253,7 +253,7 @@ func (r *request) fileKey() string { return string(r.cur.raw) }
 
 // resolveStateid substitutes the 4.1 current stateid (RFC 8881 section
 // 16.2.3.1.2).
-func (r *request) resolveStateid(sid nfs4.Stateid) (nfs4.Stateid, uint32) {
+func (r *request) resolveStateid(sid nfs4.Stateid) (nfs4.Stateid, nfs4.Status) {
 	if r.minor > 0 && sid == nfs4.CurrentStateid {
 		if !r.hasCurStateid {
 			return sid, nfs4.ErrBadStateid
@@ -272,7 +272,7 @@ func (r *request) resolveStateid(sid nfs4.Stateid) (nfs4.Stateid, uint32) {
 // owner, whose seqid may show the request is a retransmission to answer
 // from the replay cache (RFC 7530 section 9.1.7), so the caller returns
 // that error only after the seqid check.
-func (r *request) stateFor(sid nfs4.Stateid, fh string) (*nfs4state.State, uint32) {
+func (r *request) stateFor(sid nfs4.Stateid, fh string) (*nfs4state.State, nfs4.Status) {
 	sid, st := r.resolveStateid(sid)
 	if st != nfs4.OK {
 		return nil, st
@@ -288,7 +288,7 @@ func (r *request) setCurStateid(sid nfs4.Stateid) {
 }
 
 // checkName validates a component name (RFC 7530 section 12.7).
-func checkName(name []byte) uint32 {
+func checkName(name []byte) nfs4.Status {
 	switch {
 	case len(name) == 0:
 		return nfs4.ErrInval
@@ -309,7 +309,7 @@ func checkName(name []byte) uint32 {
 }
 
 // decodeName reads a component name, checking it.
-func decodeName(d *xdr.Decoder) (string, uint32) {
+func decodeName(d *xdr.Decoder) (string, nfs4.Status) {
 	b := d.Opaque(nfs4.MaxPathLen)
 	if d.Err() != nil {
 		return "", nfs4.ErrBadxdr

@@ -146,7 +146,7 @@ func (s *Server) HandleCall(ctx context.Context, call *oncrpc.Call, e *xdr.Encod
 		st := s.compound(ctx, call, e, &clock, sh)
 		// The reply begins with the COMPOUND's status; the minor version
 		// follows the tag in the arguments, which decoded.
-		var status, minor uint32 = nfs4.ErrBadxdr, 0
+		var status, minor uint32 = uint32(nfs4.ErrBadxdr), 0
 		if e.Len() >= start+4 {
 			status = binary.BigEndian.Uint32(e.Buf[start:])
 		}
@@ -195,7 +195,7 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 	statusOff := e.Reserve(4)
 	e.Opaque(tag)
 	if minor > 2 {
-		e.PutUint32At(statusOff, nfs4.ErrMinorVersMismatch)
+		e.PutUint32At(statusOff, uint32(nfs4.ErrMinorVersMismatch))
 		e.Uint32(0)
 		return oncrpc.Success
 	}
@@ -215,7 +215,7 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		// NFSv4.0 has no session to negotiate a limit: refuse absurdly
 		// long COMPOUNDs outright (RFC 7530 section 15.2.4), before they
 		// can make the reply grow without bound.
-		e.PutUint32At(statusOff, nfs4.ErrResource)
+		e.PutUint32At(statusOff, uint32(nfs4.ErrResource))
 		e.PutUint32At(countOff, 0)
 		return oncrpc.Success
 	}
@@ -235,7 +235,7 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 	r.setCred(call)
 	defer r.finish()
 
-	var status uint32 = nfs4.OK
+	status := nfs4.OK
 	var n uint32
 	trace := s.log.IsTrace()
 	var opsSeen []string
@@ -248,7 +248,7 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 			status = nfs4.ErrBadxdr
 			if n == 0 {
 				e.Uint32(nfs4.OpIllegal)
-				e.Uint32(status)
+				e.Uint32(uint32(status))
 				n++
 			}
 			break
@@ -293,7 +293,7 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 			break
 		}
 	}
-	e.PutUint32At(statusOff, status)
+	e.PutUint32At(statusOff, uint32(status))
 	e.PutUint32At(countOff, n)
 	if cacheReply {
 		s.drc.put(dkey, e.Buf[start:], time.Now())
@@ -325,9 +325,9 @@ func compoundMinor(args []byte) uint32 {
 // NFS4ERR_REP_TOO_BIG, and one the client asked to cache that exceeds
 // ca_maxresponsesize_cached with NFS4ERR_REP_TOO_BIG_TO_CACHE. The failing
 // operation's result replaces whatever it had encoded.
-func (r *request) checkReplySize(e *xdr.Encoder, start, opStart int, op uint32) uint32 {
+func (r *request) checkReplySize(e *xdr.Encoder, start, opStart int, op uint32) nfs4.Status {
 	size := uint32(e.Len() - start)
-	var st uint32
+	var st nfs4.Status
 	switch {
 	case size > r.session.Fore.MaxResponseSize:
 		st = nfs4.ErrRepTooBig
@@ -338,7 +338,7 @@ func (r *request) checkReplySize(e *xdr.Encoder, start, opStart int, op uint32) 
 	}
 	e.Buf = e.Buf[:opStart]
 	e.Uint32(op)
-	e.Uint32(st)
+	e.Uint32(uint32(st))
 	if op == nfs4.OpSequence {
 		// A failed SEQUENCE must leave the slot as it was.
 		r.abortSlot = true
@@ -350,7 +350,7 @@ func (r *request) checkReplySize(e *xdr.Encoder, start, opStart int, op uint32) 
 // recovery store: it is written once per client and epoch, before the
 // state is granted, so that a crash right after the reply still lets the
 // client reclaim.
-func (r *request) recordClient(c *nfs4state.Client) uint32 {
+func (r *request) recordClient(c *nfs4state.Client) nfs4.Status {
 	return r.perform(r.s.cfg.State.Record(c))
 }
 
@@ -358,7 +358,7 @@ func (r *request) recordClient(c *nfs4state.Client) uint32 {
 // c: reclaims only during grace and only by clients of the reclaim set;
 // anything else waits until grace is over (RFC 8881 section 8.4.2.1). An
 // admitted request holds its admission until the operation is over.
-func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) uint32 {
+func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) nfs4.Status {
 	g := r.s.cfg.Grace
 	if reclaim {
 		if _, a := g.Enter([]byte(c.Owner), true); a != grace.Admitted {
@@ -382,7 +382,7 @@ func (r *request) graceCheck(c *nfs4state.Client, reclaim bool) uint32 {
 // enterGrace admits an operation that creates state without reclaiming
 // it, or could conflict with state still to be reclaimed (REMOVE, RENAME,
 // a WRITE without an open): NFS4ERR_GRACE during a grace period.
-func (r *request) enterGrace() uint32 {
+func (r *request) enterGrace() nfs4.Status {
 	release, a := r.s.cfg.Grace.Enter(nil, false)
 	if a != grace.Admitted {
 		return nfs4.ErrGrace

@@ -144,7 +144,8 @@ func TestOpenWantHints(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i, tc := range []struct {
-		minor, access, want uint32
+		minor, access uint32
+		want          nfs4.Status
 	}{
 		{1, nfs4.ShareAccessRead | shareWantHints41, nfs4.OK},
 		{1, nfs4.ShareAccessRead | shareWantDelegTimestamps, nfs4.ErrInval},

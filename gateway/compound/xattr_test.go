@@ -65,7 +65,7 @@ func listxattrsArgs(cookie uint64, maxcount uint32) []byte {
 
 // xop runs PUTFH fh + one xattr operation (encoded args) and returns its
 // status and undecoded result body.
-func xop(t *testing.T, cl *nfsclient.Client, cred *oncrpc.Cred, fh []byte, op uint32, args []byte) (uint32, *xdr.Decoder) {
+func xop(t *testing.T, cl *nfsclient.Client, cred *oncrpc.Cred, fh []byte, op uint32, args []byte) (nfs4.Status, *xdr.Decoder) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -225,7 +225,7 @@ func TestXattrBounds(t *testing.T) {
 		name string
 		op   uint32
 		args []byte
-		want uint32
+		want nfs4.Status
 	}{
 		{"long name get", nfs4.OpGetxattr, encName(long), nfs4.ErrNametoolong},
 		{"long name set", nfs4.OpSetxattr, setxattrArgs(0, long, nil), nfs4.ErrNametoolong},
@@ -349,7 +349,7 @@ func TestAllocate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	path := filepath.Join(dir, "f")
-	alloc := func(fh []byte, sid nfs4.Stateid, off, length uint64) uint32 {
+	alloc := func(fh []byte, sid nfs4.Stateid, off, length uint64) nfs4.Status {
 		t.Helper()
 		r, err := cl.Do(ctx, cl.NewCompound("").PutFH(fh).Raw(nfs4.OpAllocate, allocateArgs(sid, off, length)))
 		if err != nil || len(r.Ops) != 2 {
@@ -377,7 +377,7 @@ func TestAllocate(t *testing.T) {
 	for _, c := range []struct {
 		name        string
 		off, length uint64
-		want        uint32
+		want        nfs4.Status
 	}{
 		{"empty range", 0, 0, nfs4.ErrInval},
 		{"overflow", 1 << 63, 1 << 63, nfs4.ErrFbig},

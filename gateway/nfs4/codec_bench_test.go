@@ -136,11 +136,11 @@ func BenchmarkEncodeReadReply(b *testing.B) {
 		e := xdr.Encoder{Buf: make([]byte, 0, 8192)}
 		for i := 0; i < b.N; i++ {
 			e.Buf = e.Buf[:0]
-			e.Uint32(OK)
+			e.Uint32(uint32(OK))
 			e.String("")
 			e.Uint32(1)
 			e.Uint32(OpRead)
-			e.Uint32(OK)
+			e.Uint32(uint32(OK))
 			e.Bool(false)
 			e.Opaque(benchData)
 		}
@@ -174,11 +174,11 @@ func BenchmarkEncodeGetattrReply(b *testing.B) {
 		e := xdr.Encoder{Buf: make([]byte, 0, 512)}
 		for i := 0; i < b.N; i++ {
 			e.Buf = e.Buf[:0]
-			e.Uint32(OK)
+			e.Uint32(uint32(OK))
 			e.String("")
 			e.Uint32(1)
 			e.Uint32(OpGetattr)
-			e.Uint32(OK)
+			e.Uint32(uint32(OK))
 			mask.Encode(&e)
 			off := e.Reserve(4)
 			start := e.Len()
@@ -209,11 +209,11 @@ func BenchmarkEncodeGetattrReply(b *testing.B) {
 		e := xdr.Encoder{Buf: make([]byte, 0, 512)}
 		for i := 0; i < b.N; i++ {
 			e.Buf = e.Buf[:0]
-			e.Uint32(OK)
+			e.Uint32(uint32(OK))
 			e.String("")
 			e.Uint32(1)
 			e.Uint32(OpGetattr)
-			e.Uint32(OK)
+			e.Uint32(uint32(OK))
 			if err := f.EncodeMask(&e, &mask); err != nil {
 				b.Fatal(err)
 			}

@@ -111,7 +111,7 @@ type Fattr struct {
 	Fsid              [2]uint64      // 8: major, minor
 	UniqueHandles     bool           // 9
 	LeaseTime         uint32         // 10
-	RdattrError       uint32         // 11
+	RdattrError       Status         // 11
 	ACL               []ACE          // 12
 	ACLSupport        uint32         // 13
 	Archive           bool           // 14
@@ -311,7 +311,7 @@ func (f *Fattr) encodeAttr(e *xdr.Encoder, n int) {
 	case AttrLeaseTime:
 		e.Uint32(f.LeaseTime)
 	case AttrRdattrError:
-		e.Uint32(f.RdattrError)
+		e.Uint32(uint32(f.RdattrError))
 	case AttrACL:
 		encodeACEs(e, f.ACL)
 	case AttrACLSupport:
@@ -659,7 +659,7 @@ func (f *Fattr) decodeAttr(d *xdr.Decoder, n int) {
 	case AttrLeaseTime:
 		f.LeaseTime = d.Uint32()
 	case AttrRdattrError:
-		f.RdattrError = d.Uint32()
+		f.RdattrError = Status(d.Uint32())
 	case AttrACL:
 		f.ACL = decodeACEs(d)
 	case AttrACLSupport:

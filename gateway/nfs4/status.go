@@ -1,8 +1,22 @@
 package nfs4
 
+import "strconv"
+
+// Status is nfsstat4, the status of an operation or of a COMPOUND.
+type Status uint32
+
+// String returns the RFC name of s (NFS4_OK, NFS4ERR_NOENT, ...), or
+// NFS4ERR_<n> for a code this package does not know.
+func (s Status) String() string {
+	if n, ok := statusNames[s]; ok {
+		return n
+	}
+	return "NFS4ERR_" + strconv.FormatUint(uint64(s), 10)
+}
+
 // statusNames are the RFCs' names of the status codes in const.go
 // (RFC 7530 section 13, RFC 8881 section 15, RFC 8276).
-var statusNames = map[uint32]string{
+var statusNames = map[Status]string{
 	OK:                       "NFS4_OK",
 	ErrPerm:                  "NFS4ERR_PERM",
 	ErrNoent:                 "NFS4ERR_NOENT",
@@ -121,8 +135,9 @@ var statusNames = map[uint32]string{
 // StatusName returns the RFC name of a status code (NFS4_OK, NFS4ERR_NOENT, ...),
 // for logs and metrics; a code this server does not know is "NFS4ERR_UNKNOWN".
 func StatusName(st uint32) string {
-	if n, ok := statusNames[st]; ok {
+	if n, ok := statusNames[Status(st)]; ok {
 		return n
 	}
+	// One name for every unknown code keeps metric labels bounded.
 	return "NFS4ERR_UNKNOWN"
 }

@@ -109,9 +109,9 @@ func (c *Client) SessionCount() int {
 // SetClientID implements SETCLIENTID (RFC 7530 section 16.33.5). It returns
 // the unconfirmed record to confirm, or NFS4ERR_CLID_INUSE together with the
 // record that holds the owner.
-func (m *Manager) SetClientID(owner string, verf [8]byte, principal string, cb CallbackInfo, addr string) (*Client, uint32) {
+func (m *Manager) SetClientID(owner string, verf [8]byte, principal string, cb CallbackInfo, addr string) (*Client, nfs4.Status) {
 	var res *Client
-	status := uint32(nfs4.OK)
+	status := nfs4.OK
 	var drop *Client
 	m.owners.update(owner, func(e *ownerEntry, ok bool) (*ownerEntry, bool) {
 		if !ok {
@@ -152,7 +152,7 @@ func (m *Manager) unconfirmed() *shardMap[uint64, *Client] {
 
 // SetClientIDConfirm implements SETCLIENTID_CONFIRM. The effects are
 // those of the confirmed record it replaces, if any (Forget, Gone).
-func (m *Manager) SetClientIDConfirm(id uint64, confirm [8]byte, principal string) (uint32, Effects) {
+func (m *Manager) SetClientIDConfirm(id uint64, confirm [8]byte, principal string) (nfs4.Status, Effects) {
 	if m.StaleClientID(id) {
 		return nfs4.ErrStaleClientid, nil
 	}
@@ -200,7 +200,7 @@ func (m *Manager) SetClientIDConfirm(id uint64, confirm [8]byte, principal strin
 
 // Client returns the confirmed client with id, or a status: STALE_CLIENTID
 // for ids of another instance or unknown ids, EXPIRED for destroyed ones.
-func (m *Manager) Client(id uint64) (*Client, uint32) {
+func (m *Manager) Client(id uint64) (*Client, nfs4.Status) {
 	if m.StaleClientID(id) {
 		return nil, nfs4.ErrStaleClientid
 	}
@@ -227,9 +227,9 @@ type ExchangeIDResult struct {
 // ExchangeID implements the client record rules of EXCHANGE_ID (RFC 8881
 // section 18.35.5). The effects are those of the confirmed record it
 // replaces, if any.
-func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, update bool, addr string) (ExchangeIDResult, uint32, Effects) {
+func (m *Manager) ExchangeID(owner string, verf [8]byte, principal string, update bool, addr string) (ExchangeIDResult, nfs4.Status, Effects) {
 	var res ExchangeIDResult
-	status := uint32(nfs4.OK)
+	status := nfs4.OK
 	var drop, destroyConf *Client
 	m.owners.update(owner, func(e *ownerEntry, ok bool) (*ownerEntry, bool) {
 		if !ok {
@@ -334,7 +334,7 @@ func (m *Manager) confirm(u *Client) Effects {
 
 // DestroyClientID implements DESTROY_CLIENTID: a client with sessions or
 // state gets NFS4ERR_CLIENTID_BUSY.
-func (m *Manager) DestroyClientID(id uint64) (uint32, Effects) {
+func (m *Manager) DestroyClientID(id uint64) (nfs4.Status, Effects) {
 	c := m.lookupAny(id)
 	if c == nil {
 		return nfs4.ErrStaleClientid, nil
@@ -412,7 +412,7 @@ func (m *Manager) closeFiles(files []Closer) {
 
 // ReclaimComplete records RECLAIM_COMPLETE; a second one is an error
 // (RFC 8881 section 18.51.3).
-func (c *Client) ReclaimComplete() uint32 {
+func (c *Client) ReclaimComplete() nfs4.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.reclaimComplete {

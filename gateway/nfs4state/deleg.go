@@ -234,7 +234,7 @@ func (m *Manager) openConflictLocked(fs *FileState, c *Client, access, deny uint
 // BreakDelegations answers NFS4ERR_DELAY, after starting their recall
 // (the Recall effects), if clients other than c (nil: anyone) hold
 // delegations on the file; it is for REMOVE, RENAME and size changes.
-func (m *Manager) BreakDelegations(fileKey string, c *Client) (uint32, Effects) {
+func (m *Manager) BreakDelegations(fileKey string, c *Client) (nfs4.Status, Effects) {
 	return m.breakDelegations(fileKey, c, false)
 }
 
@@ -243,14 +243,14 @@ func (m *Manager) BreakDelegations(fileKey string, c *Client) (uint32, Effects) 
 // only write delegations conflict, since their holders may have changed
 // the file without telling the server yet. It costs one atomic load while
 // no write delegation exists.
-func (m *Manager) BreakWriteDelegations(fileKey string, c *Client) (uint32, Effects) {
+func (m *Manager) BreakWriteDelegations(fileKey string, c *Client) (nfs4.Status, Effects) {
 	if m.dm.writes.Load() == 0 {
 		return nfs4.OK, nil
 	}
 	return m.breakDelegations(fileKey, c, true)
 }
 
-func (m *Manager) breakDelegations(fileKey string, c *Client, writeOnly bool) (uint32, Effects) {
+func (m *Manager) breakDelegations(fileKey string, c *Client, writeOnly bool) (nfs4.Status, Effects) {
 	var fx Effects
 	for {
 		if m.dm.count.Load() == 0 {
@@ -276,7 +276,7 @@ func (m *Manager) breakDelegations(fileKey string, c *Client, writeOnly bool) (u
 }
 
 // DelegReturn implements DELEGRETURN of a delegation of client c.
-func (m *Manager) DelegReturn(c *Client, s *State) uint32 {
+func (m *Manager) DelegReturn(c *Client, s *State) nfs4.Status {
 	if s.Kind != KindDeleg || s.Client != c {
 		return nfs4.ErrBadStateid
 	}
@@ -325,7 +325,7 @@ func (m *Manager) BackedDelegations() int64 { return m.dm.backed.Load() }
 // client's own delegations backed by the backend, whose backend would
 // otherwise stall the open until they are returned (libcephfs breaks its
 // delegations on any open for write, its own included).
-func (m *Manager) OpenConflict(fileKey string, c *Client, access, deny uint32) (uint32, Effects) {
+func (m *Manager) OpenConflict(fileKey string, c *Client, access, deny uint32) (nfs4.Status, Effects) {
 	var fx Effects
 	for {
 		if m.dm.count.Load() == 0 {

@@ -46,7 +46,7 @@ func (r *recallLog) take(fx Effects) {
 func (r *recallLog) n() int { return len(r.l) }
 
 // st passes on the status of a call, keeping its recalls.
-func (r *recallLog) st(st uint32, fx Effects) uint32 { r.take(fx); return st }
+func (r *recallLog) st(st nfs4.Status, fx Effects) nfs4.Status { r.take(fx); return st }
 
 // first drops the effects of a call whose effects a test does not look at.
 func first[T any](v T, _ Effects) T { return v }
@@ -426,7 +426,7 @@ func TestRandomizedDelegations(t *testing.T) {
 		if m.WriteDelegations() != 0 {
 			t.Fatalf("seed %d: %d write delegations left", seed, m.WriteDelegations())
 		}
-		for _, k := range []string{"grant true write false", "grant true write true", "break write 10008", "open 10008", "lock 10008", "return 0", "return 10087", "free 0", "free 10037"} {
+		for _, k := range []string{"grant true write false", "grant true write true", "break write NFS4ERR_DELAY", "open NFS4ERR_DELAY", "lock NFS4ERR_DELAY", "return NFS4_OK", "return NFS4ERR_DELEG_REVOKED", "free NFS4_OK", "free NFS4ERR_LOCKS_HELD"} {
 			if outcomes[k] == 0 {
 				t.Errorf("seed %d never produced %q: %v", seed, k, outcomes)
 			}

@@ -58,7 +58,7 @@ type Denied struct {
 // RangeEnd converts an NFS offset and length to an inclusive end. Length 0
 // is invalid and ranges past 2^64 - 1 are invalid unless the length is
 // all ones, meaning "to the end of file" (RFC 7530 section 16.10.4).
-func RangeEnd(off, length uint64) (uint64, uint32) {
+func RangeEnd(off, length uint64) (uint64, nfs4.Status) {
 	if length == 0 {
 		return 0, nfs4.ErrInval
 	}
@@ -99,7 +99,7 @@ func (m *Manager) conflict(fs *FileState, owner *LockOwner, start, end uint64, w
 
 // LockStateFor returns the lock stateid of owner on the file of open,
 // creating it (for LOCK with a new lock owner, RFC 7530 section 16.10.5).
-func (m *Manager) LockStateFor(open *State, owner *LockOwner) (*State, uint32) {
+func (m *Manager) LockStateFor(open *State, owner *LockOwner) (*State, nfs4.Status) {
 	fs := open.File
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -181,7 +181,7 @@ func (fs *FileState) pendingConflict(s *State, start, end uint64, write bool) bo
 // The effects are the recalls of other clients' delegations (the request
 // then answers NFS4ERR_DELAY) and the expiry of courtesy clients in the
 // way.
-func (m *Manager) ReserveLock(s *State, start, end uint64, write bool) (*LockCall, *Denied, uint32, Effects) {
+func (m *Manager) ReserveLock(s *State, start, end uint64, write bool) (*LockCall, *Denied, nfs4.Status, Effects) {
 	var fx Effects
 	for {
 		call, denied, st, courtesy, more := m.reserveLock(s, start, end, write, fx)
@@ -195,7 +195,7 @@ func (m *Manager) ReserveLock(s *State, start, end uint64, write bool) (*LockCal
 
 // reserveLock is one attempt of ReserveLock; it gives up, returning them,
 // when courtesy clients stand in the way.
-func (m *Manager) reserveLock(s *State, start, end uint64, write bool, fx Effects) (*LockCall, *Denied, uint32, []*Client, Effects) {
+func (m *Manager) reserveLock(s *State, start, end uint64, write bool, fx Effects) (*LockCall, *Denied, nfs4.Status, []*Client, Effects) {
 	fs := s.File
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -248,7 +248,7 @@ func (fs *FileState) reserveLocked(c *LockCall) *LockCall {
 // [start, end] of a lock state's locks and returns the backend unlock to
 // make before Commit. The backend lets go first and the state model after,
 // so a lock granted meanwhile never meets the old one in the backend.
-func (m *Manager) ReserveUnlock(s *State, start, end uint64) (*LockCall, uint32) {
+func (m *Manager) ReserveUnlock(s *State, start, end uint64) (*LockCall, nfs4.Status) {
 	fs := s.File
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -267,7 +267,7 @@ func (m *Manager) ReserveUnlock(s *State, start, end uint64) (*LockCall, uint32)
 // its range out whatever the backend said. A state closed while the call
 // ran answers NFS4ERR_BAD_STATEID; its backend lock, if any, goes with its
 // backend file, which is closed when the call lets go of it here.
-func (m *Manager) Commit(c *LockCall, err error) (nfs4.Stateid, *Denied, uint32) {
+func (m *Manager) Commit(c *LockCall, err error) (nfs4.Stateid, *Denied, nfs4.Status) {
 	s := c.State
 	fs := s.File
 	fs.mu.Lock()
@@ -290,7 +290,7 @@ func (m *Manager) Commit(c *LockCall, err error) (nfs4.Stateid, *Denied, uint32)
 	return sid, denied, st
 }
 
-func (m *Manager) commitLocked(c *LockCall, err error) (nfs4.Stateid, *Denied, uint32) {
+func (m *Manager) commitLocked(c *LockCall, err error) (nfs4.Stateid, *Denied, nfs4.Status) {
 	s, fs := c.State, c.State.File
 	if s.closed {
 		return nfs4.Stateid{}, nil, nfs4.ErrBadStateid
@@ -324,7 +324,7 @@ func (m *Manager) commitLocked(c *LockCall, err error) (nfs4.Stateid, *Denied, u
 // held, Commit. backend's ErrWouldBlock refuses the lock as held
 // elsewhere; any other failure answers NFS4ERR_SERVERFAULT. The effects
 // are ReserveLock's.
-func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, uint32, Effects) {
+func (m *Manager) Lock(s *State, start, end uint64, write bool, backend func() error) (nfs4.Stateid, *Denied, nfs4.Status, Effects) {
 	c, denied, st, fx := m.ReserveLock(s, start, end, write)
 	if st != nfs4.OK {
 		return nfs4.Stateid{}, denied, st, fx
@@ -392,7 +392,7 @@ func merge(locks []*lockRange, s *State) []*lockRange {
 
 // Unlock releases [start, end] of a lock state's locks (LOCKU):
 // ReserveUnlock, backend (if not nil) with no state lock held, Commit.
-func (m *Manager) Unlock(s *State, start, end uint64, backend func() error) (nfs4.Stateid, uint32) {
+func (m *Manager) Unlock(s *State, start, end uint64, backend func() error) (nfs4.Stateid, nfs4.Status) {
 	c, st := m.ReserveUnlock(s, start, end)
 	if st != nfs4.OK {
 		return nfs4.Stateid{}, st
@@ -448,7 +448,7 @@ func (s *State) holdsLocksLocked() bool {
 
 // ReleaseLockOwner implements RELEASE_LOCKOWNER: an owner still holding
 // locks gets NFS4ERR_LOCKS_HELD; otherwise its lock states are freed.
-func (m *Manager) ReleaseLockOwner(c *Client, key string) uint32 {
+func (m *Manager) ReleaseLockOwner(c *Client, key string) nfs4.Status {
 	o := c.FindLockOwner(key)
 	if o == nil {
 		return nfs4.OK

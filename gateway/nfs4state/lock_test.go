@@ -72,7 +72,7 @@ func TestLockConflicts(t *testing.T) {
 func TestLockRangeEnd(t *testing.T) {
 	for _, c := range []struct {
 		off, length, end uint64
-		st               uint32
+		st               nfs4.Status
 	}{
 		{0, 1, 0, nfs4.OK},
 		{10, 0, 0, nfs4.ErrInval},

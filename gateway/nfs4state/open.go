@@ -57,7 +57,7 @@ func (c *Client) FindOpenOwner(key string) *OpenOwner {
 // SeqCheck classifies a 4.0 seqid for the owner (caller holds Mu): OK for
 // the next one (or any for a new owner), a replay of the last request with
 // its cached reply, or NFS4ERR_BAD_SEQID.
-func (o *Sequencer) SeqCheck(seqid, op uint32) (replay []byte, status uint32) {
+func (o *Sequencer) SeqCheck(seqid, op uint32) (replay []byte, status nfs4.Status) {
 	if !o.seqSet {
 		return nil, nfs4.OK
 	}
@@ -74,7 +74,7 @@ func (o *Sequencer) SeqCheck(seqid, op uint32) (replay []byte, status uint32) {
 
 // SeqAdvance records the outcome of a seqid-bearing request (caller holds
 // Mu). Errors that RFC 7530 section 9.1.7 exempts do not advance the seqid.
-func (o *Sequencer) SeqAdvance(seqid, op, status uint32, reply []byte) {
+func (o *Sequencer) SeqAdvance(seqid, op uint32, status nfs4.Status, reply []byte) {
 	if o.forget {
 		o.forget, o.seqSet, o.lastReply = false, false, o.lastReply[:0]
 		return
@@ -231,7 +231,7 @@ type OpenRequest struct {
 // ownership of req.File in every case. The effects are the recalls of
 // delegations in the way (the open then answers NFS4ERR_DELAY) and the
 // expiry of courtesy clients in the way.
-func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, uint32, Effects) {
+func (m *Manager) Open(req OpenRequest) (*State, nfs4.Stateid, nfs4.Status, Effects) {
 	c := req.Owner.Client
 	var fx Effects
 	for {
@@ -332,7 +332,7 @@ type CheckResult struct {
 // (RFC 8881 section 8.2.4). minor selects the 4.0 or 4.1 error for a
 // stateid of an earlier server instance; a zero seqid in 4.1 means "the
 // current one".
-func (m *Manager) LookupState(sid nfs4.Stateid, fh string, minor uint32) (*State, uint32) {
+func (m *Manager) LookupState(sid nfs4.Stateid, fh string, minor uint32) (*State, nfs4.Status) {
 	s, ok := m.states.get(sid.Other)
 	if !ok {
 		if m.staleOther(sid.Other) {
@@ -478,7 +478,7 @@ func removeState(list []*State, s *State) []*State {
 
 // Downgrade implements OPEN_DOWNGRADE: the new bits must be a subset of
 // those held (RFC 7530 section 16.19.4).
-func (m *Manager) Downgrade(s *State, access, deny uint32) (nfs4.Stateid, uint32) {
+func (m *Manager) Downgrade(s *State, access, deny uint32) (nfs4.Stateid, nfs4.Status) {
 	s.File.mu.Lock()
 	defer s.File.mu.Unlock()
 	if access&^s.access != 0 || deny&^s.deny != 0 || access == 0 || access > 3 || deny > 3 ||
@@ -491,7 +491,7 @@ func (m *Manager) Downgrade(s *State, access, deny uint32) (nfs4.Stateid, uint32
 }
 
 // TestStateid implements one entry of TEST_STATEID for client c.
-func (m *Manager) TestStateid(c *Client, sid nfs4.Stateid) uint32 {
+func (m *Manager) TestStateid(c *Client, sid nfs4.Stateid) nfs4.Status {
 	if sid.IsSpecial() {
 		return nfs4.ErrBadStateid
 	}
@@ -505,7 +505,7 @@ func (m *Manager) TestStateid(c *Client, sid nfs4.Stateid) uint32 {
 
 // FreeStateid implements FREE_STATEID: an open stateid cannot be freed
 // while open (NFS4ERR_LOCKS_HELD, RFC 8881 section 18.38.3).
-func (m *Manager) FreeStateid(c *Client, sid nfs4.Stateid) uint32 {
+func (m *Manager) FreeStateid(c *Client, sid nfs4.Stateid) nfs4.Status {
 	s, ok := m.states.get(sid.Other)
 	if !ok || s.Client != c {
 		return nfs4.ErrBadStateid
@@ -542,7 +542,7 @@ func (m *Manager) OwnerHasStates(o *OpenOwner) bool {
 }
 
 // Bump increments a state's seqid (OPEN_CONFIRM) and returns the stateid.
-func (m *Manager) Bump(s *State) (nfs4.Stateid, uint32) {
+func (m *Manager) Bump(s *State) (nfs4.Stateid, nfs4.Status) {
 	s.File.mu.Lock()
 	defer s.File.mu.Unlock()
 	s.seqid++

@@ -45,7 +45,7 @@ type slot struct {
 // CreateSession implements CREATE_SESSION's record keeping (RFC 8881
 // section 18.36). A replay of the previous request returns that reply's
 // bytes in replay.
-func (m *Manager) CreateSession(clientID uint64, seq uint32, principal string, fore, back ChannelAttrs, flags, cbProg uint32) (s *Session, replay []byte, status uint32, fx Effects) {
+func (m *Manager) CreateSession(clientID uint64, seq uint32, principal string, fore, back ChannelAttrs, flags, cbProg uint32) (s *Session, replay []byte, status nfs4.Status, fx Effects) {
 	if m.StaleClientID(clientID) {
 		return nil, nil, nfs4.ErrStaleClientid, nil
 	}
@@ -97,7 +97,7 @@ func (c *Client) SetCreateSessionReply(seq uint32, reply []byte) {
 }
 
 // Session looks a session up.
-func (m *Manager) Session(id SessionID) (*Session, uint32) {
+func (m *Manager) Session(id SessionID) (*Session, nfs4.Status) {
 	s, ok := m.sessions.get(id)
 	if !ok || s.Client.destroyed.Load() {
 		return nil, nfs4.ErrBadsession
@@ -106,7 +106,7 @@ func (m *Manager) Session(id SessionID) (*Session, uint32) {
 }
 
 // DestroySession implements DESTROY_SESSION.
-func (m *Manager) DestroySession(id SessionID) uint32 {
+func (m *Manager) DestroySession(id SessionID) nfs4.Status {
 	s, status := m.Session(id)
 	if status != nfs4.OK {
 		return status
@@ -129,7 +129,7 @@ type SequenceResult struct {
 
 // Sequence checks and claims a slot (RFC 8881 section 18.46.3). On success
 // with no Replay the caller runs the COMPOUND and must call Finish.
-func (s *Session) Sequence(slotID, seqid uint32) (SequenceResult, uint32) {
+func (s *Session) Sequence(slotID, seqid uint32) (SequenceResult, nfs4.Status) {
 	res := SequenceResult{HighestSlot: uint32(len(s.slots) - 1)}
 	if slotID >= uint32(len(s.slots)) {
 		return res, nfs4.ErrBadslot

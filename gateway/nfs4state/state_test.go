@@ -41,7 +41,7 @@ func newTestManager(t *testing.T) (*Manager, *fakeClock) {
 	return NewManager(Config{Lease: 10 * time.Second, Now: clk.Now, Boot: 7, MaxStatesPerClient: 4}), clk
 }
 
-func mustStatus(t *testing.T, what string, got, want uint32) {
+func mustStatus(t *testing.T, what string, got, want nfs4.Status) {
 	t.Helper()
 	if got != want {
 		t.Fatalf("%s: status %d, want %d", what, got, want)

@@ -45,7 +45,7 @@ func encodeAllAttrs(t testing.TB) []byte {
 		case nfs4.AttrLeaseTime:
 			v.Uint32(45)
 		case nfs4.AttrRdattrError:
-			v.Uint32(nfs4.ErrAccess)
+			v.Uint32(uint32(nfs4.ErrAccess))
 		case nfs4.AttrACL:
 			v.Uint32(2)
 			v.Uint32(0)
@@ -253,7 +253,7 @@ func TestDecodeFattrAllAttributes(t *testing.T) {
 		{"named_attr", a.NamedAttr, false},
 		{"fsid", a.Fsid, [2]uint64{7, 9}},
 		{"lease", a.LeaseTime, uint32(45)},
-		{"rdattr_error", a.RdattrError, uint32(nfs4.ErrAccess)},
+		{"rdattr_error", a.RdattrError, nfs4.ErrAccess},
 		{"acl", a.ACL, []ACE{{AccessMask: 1, Who: "OWNER@"}, {Type: 1, Flag: 0x40, AccessMask: 2, Who: "EVERYONE@"}}},
 		{"fh", a.FH, []byte{1, 2, 3, 4, 5}},
 		{"fileid", a.Fileid, uint64(1234)},

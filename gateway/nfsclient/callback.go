@@ -98,7 +98,7 @@ func (s *cbServer) compound(args []byte, e *xdr.Encoder) oncrpc.AcceptStat {
 	statusOff := e.Reserve(4)
 	e.Opaque(tag)
 	countOff := e.Reserve(4)
-	status, count := uint32(nfs4.OK), 0
+	status, count := nfs4.OK, 0
 	var slot *cbSlot
 	var slotSeq uint32
 
@@ -112,7 +112,7 @@ func (s *cbServer) compound(args []byte, e *xdr.Encoder) oncrpc.AcceptStat {
 			break
 		}
 		resOp := op
-		var st uint32
+		var st nfs4.Status
 		switch {
 		case op == CBOpSequence && i != 0:
 			st = nfs4.ErrSequencePos
@@ -126,7 +126,7 @@ func (s *cbServer) compound(args []byte, e *xdr.Encoder) oncrpc.AcceptStat {
 				return oncrpc.Success
 			}
 			e.Uint32(op)
-			e.Uint32(st)
+			e.Uint32(uint32(st))
 			if st == nfs4.OK {
 				e.Fixed(res.SessionID[:])
 				e.Uint32(res.SequenceID)
@@ -153,7 +153,7 @@ func (s *cbServer) compound(args []byte, e *xdr.Encoder) oncrpc.AcceptStat {
 			st = nfs4.ErrBadxdr
 		}
 		e.Uint32(resOp)
-		e.Uint32(st)
+		e.Uint32(uint32(st))
 		if resOp == CBOpGetattr && st == nfs4.OK {
 			// A write-through client has no modified attributes to report:
 			// an empty fattr4.
@@ -166,7 +166,7 @@ func (s *cbServer) compound(args []byte, e *xdr.Encoder) oncrpc.AcceptStat {
 			s.cl.opts.OnCallback(op)
 		}
 	}
-	e.PutUint32At(statusOff, status)
+	e.PutUint32At(statusOff, uint32(status))
 	e.PutUint32At(countOff, uint32(count))
 	if slot != nil {
 		s.mu.Lock()
@@ -186,7 +186,7 @@ func knownCBOp(op uint32) bool { return op >= CBOpGetattr && op <= CBOpOffload }
 // slot, now busy, and the sequence ID to record once the reply is built;
 // for a retransmission of the slot's last request it returns that
 // request's cached reply instead.
-func (s *cbServer) sequence(d *xdr.Decoder, res *SequenceRes) (st uint32, slot *cbSlot, seq uint32, replay []byte) {
+func (s *cbServer) sequence(d *xdr.Decoder, res *SequenceRes) (st nfs4.Status, slot *cbSlot, seq uint32, replay []byte) {
 	var sid [nfs4.SessionIDSize]byte
 	copy(sid[:], d.Fixed(nfs4.SessionIDSize))
 	seq = d.Uint32()
@@ -233,7 +233,7 @@ func (s *cbServer) sequence(d *xdr.Decoder, res *SequenceRes) (st uint32, slot *
 
 // operation decodes and performs one callback operation other than
 // CB_SEQUENCE, returning the result's opcode and status.
-func (s *cbServer) operation(op uint32, d *xdr.Decoder) (uint32, uint32) {
+func (s *cbServer) operation(op uint32, d *xdr.Decoder) (uint32, nfs4.Status) {
 	switch op {
 	case CBOpGetattr:
 		d.Opaque(nfs4.FHSize)

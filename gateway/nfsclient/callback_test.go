@@ -50,12 +50,13 @@ func cbRecallOp(sid nfs4.Stateid, fh []byte) []byte {
 }
 
 type cbResult struct {
-	op, status uint32
-	seq        *SequenceRes
+	op     uint32
+	status nfs4.Status
+	seq    *SequenceRes
 }
 
 type cbReply struct {
-	status uint32
+	status nfs4.Status
 	tag    string
 	res    []cbResult
 }
@@ -63,10 +64,10 @@ type cbReply struct {
 // decodeCBReply decodes a CB_COMPOUND4res as the server would.
 func decodeCBReply(b []byte) (*cbReply, error) {
 	d := xdr.NewDecoder(b)
-	r := &cbReply{status: d.Uint32(), tag: d.String(1 << 16)}
+	r := &cbReply{status: nfs4.Status(d.Uint32()), tag: d.String(1 << 16)}
 	n := d.Count(1024, 8)
 	for i := 0; i < n && d.Err() == nil; i++ {
-		res := cbResult{op: d.Uint32(), status: d.Uint32()}
+		res := cbResult{op: d.Uint32(), status: nfs4.Status(d.Uint32())}
 		if res.status == nfs4.OK {
 			switch res.op {
 			case CBOpSequence:
@@ -162,7 +163,7 @@ func TestCallbackErrors(t *testing.T) {
 	cases := []struct {
 		name   string
 		args   []byte
-		status uint32
+		status nfs4.Status
 		ops    []uint32
 	}{
 		{"bad session", cbArgs(1, cbSeqOp(other, 1, 0)), nfs4.ErrBadsession, []uint32{CBOpSequence}},

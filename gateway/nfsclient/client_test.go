@@ -454,7 +454,7 @@ func TestRetryDelay(t *testing.T) {
 	}
 	delays := 3
 	s.mu.Lock()
-	s.inject = func(op uint32) uint32 {
+	s.inject = func(op uint32) nfs4.Status {
 		if op == nfs4.OpRead && delays > 0 {
 			delays--
 			return nfs4.ErrDelay

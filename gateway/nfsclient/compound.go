@@ -166,7 +166,7 @@ func (c *Compound) Raw(opnum uint32, encodedArgs []byte) *Compound {
 
 // Reply is a decoded COMPOUND4res.
 type Reply struct {
-	Status uint32 // COMPOUND status: that of the last result
+	Status nfs4.Status // COMPOUND status: that of the last result
 	Tag    string
 	// NumResults is the resarray length as sent, the automatic SEQUENCE's
 	// result included.
@@ -183,7 +183,7 @@ type Reply struct {
 // OpResult is one nfs_resop4.
 type OpResult struct {
 	Op     uint32
-	Status uint32
+	Status nfs4.Status
 	// Res is the decoded result: nil for operations whose result is only
 	// a status (LOOKUP, PUTFH, ...) and for failed operations, except
 	// LOCK and LOCKT with NFS4ERR_DENIED (*LockDenied), SETATTR (always
@@ -238,24 +238,24 @@ func (r *Reply) Find(op uint32) *OpResult {
 // a Reply with it.
 type replyReader struct {
 	d      xdr.Decoder
-	status uint32
+	status nfs4.Status
 	tag    []byte
 	n      int // results announced
 	i      int // results read
 	failed bool
-	last   uint32 // status of the last result read
+	last   nfs4.Status // status of the last result read
 
 	// automatic SEQUENCE result, when the Compound had one
 	autoSeq   bool // the Compound had an automatic SEQUENCE
 	hasSeq    bool // and the reply holds its result
-	seqStatus uint32
+	seqStatus nfs4.Status
 	seq       SequenceRes
 }
 
 func (r *replyReader) init(b []byte) error {
 	*r = replyReader{}
 	r.d.Reset(b)
-	r.status = r.d.Uint32()
+	r.status = nfs4.Status(r.d.Uint32())
 	r.tag = r.d.Opaque(maxReplyTag)
 	r.n = r.d.Count(maxReplyResults, 8)
 	if err := r.d.Err(); err != nil {
@@ -265,7 +265,7 @@ func (r *replyReader) init(b []byte) error {
 }
 
 // next reads the opcode and status of the next result.
-func (r *replyReader) next() (op, status uint32, err error) {
+func (r *replyReader) next() (op uint32, status nfs4.Status, err error) {
 	if r.i >= r.n {
 		return 0, 0, &DecodeError{Index: r.i, Err: protoErr("reply has %d results, expected more", r.n)}
 	}
@@ -273,7 +273,7 @@ func (r *replyReader) next() (op, status uint32, err error) {
 		return 0, 0, &DecodeError{Index: r.i, Err: protoErr("result %d follows a failed operation", r.i)}
 	}
 	op = r.d.Uint32()
-	status = r.d.Uint32()
+	status = nfs4.Status(r.d.Uint32())
 	if err := r.d.Err(); err != nil {
 		return op, status, &DecodeError{Index: r.i, Op: op, Err: err}
 	}
@@ -466,7 +466,7 @@ func (cl *Client) Null(ctx context.Context) error {
 // decodeResult decodes the body of one result. known is false for an
 // operation whose result format this package does not know; res is then a
 // *RawRes holding the rest of the input, all of which it consumes.
-func decodeResult(op, status uint32, d *xdr.Decoder) (res any, known bool) {
+func decodeResult(op uint32, status nfs4.Status, d *xdr.Decoder) (res any, known bool) {
 	ok := status == nfs4.OK
 	switch op {
 	// Results that are only a status.
@@ -570,9 +570,9 @@ func decodeResult(op, status uint32, d *xdr.Decoder) (res any, known bool) {
 		return r, true
 	case nfs4.OpTestStateID:
 		n := d.Count(maxAttrList, 4)
-		r := &TestStateIDRes{Codes: make([]uint32, n)}
+		r := &TestStateIDRes{Codes: make([]nfs4.Status, n)}
 		for i := range r.Codes {
-			r.Codes[i] = d.Uint32()
+			r.Codes[i] = nfs4.Status(d.Uint32())
 		}
 		return r, true
 	}

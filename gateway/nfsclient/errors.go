@@ -11,7 +11,7 @@ import (
 // NFS4_OK.
 type StatusError struct {
 	Op     uint32 // operation number (nfs4.Op*), 0 when not known
-	Status uint32 // nfsstat4
+	Status nfs4.Status
 }
 
 func (e *StatusError) Error() string {
@@ -32,15 +32,15 @@ func (e *StatusError) Is(target error) bool {
 
 // ErrStatus returns a *StatusError matching status from any operation, for
 // use with errors.Is.
-func ErrStatus(status uint32) error { return &StatusError{Status: status} }
+func ErrStatus(status nfs4.Status) error { return &StatusError{Status: status} }
 
 // NoStatus is what StatusOf returns for an error that carries no NFS status
 // (a transport or decoding failure).
-const NoStatus = ^uint32(0)
+const NoStatus = ^nfs4.Status(0)
 
 // StatusOf returns the NFS status carried by err: nfs4.OK for nil, the
 // status of a *StatusError anywhere in err's chain, and NoStatus otherwise.
-func StatusOf(err error) uint32 {
+func StatusOf(err error) nfs4.Status {
 	if err == nil {
 		return nfs4.OK
 	}

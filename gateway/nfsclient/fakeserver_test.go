@@ -43,7 +43,7 @@ type fakeServer struct {
 	cb         oncrpc.Handler
 	log        []uint32 // every opcode processed
 	busy, peak int
-	inject     func(op uint32) uint32 // status to fail op with (0: none)
+	inject     func(op uint32) nfs4.Status // status to fail op with (0: none)
 	loseReply  func(ops []uint32) (process, lose bool)
 	writeVerf  [8]byte
 	closed     bool
@@ -216,21 +216,21 @@ func (s *fakeServer) compound(args []byte) []byte {
 	e.Opaque(tag)
 	countOff := e.Reserve(4)
 	if d.Err() != nil {
-		e.PutUint32At(statusOff, nfs4.ErrBadxdr)
+		e.PutUint32At(statusOff, uint32(nfs4.ErrBadxdr))
 		return e.Buf
 	}
 	if minor != s.minor {
-		e.PutUint32At(statusOff, nfs4.ErrMinorVersMismatch)
+		e.PutUint32At(statusOff, uint32(nfs4.ErrMinorVersMismatch))
 		return e.Buf
 	}
 	c := &fctx{s: s, d: d, e: e, minor: minor}
-	status, count := uint32(nfs4.OK), 0
+	status, count := nfs4.OK, 0
 	for i := 0; i < n; i++ {
 		op := d.Uint32()
 		e.Uint32(op)
 		stOff := e.Reserve(4)
 		count++
-		var st uint32
+		var st nfs4.Status
 		if minor > 0 && i == 0 && !sessionless(op) {
 			st = nfs4.ErrOpNotInSession
 		} else if minor > 0 && i > 0 && op == nfs4.OpSequence {
@@ -254,7 +254,7 @@ func (s *fakeServer) compound(args []byte) []byte {
 		if d.Err() != nil && st == nfs4.OK {
 			st = nfs4.ErrBadxdr
 		}
-		e.PutUint32At(stOff, st)
+		e.PutUint32At(stOff, uint32(st))
 		status = st
 		if st != nfs4.OK {
 			// Results are void on error, except SETATTR's bitmap and
@@ -275,7 +275,7 @@ func (s *fakeServer) compound(args []byte) []byte {
 		s.busy--
 		s.mu.Unlock()
 	}
-	e.PutUint32At(statusOff, status)
+	e.PutUint32At(statusOff, uint32(status))
 	e.PutUint32At(countOff, uint32(count))
 	return e.Buf
 }
@@ -288,7 +288,7 @@ func sessionless(op uint32) bool {
 	return false
 }
 
-func (c *fctx) sequence() uint32 {
+func (c *fctx) sequence() nfs4.Status {
 	s, d, e := c.s, c.d, c.e
 	var sid [16]byte
 	copy(sid[:], d.Fixed(16))
@@ -340,7 +340,7 @@ func (c *fctx) newStateid(n *fnode, owner string, lock, deleg bool) nfs4.Stateid
 }
 
 // state checks a stateid for I/O or state changes on the current file.
-func (c *fctx) state(sid nfs4.Stateid) (*fstate, uint32) {
+func (c *fctx) state(sid nfs4.Stateid) (*fstate, nfs4.Status) {
 	if sid.IsSpecial() {
 		return nil, nfs4.OK
 	}
@@ -358,7 +358,7 @@ func (c *fctx) state(sid nfs4.Stateid) (*fstate, uint32) {
 }
 
 // seqid enforces an NFSv4.0 owner seqid (RFC 7530 section 9.1.7).
-func (c *fctx) seqid(owner string, seqid uint32, isNew bool) uint32 {
+func (c *fctx) seqid(owner string, seqid uint32, isNew bool) nfs4.Status {
 	if c.minor > 0 {
 		return nfs4.OK
 	}
@@ -378,9 +378,9 @@ func (c *fctx) seqid(owner string, seqid uint32, isNew bool) uint32 {
 	return nfs4.OK
 }
 
-func (c *fctx) op(op uint32) uint32 {
+func (c *fctx) op(op uint32) nfs4.Status {
 	s, d, e := c.s, c.d, c.e
-	needFH := func() uint32 {
+	needFH := func() nfs4.Status {
 		if c.cur == nil {
 			return nfs4.ErrNofilehandle
 		}
@@ -764,7 +764,7 @@ func (s *fakeServer) unlink(dir *fnode, name string) {
 	dir.change++
 }
 
-func (c *fctx) open() uint32 {
+func (c *fctx) open() nfs4.Status {
 	s, d, e := c.s, c.d, c.e
 	seqid := d.Uint32()
 	access, _ := d.Uint32(), d.Uint32()
@@ -847,7 +847,7 @@ func (c *fctx) open() uint32 {
 	return nfs4.OK
 }
 
-func (c *fctx) lock() uint32 {
+func (c *fctx) lock() nfs4.Status {
 	d, e := c.d, c.e
 	d.Uint32()
 	d.Bool()

@@ -41,7 +41,7 @@ type SetClientIDRes struct {
 	InUseAddr  string
 }
 
-func decodeSetClientIDRes(d *xdr.Decoder, status uint32) *SetClientIDRes {
+func decodeSetClientIDRes(d *xdr.Decoder, status nfs4.Status) *SetClientIDRes {
 	r := &SetClientIDRes{}
 	if status == nfs4.OK {
 		r.ClientID = d.Uint64()

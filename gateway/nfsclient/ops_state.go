@@ -320,5 +320,5 @@ func decodeLockDenied(d *xdr.Decoder) *LockDenied {
 
 // TestStateIDRes is the result of TEST_STATEID: one status per stateid.
 type TestStateIDRes struct {
-	Codes []uint32
+	Codes []nfs4.Status
 }

@@ -13,19 +13,20 @@ import (
 
 // srvRes is one nfs_resop4 as a server encodes it.
 type srvRes struct {
-	op, status uint32
-	body       func(e *xdr.Encoder)
+	op     uint32
+	status nfs4.Status
+	body   func(e *xdr.Encoder)
 }
 
 // srvReply encodes a COMPOUND4res the way a server would.
-func srvReply(status uint32, tag string, rs ...srvRes) []byte {
+func srvReply(status nfs4.Status, tag string, rs ...srvRes) []byte {
 	e := &xdr.Encoder{}
-	e.Uint32(status)
+	e.Uint32(uint32(status))
 	e.String(tag)
 	e.Uint32(uint32(len(rs)))
 	for _, r := range rs {
 		e.Uint32(r.op)
-		e.Uint32(r.status)
+		e.Uint32(uint32(r.status))
 		if r.body != nil {
 			r.body(e)
 		}
@@ -76,7 +77,7 @@ func encChannel(e *xdr.Encoder, slots uint32, ird bool) {
 type resCase struct {
 	name   string
 	op     uint32
-	status uint32
+	status nfs4.Status
 	body   func(e *xdr.Encoder)
 	want   any
 }
@@ -288,8 +289,8 @@ func resultCases() []resCase {
 				e.Uint32(v)
 			}
 		}, &SequenceRes{tSess, 9, 3, 63, 31, nfs4.SeqStatusCBPathDown}},
-		{"TEST_STATEID", nfs4.OpTestStateID, 0, func(e *xdr.Encoder) { e.Uint32(2); e.Uint32(0); e.Uint32(nfs4.ErrBadStateid) },
-			&TestStateIDRes{[]uint32{0, nfs4.ErrBadStateid}}},
+		{"TEST_STATEID", nfs4.OpTestStateID, 0, func(e *xdr.Encoder) { e.Uint32(2); e.Uint32(0); e.Uint32(uint32(nfs4.ErrBadStateid)) },
+			&TestStateIDRes{[]nfs4.Status{0, nfs4.ErrBadStateid}}},
 		{"FREE_STATEID", nfs4.OpFreeStateID, 0, nil, nil},
 		{"DESTROY_CLIENTID", nfs4.OpDestroyClientID, 0, nil, nil},
 		{"RECLAIM_COMPLETE", nfs4.OpReclaimComplete, 0, nil, nil},

@@ -80,7 +80,7 @@ func (p *ownerPool) put(o *stateOwner) {
 // returned status consumed the seqid: every status does except those that
 // RFC 7530 section 9.1.7 lists, which mean the request could not be
 // checked against the owner at all.
-func seqidAdvances(status uint32) bool {
+func seqidAdvances(status nfs4.Status) bool {
 	switch status {
 	case nfs4.ErrStaleClientid, nfs4.ErrStaleStateid, nfs4.ErrBadStateid,
 		nfs4.ErrBadSeqid, nfs4.ErrBadxdr, nfs4.ErrResource,
