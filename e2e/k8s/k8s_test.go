@@ -98,11 +98,11 @@ func (e env) grace(args ...string) (string, error) {
 	return string(out), nil
 }
 
-var memberLine = regexp.MustCompile(`(?m)^(\S+)\s+([NE]*)\s*$`)
+var memberLine = regexp.MustCompile(`^(\S+)\s*([NE]*)\s*$`)
 
 // members returns the grace database's cur/rec line and members with flags,
-// parsed from `nfsgwctl grace dump` (Ganesha's format: "cur=C rec=R" then
-// "ID FLAGS" per member).
+// parsed from `nfsgwctl grace dump` (Ganesha's format: "cur=C rec=R", a
+// rule, then "ID\tFLAGS" per member; FLAGS is empty outside grace).
 func (e env) members(t *testing.T) (rec int, m map[string]string) {
 	t.Helper()
 	out, err := e.grace("dump")
@@ -246,6 +246,10 @@ type gwClient struct {
 	root    []byte
 	f       *nfsclient.OpenFile
 	data    string
+	// reclaimed: after its gateway restarted, the client's state is the
+	// open it reclaimed through a new connection.
+	reclaimed *nfsclient.Client
+	open      nfs4.Stateid
 }
 
 func dial(t *testing.T, addr, owner string) *nfsclient.Client {
@@ -320,10 +324,32 @@ func (e env) client(t *testing.T, ordinal int) *gwClient {
 	return g
 }
 
+// conn is the client's live connection: the reclaiming one after a restart.
+func (g *gwClient) conn() *nfsclient.Client {
+	if g.reclaimed != nil {
+		return g.reclaimed
+	}
+	return g.cl
+}
+
 // io writes and reads back through the client's open: its state is alive.
 func (g *gwClient) io(t *testing.T) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if c := g.reclaimed; c != nil {
+		r, err := c.Do(ctx, c.NewCompound("write").PutFH(g.f.FH).Write(g.open, 0, nfs4.FileSync, []byte(g.data)))
+		if err != nil || r.Status != nfs4.OK {
+			return fmt.Errorf("WRITE on the reclaimed open: %v %v", r, err)
+		}
+		r, err = c.Do(ctx, c.NewCompound("read").PutFH(g.f.FH).Read(g.open, 0, uint32(len(g.data))))
+		if err != nil || r.Status != nfs4.OK {
+			return fmt.Errorf("READ on the reclaimed open: %v %v", r, err)
+		}
+		if got := string(r.Ops[1].Res.(*nfsclient.ReadRes).Data); got != g.data {
+			return fmt.Errorf("read back %q, want %q", got, g.data)
+		}
+		return nil
+	}
 	if _, _, err := g.f.WriteAll(ctx, []byte(g.data), 0, nfs4.FileSync); err != nil {
 		return err
 	}
@@ -352,6 +378,23 @@ func summary(format string, args ...any) {
 
 func TestKubernetes(t *testing.T) {
 	e := getenv(t)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// What an operator would look at first.
+		for _, args := range [][]string{{"get", "pods,services,statefulsets,deployments", "-o", "wide"},
+			{"get", "events", "--sort-by=.lastTimestamp"}, {"logs", "--tail=60", "deployment/" + release + "-controller"}} {
+			out, err := e.kube(args...)
+			t.Logf("kubectl %s:\n%s%v", strings.Join(args, " "), out, err)
+		}
+		if out, err := e.grace("dump"); true {
+			t.Logf("grace dump:\n%s%v", out, err)
+		}
+		for name := range e.pods(t) {
+			t.Logf("logs of %s:\n%s", name, e.logs(t, name))
+		}
+	})
 	e.mustKube(t, "create", "namespace", ns)
 	if _, err := e.grace("add", "gw0", "gw1", "gw2"); err != nil {
 		t.Fatal(err)
@@ -424,6 +467,7 @@ func TestKubernetes(t *testing.T) {
 		t.Fatalf("read after the restart: %d", st)
 	}
 	reclaimed := time.Since(deleted)
+	g1.reclaimed, g1.open = c, open
 	reclaimComplete(t, c)
 	lifted := until(t, "grace lifted after the reclaim", 60*time.Second, func() bool { rec, _ := e.members(t); return rec == 0 })
 	// The survivors' clients kept their state through it.
@@ -453,7 +497,7 @@ func TestKubernetes(t *testing.T) {
 		_, m := e.members(t)
 		for i := range 5 {
 			n := fmt.Sprintf("%s-%d", release, i)
-			if !ready(ps[n]) || ss[n] == "" || m[fmt.Sprintf("gw%d", i)] == "" {
+			if _, member := m[fmt.Sprintf("gw%d", i)]; !ready(ps[n]) || ss[n] == "" || !member {
 				return false
 			}
 		}
@@ -493,7 +537,7 @@ func TestKubernetes(t *testing.T) {
 			inGrace = append(inGrace, fmt.Sprintf("rec=%d at %v", rec, time.Since(scaled).Round(100*time.Millisecond)))
 		}
 		for _, g := range clients[:2] {
-			if st := newOpen(t, g.cl, g.root, fmt.Sprintf("probe-%d", time.Now().UnixNano())); st != nfs4.OK {
+			if st := newOpen(t, g.conn(), g.root, fmt.Sprintf("probe-%d", time.Now().UnixNano())); st != nfs4.OK {
 				inGrace = append(inGrace, fmt.Sprintf("gateway %d answered %d to a new OPEN", g.ordinal, st))
 			}
 		}
@@ -503,7 +547,7 @@ func TestKubernetes(t *testing.T) {
 			if _, ok := ps[n]; ok {
 				return false
 			}
-			if ss[n] != "" || m[fmt.Sprintf("gw%d", i)] != "" {
+			if _, member := m[fmt.Sprintf("gw%d", i)]; ss[n] != "" || member {
 				return false
 			}
 		}
