@@ -9,11 +9,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/fsal"
 	"nfsgw/gateway/fsal/localfs"
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/nfsclient"
@@ -93,9 +95,11 @@ func (d *delegFS) last(t *testing.T) *delegFile {
 	return d.granted[len(d.granted)-1]
 }
 
-func serveBackedDeleg(t *testing.T, timeout time.Duration) (addr, dir string, sm *nfs4state.Manager, dfs *delegFS) {
+// serveBackedDeleg serves, on l, a delegFS whose recalls must be answered
+// within timeout, holding files a, b and c.
+func serveBackedDeleg(t *testing.T, l net.Listener, timeout time.Duration) (sm *nfs4state.Manager, dfs *delegFS) {
 	t.Helper()
-	dir = t.TempDir()
+	dir := t.TempDir()
 	lfs, err := localfs.New(dir, localfs.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +114,6 @@ func serveBackedDeleg(t *testing.T, timeout time.Duration) (addr, dir string, sm
 	eng := New(Config{Exports: export.NewRegistry(tbl), State: sm})
 	srv := &oncrpc.Server{}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, eng)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -123,18 +123,7 @@ func serveBackedDeleg(t *testing.T, timeout time.Duration) (addr, dir string, sm
 	for _, n := range []string{"a", "b", "c"} {
 		os.WriteFile(filepath.Join(dir, n), []byte("data"), 0666)
 	}
-	return l.Addr().String(), dir, sm, dfs
-}
-
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return sm, dfs
 }
 
 // TestBackendDelegationLifetime: a delegation on a backend that backs
@@ -142,14 +131,15 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // client's CLOSE and goes with DELEGRETURN, the client's destruction or a
 // refusal; a refusal grants nothing.
 func TestBackendDelegationLifetime(t *testing.T) {
-	addr, _, sm, dfs := serveBackedDeleg(t, 30*time.Second)
+	synctest.Test(t, testBackendDelegationLifetime)
+}
+
+func testBackendDelegationLifetime(t *testing.T) {
+	l := pipenet.Listen()
+	sm, dfs := serveBackedDeleg(t, l, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "holder"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Abandon()
+	c := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "holder"})
 
 	f, err := c.OpenFile(ctx, "/export/a", nfs4.ShareAccessRead, 0)
 	if err != nil {
@@ -215,53 +205,61 @@ func TestBackendDelegationLifetime(t *testing.T) {
 // returns the delegation gives the backend its delegation back, and one
 // that does not has it revoked before the backend's deadline.
 func TestBackendRecall(t *testing.T) {
+	synctest.Test(t, testBackendRecall)
+}
+
+func testBackendRecall(t *testing.T) {
 	const timeout = 3 * time.Second // deadline: 3 s - 2 s margin
-	addr, _, sm, dfs := serveBackedDeleg(t, timeout)
+	l := pipenet.Listen()
+	sm, dfs := serveBackedDeleg(t, l, timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var recalls atomic.Int32
-	good, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "good", OnCallback: func(op uint32) {
+	good := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "good", OnCallback: func(op uint32) {
 		if op == nfsclient.CBOpRecall {
 			recalls.Add(1)
 		}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer good.Abandon()
 	if f, err := good.OpenFile(ctx, "/export/a", nfs4.ShareAccessRead, 0); err != nil || f.Open.Delegation.Type != nfs4.DelegRead {
 		t.Fatalf("open: %v", err)
 	}
 	bf := dfs.last(t)
 	go bf.recall() // as the backend does, on its own goroutine
-	waitFor(t, "delegation returned after the backend's recall", 5*time.Second, func() bool {
-		return bf.returned.Load() == 1 && bf.closed.Load() == 1
-	})
+	// Everything in the bubble waits once the client has answered the
+	// recall and returned the delegation, with no time gone by.
+	synctest.Wait()
+	if bf.returned.Load() != 1 || bf.closed.Load() != 1 {
+		t.Fatalf("after the backend's recall: returned %d, closed %d", bf.returned.Load(), bf.closed.Load())
+	}
 	if recalls.Load() != 1 || len(good.Delegations()) != 0 {
 		t.Fatalf("%d CB_RECALLs; client holds %d delegations", recalls.Load(), len(good.Delegations()))
 	}
 
 	recalled := make(chan nfsclient.Recall, 1)
-	deaf, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "deaf", OnRecall: func(r nfsclient.Recall) { recalled <- r }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer deaf.Abandon()
+	deaf := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "deaf", OnRecall: func(r nfsclient.Recall) { recalled <- r }})
 	f, err := deaf.OpenFile(ctx, "/export/b", nfs4.ShareAccessRead, 0)
 	if err != nil || f.Open.Delegation.Type != nfs4.DelegRead {
 		t.Fatalf("open: %v", err)
 	}
 	bf = dfs.last(t)
-	start := time.Now()
 	go bf.recall()
+	synctest.Wait()
 	select {
 	case <-recalled:
-	case <-time.After(5 * time.Second):
+	default:
 		t.Fatal("no CB_RECALL")
 	}
-	waitFor(t, "unreturned delegation given back to the backend", timeout, func() bool { return bf.returned.Load() == 1 })
-	if el := time.Since(start); el < timeout/4 || el >= timeout {
-		t.Fatalf("backend delegation given back after %v (deadline %v)", el, timeout)
+	// In the bubble's time: still held a quarter of the backend's
+	// timeout after its recall, given back before the timeout.
+	time.Sleep(timeout / 4)
+	synctest.Wait()
+	if bf.returned.Load() != 0 {
+		t.Fatalf("backend delegation given back within %v (deadline %v)", timeout/4, timeout)
+	}
+	time.Sleep(timeout - timeout/4 - time.Millisecond)
+	synctest.Wait()
+	if bf.returned.Load() != 1 {
+		t.Fatalf("unreturned delegation not given back to the backend within %v", timeout)
 	}
 	r, err := deaf.Do(ctx, deaf.NewCompound("read").PutFH(f.FH).Read(f.Open.Delegation.Stateid, 0, 4))
 	if err != nil || r.Status != nfs4.ErrDelegRevoked {

@@ -258,7 +258,7 @@ func (s *Server) probeCallback40(c *nfs4state.Client) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.callbackTimeout())
 		defer cancel()
-		conn, err := oncrpc.Dial(ctx, "tcp", addr)
+		conn, err := s.dialCallback40(ctx, addr)
 		if err != nil {
 			s.log.Debug("callback path down", "client", c.ID, "addr", addr, "error", err)
 			return
@@ -272,6 +272,17 @@ func (s *Server) probeCallback40(c *nfs4state.Client) {
 			conn.Close()
 		}
 	}()
+}
+
+func (s *Server) dialCallback40(ctx context.Context, addr string) (*oncrpc.Client, error) {
+	if s.cbDial == nil {
+		return oncrpc.Dial(ctx, "tcp", addr)
+	}
+	nc, err := s.cbDial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return oncrpc.NewClient(nc), nil
 }
 
 func closeCallback(raw any) {

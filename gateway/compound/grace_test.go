@@ -9,10 +9,12 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"nfsgw/gateway/export"
 	"nfsgw/gateway/fsal/localfs"
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfs4state"
 	"nfsgw/gateway/nfsclient"
@@ -49,9 +51,9 @@ func (m *memRecorder) has(owner string) bool {
 	return slices.Contains(m.owners, owner)
 }
 
-// serveGrace runs the engine on a loopback listener with delegations on,
-// the given grace gate and a recorder.
-func serveGrace(t *testing.T, gate grace.Gate, rec Recorder) (addr, dir string, sm *nfs4state.Manager) {
+// serveGrace runs the engine on l with delegations on, the given grace
+// gate and a recorder.
+func serveGrace(t *testing.T, l net.Listener, gate grace.Gate, rec Recorder) (dir string, sm *nfs4state.Manager) {
 	t.Helper()
 	dir = t.TempDir()
 	fs, err := localfs.New(dir, localfs.Options{})
@@ -66,17 +68,13 @@ func serveGrace(t *testing.T, gate grace.Gate, rec Recorder) (addr, dir string, 
 	eng := New(Config{Exports: export.NewRegistry(tbl), State: sm, Grace: gate, Recorder: rec})
 	srv := &oncrpc.Server{}
 	srv.Register(nfs4.Program, nfs4.Version, nfs4.Version, eng)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return l.Addr().String(), dir, sm
+	return dir, sm
 }
 
 // TestReclaimCompleteRecordsClient: a 4.1 client that sent
@@ -84,15 +82,16 @@ func serveGrace(t *testing.T, gate grace.Gate, rec Recorder) (addr, dir string, 
 // after a restart grace waits for it (pynfs REBT2-4 use such a client to
 // hold grace open).
 func TestReclaimCompleteRecordsClient(t *testing.T) {
+	synctest.Test(t, testReclaimCompleteRecordsClient)
+}
+
+func testReclaimCompleteRecordsClient(t *testing.T) {
 	rec := &memRecorder{}
-	addr, _, _ := serveGrace(t, nil, rec)
+	l := pipenet.Listen()
+	serveGrace(t, l, nil, rec)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "stateless", NoReclaimComplete: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Abandon()
+	c := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "stateless", NoReclaimComplete: true})
 	if rec.has("stateless") {
 		t.Fatal("recorded before RECLAIM_COMPLETE")
 	}
@@ -117,9 +116,14 @@ func TestReclaimCompleteRecordsClient(t *testing.T) {
 // TestReclaimReadDelegation: CLAIM_PREVIOUS with delegate_type READ gets
 // the read delegation back (pynfs REBT8), and counts as reclaim activity.
 func TestReclaimReadDelegation(t *testing.T) {
+	synctest.Test(t, testReclaimReadDelegation)
+}
+
+func testReclaimReadDelegation(t *testing.T) {
 	gate := grace.NewSwitch()
 	gate.Set(grace.GateReclaim, [][]byte{[]byte("holder")})
-	addr, dir, sm := serveGrace(t, gate, &memRecorder{})
+	l := pipenet.Listen()
+	dir, sm := serveGrace(t, l, gate, &memRecorder{})
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0666); err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +131,8 @@ func TestReclaimReadDelegation(t *testing.T) {
 	defer cancel()
 	for _, minor := range []uint32{0, 1} {
 		owner := "holder"
-		c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: owner, NoReclaimComplete: true,
+		c := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: owner, NoReclaimComplete: true,
 			MinorVersion: nfsclient.Minor(minor), RetryTimeout: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
 		fh, _, err := c.LookupPath(ctx, "/export/f")
 		if err != nil {
 			t.Fatal(err)
@@ -161,18 +162,21 @@ func TestReclaimReadDelegation(t *testing.T) {
 // connection that carried it is gone: CB_PATH_DOWN_SESSION for the
 // session, CB_PATH_DOWN for the client.
 func TestCBPathDown(t *testing.T) {
-	addr, _, _ := serveGrace(t, nil, nil)
+	synctest.Test(t, testCBPathDown)
+}
+
+func testCBPathDown(t *testing.T) {
+	l := pipenet.Listen()
+	serveGrace(t, l, nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "cbdown"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "cbdown"})
 	sess := c.SessionID()
-	other, err := oncrpc.Dial(ctx, "tcp", addr)
+	nc, err := l.Dial(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	other := oncrpc.NewClient(nc)
 	defer other.Close()
 	// SEQUENCE over a second connection, on slots the client never uses.
 	sequence := func(slot uint32) uint32 {
@@ -212,17 +216,12 @@ func TestCBPathDown(t *testing.T) {
 		t.Fatalf("flags %#x with a working back channel", f)
 	}
 	c.Abandon() // closes the connection that carries the back channel
+	// Once the server has seen the connection go (everything in the
+	// bubble waits), the next SEQUENCE says so.
+	synctest.Wait()
 	want := uint32(nfs4.SeqStatusCBPathDown | nfs4.SeqStatusCBPathDownSession)
-	deadline := time.Now().Add(5 * time.Second)
-	for slot := uint32(41); ; slot++ {
-		f := sequence(slot)
-		if f == want {
-			break
-		}
-		if time.Now().After(deadline) || slot == 63 {
-			t.Fatalf("flags %#x after the back channel went, want %#x", f, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if f := sequence(41); f != want {
+		t.Fatalf("flags %#x after the back channel went, want %#x", f, want)
 	}
 }
 
@@ -246,7 +245,13 @@ func (s silentCB) HandleCall(ctx context.Context, call *oncrpc.Call, e *xdr.Enco
 // RENEW then says NFS4ERR_CB_PATH_DOWN while it still holds the
 // delegation, which it can still return.
 func TestRenewCBPathDown40(t *testing.T) {
-	addr, dir, _ := serveDeleg(t, 2*time.Second)
+	synctest.Test(t, testRenewCBPathDown40)
+}
+
+func testRenewCBPathDown40(t *testing.T) {
+	l := pipenet.Listen()
+	dir := t.TempDir()
+	_, eng := serveDelegOn(t, l, dir, 2*time.Second)
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0666); err != nil {
 		t.Fatal(err)
 	}
@@ -257,22 +262,23 @@ func TestRenewCBPathDown40(t *testing.T) {
 	cbSrv := &oncrpc.Server{}
 	const cbProg = 0x40000123
 	cbSrv.Register(cbProg, 1, 1, silentCB{block})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go cbSrv.Serve(l)
+	cbl := pipenet.Listen()
+	go cbSrv.Serve(cbl)
 	defer func() {
 		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
 		defer scancel()
 		cbSrv.Shutdown(sctx)
 	}()
-	port := l.Addr().(*net.TCPAddr).Port
-	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{MinorVersion: nfsclient.Minor(0)})
-	if err != nil {
-		t.Fatal(err)
+	// The callback address names a port for the server to parse; the
+	// connection goes to cbl.
+	const port = 2049
+	eng.cbDial = func(ctx context.Context, addr string) (net.Conn, error) {
+		if addr != fmt.Sprintf("127.0.0.1:%d", port) {
+			return nil, fmt.Errorf("callback to %s", addr)
+		}
+		return cbl.Dial(ctx)
 	}
-	defer c.Abandon()
+	c := dialPipe(t, ctx, l, nfsclient.Options{MinorVersion: nfsclient.Minor(0)})
 	do := func(cmp *nfsclient.Compound) *nfsclient.Reply {
 		t.Helper()
 		r, err := c.Do(ctx, cmp)
@@ -298,54 +304,45 @@ func TestRenewCBPathDown40(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner := nfsclient.StateOwner{ClientID: id, Owner: []byte("o")}
-	var open *nfsclient.OpenRes
-	for seqid, deadline := uint32(0), time.Now().Add(5*time.Second); ; seqid++ {
-		// The callback path is probed in the background: the first
-		// opens may come before it is known to work. A delegation also
-		// needs a confirmed open owner.
-		r = do(c.NewCompound("open").PutFH(dirFH).Open(nfsclient.OpenArgs{Seqid: seqid, ShareAccess: nfs4.ShareAccessRead,
+	// The callback path is probed in the background; once everything
+	// waits, the probe is done. A delegation also needs a confirmed open
+	// owner, so the first OPEN gets none.
+	synctest.Wait()
+	openF := func(seqid uint32) *nfsclient.OpenRes {
+		t.Helper()
+		r := do(c.NewCompound("open").PutFH(dirFH).Open(nfsclient.OpenArgs{Seqid: seqid, ShareAccess: nfs4.ShareAccessRead,
 			Owner: owner, Claim: nfs4.ClaimNull, Name: "f"}))
 		if r.Status != nfs4.OK {
 			t.Fatalf("OPEN: %v", r)
 		}
-		open = r.Ops[1].Res.(*nfsclient.OpenRes)
-		if seqid == 0 {
-			seqid++
-			if r := do(c.NewCompound("confirm").PutFH(fh).OpenConfirm(open.Stateid, seqid)); r.Status != nfs4.OK {
-				t.Fatalf("OPEN_CONFIRM: %v", r)
-			}
-			continue
-		}
-		if open.Delegation.Type == nfs4.DelegRead {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no read delegation")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return r.Ops[1].Res.(*nfsclient.OpenRes)
+	}
+	open := openF(0)
+	if r := do(c.NewCompound("confirm").PutFH(fh).OpenConfirm(open.Stateid, 1)); r.Status != nfs4.OK {
+		t.Fatalf("OPEN_CONFIRM: %v", r)
+	}
+	if open = openF(2); open.Delegation.Type != nfs4.DelegRead {
+		t.Fatalf("no read delegation with a working callback path: %+v", open.Delegation)
 	}
 	if st := do(c.NewCompound("renew").Renew(id)).Status; st != nfs4.OK {
 		t.Fatalf("RENEW with a working callback path: %d", st)
 	}
 	// Another client's write open starts a recall nobody answers.
-	b, err := nfsclient.Dial(ctx, addr, nfsclient.Options{RetryTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Abandon()
+	b := dialPipe(t, ctx, l, nfsclient.Options{RetryTimeout: -1})
 	if _, err := b.OpenFile(ctx, "/export/f", nfs4.ShareAccessWrite, 0); nfsclient.StatusOf(err) != nfs4.ErrDelay {
 		t.Fatalf("write open under the delegation: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st := do(c.NewCompound("renew").Renew(id)).Status
-		if st == nfs4.ErrCbPathDown {
-			break
-		}
-		if st != nfs4.OK || time.Now().After(deadline) {
-			t.Fatalf("RENEW after an unanswered recall: %d, want NFS4ERR_CB_PATH_DOWN", st)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The recall is on its way and unanswered; the path stays up until
+	// the recall gives up (in the bubble's time), within a callback
+	// timeout.
+	synctest.Wait()
+	if st := do(c.NewCompound("renew").Renew(id)).Status; st != nfs4.OK {
+		t.Fatalf("RENEW while the recall waits: %d", st)
+	}
+	time.Sleep(eng.callbackTimeout())
+	synctest.Wait()
+	if st := do(c.NewCompound("renew").Renew(id)).Status; st != nfs4.ErrCbPathDown {
+		t.Fatalf("RENEW after an unanswered recall: %d, want NFS4ERR_CB_PATH_DOWN", st)
 	}
 	if r := do(c.NewCompound("return").PutFH(fh).DelegReturn(open.Delegation.Stateid)); r.Status != nfs4.OK {
 		t.Fatalf("DELEGRETURN after CB_PATH_DOWN: %v", r)
@@ -374,18 +371,19 @@ func (g *countingGate) count() int             { g.mu.Lock(); defer g.mu.Unlock(
 // under way (pynfs REBT4c reclaims twice with a thousand clients), and a
 // successful one does too.
 func TestReclaimAttemptsKeepGrace(t *testing.T) {
+	synctest.Test(t, testReclaimAttemptsKeepGrace)
+}
+
+func testReclaimAttemptsKeepGrace(t *testing.T) {
 	gate := &countingGate{}
-	addr, dir, _ := serveGrace(t, gate, &memRecorder{})
+	l := pipenet.Listen()
+	dir, _ := serveGrace(t, l, gate, &memRecorder{})
 	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0666); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{NoReclaimComplete: true, RetryTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Abandon()
+	c := dialPipe(t, ctx, l, nfsclient.Options{NoReclaimComplete: true, RetryTimeout: -1})
 	fh, _, err := c.LookupPath(ctx, "/export/f")
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,10 @@ package compound
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfsclient"
 	"nfsgw/grace"
@@ -17,16 +19,17 @@ import (
 // state the client holds, and operations on names that no reclaim
 // concerns, go on.
 func TestGraceAudit(t *testing.T) {
+	synctest.Test(t, testGraceAudit)
+}
+
+func testGraceAudit(t *testing.T) {
 	gate := grace.NewSwitch()
 	gate.Set(grace.GateOpen, nil)
-	addr, _, _ := serveGrace(t, gate, &memRecorder{})
+	l := pipenet.Listen()
+	serveGrace(t, l, gate, &memRecorder{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "audit", RetryTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Abandon()
+	c := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "audit", RetryTimeout: -1})
 	root, _, err := c.LookupPath(ctx, "/export")
 	if err != nil {
 		t.Fatal(err)

@@ -88,6 +88,10 @@ type Server struct {
 	// recallHook, set by tests, is called in place of sending CB_RECALL,
 	// in the request, before its reply.
 	recallHook func(*nfs4state.State)
+	// cbDial, set by tests, connects to a 4.0 client's callback address
+	// in place of TCP, so that a test can keep the whole exchange in
+	// memory (and in a testing/synctest bubble).
+	cbDial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // New returns an engine.

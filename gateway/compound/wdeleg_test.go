@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"nfsgw/gateway/internal/pipenet"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfsclient"
 )
@@ -18,7 +20,13 @@ import (
 // recalled as soon as another client opens the file (even for reading),
 // reads it without an open, or changes its attributes.
 func TestWriteDelegation(t *testing.T) {
-	addr, dir, sm := serveDeleg(t, 5*time.Second)
+	synctest.Test(t, testWriteDelegation)
+}
+
+func testWriteDelegation(t *testing.T) {
+	l := pipenet.Listen()
+	dir := t.TempDir()
+	sm, _ := serveDelegOn(t, l, dir, 5*time.Second)
 	if err := os.WriteFile(filepath.Join(dir, "w"), nil, 0666); err != nil {
 		t.Fatal(err)
 	}
@@ -26,22 +34,14 @@ func TestWriteDelegation(t *testing.T) {
 	defer cancel()
 	recalls := make(chan nfsclient.Recall, 8)
 	cbGetattrs := make(chan struct{}, 8)
-	a, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "writer",
+	a := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "writer",
 		OnRecall: func(r nfsclient.Recall) { recalls <- r },
 		OnCallback: func(op uint32) {
 			if op == nfsclient.CBOpGetattr {
 				cbGetattrs <- struct{}{}
 			}
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Abandon()
-	b, err := nfsclient.Dial(ctx, addr, nfsclient.Options{ClientOwner: "other", RetryTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Abandon()
+	b := dialPipe(t, ctx, l, nfsclient.Options{ClientOwner: "other", RetryTimeout: -1})
 	fh, _, err := a.LookupPath(ctx, "/export/w")
 	if err != nil {
 		t.Fatal(err)
@@ -76,12 +76,15 @@ func TestWriteDelegation(t *testing.T) {
 		if r.Status != nfs4.ErrDelay {
 			t.Fatalf("%s under another client's write delegation: %d, want NFS4ERR_DELAY", what, r.Status)
 		}
+		// The recall goes out on a goroutine of its own; once
+		// everything in the bubble waits, it has reached a.
+		synctest.Wait()
 		select {
 		case rc := <-recalls:
 			if rc.Stateid.Other != d.Stateid.Other {
 				t.Fatalf("%s: recall of %+v", what, rc)
 			}
-		case <-time.After(5 * time.Second):
+		default:
 			t.Fatalf("%s: no recall", what)
 		}
 		r, err = a.Do(ctx, a.NewCompound("return").PutFH(fh).DelegReturn(d.Stateid))
