@@ -57,6 +57,8 @@ func TestStartErrors(t *testing.T) {
 		{"missing directory", append(base, "--export", "/e="+filepath.Join(dir, "nope")), "no such file or directory"},
 		{"duplicate pseudo", append(base, "--export", "/e="+dir, "--export", "/e="+dir), "duplicate pseudo path"},
 		{"nested pseudo", append(base, "--export", "/e="+dir, "--export", "/e/f="+dir), "nested"},
+		// Ids come from the pseudo paths; these two hash to the same one.
+		{"colliding quick-start ids", append(base, "--export", "/e138="+dir, "--export", "/e248="+dir), "explicit ids in a config file"},
 		{"duplicate id", append(base, "--config", cfgFile("dup.yaml",
 			"exports: [{id: 3, pseudo: /a, path: "+dir+"}, {id: 3, pseudo: /b, path: "+dir+"}]\n")), "duplicate export id 3"},
 		{"export without id", append(base, "--config", cfgFile("noid.yaml",

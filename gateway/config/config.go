@@ -5,6 +5,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"os"
@@ -300,8 +301,22 @@ func Parse(b []byte) (*Config, error) {
 	return &c, nil
 }
 
+// FlagExportID is the id of a quick-start export (--export) at the clean
+// pseudo path pseudo: FNV-1a (32 bits) of the path, modulo 65535, plus
+// one. The id is in every file handle the export hands out, so it must
+// not depend on the order of the flags (which would let a reordered
+// command line point clients' handles into another export), and it must
+// never change between releases. Ids are 1..65535: the handle (Ganesha's
+// layout) holds a uint16, and 0 is the pseudo-filesystem's.
+func FlagExportID(pseudo string) int {
+	h := fnv.New32a()
+	h.Write([]byte(pseudo))
+	return int(h.Sum32()%65535) + 1
+}
+
 // ParseExportFlag parses the quick-start form PSEUDO=DIR or
-// PSEUDO=ceph:/PATH.
+// PSEUDO=ceph:/PATH. The export has no id yet: Validate gives it
+// FlagExportID's.
 func ParseExportFlag(s string) (Export, error) {
 	pseudo, dir, ok := strings.Cut(s, "=")
 	if !ok || pseudo == "" || dir == "" {
@@ -392,21 +407,26 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: no exports")
 	}
 	hasCeph := false
-	next := 1
-	used := map[int]bool{}
+	used := map[int]string{} // id → pseudo path
 	for _, e := range c.Exports {
-		used[e.ID] = true
+		if e.ID != 0 {
+			used[e.ID] = export.CleanPseudo(e.Pseudo)
+		}
 	}
 	for i := range c.Exports {
 		e := &c.Exports[i]
 		if e.ID == 0 {
-			// Quick-start exports get ids in order; ids must stay stable
-			// across restarts, so give them explicitly in a config file.
-			for used[next] {
-				next++
+			// A quick-start export: files require ids (Parse).
+			pseudo := export.CleanPseudo(e.Pseudo)
+			id := FlagExportID(pseudo)
+			if o, taken := used[id]; taken {
+				if o == pseudo {
+					return fmt.Errorf("config: export %s: duplicate pseudo path", pseudo)
+				}
+				return fmt.Errorf("config: --export %s gets id %d from its pseudo path, which export %s has too: give them explicit ids in a config file (--config)", pseudo, id, o)
 			}
-			e.ID = next
-			used[next] = true
+			e.ID = id
+			used[id] = pseudo
 		}
 		if e.ID < 1 || e.ID > 65535 {
 			return fmt.Errorf("config: export %q: id %d out of range 1..65535", e.Pseudo, e.ID)

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +37,7 @@ exports:
 	if c.GraceSeconds != 10 || c.MaxIOBytes != DefaultMaxIO || len(c.Listen) != 2 {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
-	if c.Exports[1].ID != 1 || c.Exports[1].Access != "rw" {
+	if c.Exports[1].ID != FlagExportID("/b") || c.Exports[1].Access != "rw" {
 		t.Fatalf("quick-start export defaults: %+v", c.Exports[1])
 	}
 	if c.Exports[0].DelegationsEnabled() || !c.Exports[1].DelegationsEnabled() {
@@ -189,6 +191,90 @@ func TestFileExportsNeedIDs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "has no id") {
 			t.Errorf("%q: err = %v, want the missing id named", text, err)
 		}
+	}
+}
+
+// flagConfig validates a configuration of quick-start exports, one per
+// --export value, in the order given.
+func flagConfig(t *testing.T, flags ...string) (*Config, error) {
+	t.Helper()
+	c := &Config{NodeID: "gw1", Admin: "none", StateDir: StateDirNone}
+	for _, f := range flags {
+		e, err := ParseExportFlag(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Exports = append(c.Exports, e)
+	}
+	return c, c.Validate()
+}
+
+// TestFlagExportIDs: a quick-start export's id comes from its pseudo path
+// alone, so that reordering the flags, or adding one, leaves every other
+// export's id (and its clients' handles) as it was.
+func TestFlagExportIDs(t *testing.T) {
+	ids := func(flags ...string) map[string]int {
+		t.Helper()
+		c, err := flagConfig(t, flags...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int{}
+		for _, e := range c.Exports {
+			m[path.Clean(e.Pseudo)] = e.ID
+		}
+		return m
+	}
+	one := ids("/a=/srv/a", "/b=/srv/b", "/c/d=/srv/d")
+	other := ids("/c/d/=/srv/d", "/b=/srv/b", "/x=/srv/x", "/a=/srv/a")
+	for _, p := range []string{"/a", "/b", "/c/d"} {
+		if one[p] != other[p] || one[p] != FlagExportID(p) {
+			t.Errorf("%s: id %d, then %d after reordering (FlagExportID %d)", p, one[p], other[p], FlagExportID(p))
+		}
+	}
+	// Handles of existing quick-start exports carry these ids: the hash
+	// must never change.
+	for p, want := range map[string]int{"/export": 28129, "/cephfs": 2108, "/": 49515} {
+		if got := FlagExportID(p); got != want {
+			t.Errorf("FlagExportID(%q) = %d, want %d", p, got, want)
+		}
+	}
+	for i := range 200000 {
+		if id := FlagExportID(fmt.Sprint("/p", i)); id < 1 || id > 65535 {
+			t.Fatalf("FlagExportID(/p%d) = %d, out of 1..65535", i, id)
+		}
+	}
+}
+
+// TestFlagExportIDCollision: two quick-start exports whose pseudo paths
+// hash to the same id, or one whose id a file's export already has, are
+// refused with a request for explicit ids, whatever their order.
+func TestFlagExportIDCollision(t *testing.T) {
+	// /e138 and /e248 both hash to 2500.
+	if a, b := FlagExportID("/e138"), FlagExportID("/e248"); a != b {
+		t.Fatalf("no collision: %d, %d", a, b)
+	}
+	for _, flags := range [][]string{{"/e138=/a", "/e248=/b"}, {"/e248=/b", "/e138=/a"}} {
+		_, err := flagConfig(t, flags...)
+		if err == nil || !strings.Contains(err.Error(), "explicit ids in a config file") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err = %v, want one line asking for explicit ids", flags, err)
+		}
+	}
+	c, err := Parse([]byte(fmt.Sprintf("node_id: gw1\nadmin: none\nexports: [{id: %d, pseudo: /file, path: /srv/f}]\n", FlagExportID("/quick"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := ParseExportFlag("/quick=/srv/q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Exports = append(c.Exports, e)
+	c.StateDir = StateDirNone
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "explicit ids in a config file") {
+		t.Errorf("flag export on a file export's id: err = %v", err)
+	}
+	if _, err := flagConfig(t, "/e=/a", "/e/=/b"); err == nil || !strings.Contains(err.Error(), "duplicate pseudo path") {
+		t.Errorf("same pseudo path twice: err = %v", err)
 	}
 }
 
