@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"nfsgw/gateway/config"
 	"nfsgw/gateway/nfsclient"
 )
 
@@ -88,7 +89,7 @@ func dialAddr(t *testing.T, addr string) *nfsclient.Client {
 }
 
 // startGanesha runs ganesha.nfsd exporting cephPath of the test cluster as
-// export id 1 at /ganesha, and stops it (by pid) when the test ends.
+// the export id nfsgw derives for /export, at /ganesha, and stops it (by pid) when the test ends.
 func startGanesha(t *testing.T, bin, cephPath string) string {
 	t.Helper()
 	work := t.TempDir()
@@ -105,11 +106,11 @@ func startGanesha(t *testing.T, bin, cephPath string) string {
 NFSV4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = "%s/recov"; }
 CEPH { Ceph_Conf = "%s"; }
 EXPORT {
-    Export_Id = 1; Path = "%s"; Pseudo = /ganesha;
+    Export_Id = %d; Path = "%s"; Pseudo = /ganesha;
     Access_Type = RW; Squash = No_Root_Squash; Protocols = 4; Transports = TCP;
     FSAL { Name = CEPH; User_Id = "%s"; }
 }
-`, port, host, work, os.Getenv("CEPH_CONF"), cephPath, user)
+`, port, host, work, os.Getenv("CEPH_CONF"), config.FlagExportID("/export"), cephPath, user)
 	cf := filepath.Join(work, "ganesha.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0644); err != nil {
 		t.Fatal(err)

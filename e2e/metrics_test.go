@@ -17,9 +17,14 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"nfsgw/gateway/config"
 	"nfsgw/gateway/nfs4"
 	"nfsgw/gateway/nfsclient"
 )
+
+// exportLabel is the test gateway's export (--export /export=...): its id
+// comes from the pseudo path.
+var exportLabel = fmt.Sprintf("export=%d", config.FlagExportID("/export"))
 
 // scrape fetches /metrics and parses it with the client library's parser.
 func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
@@ -133,7 +138,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"nfsgw_ops_total", append([]string{"op=GETATTR"}, ok41...), k},
 		{"nfsgw_ops_total", append([]string{"op=PUTFH"}, ok41...), k},
 		{"nfsgw_op_duration_seconds", []string{"op=GETATTR"}, k},
-		{"nfsgw_export_ops_total", []string{"export=1"}, 2 * k}, // PUTFH and GETATTR
+		{"nfsgw_export_ops_total", []string{exportLabel}, 2 * k}, // PUTFH and GETATTR
 	} {
 		if d := sample(after, c.name, c.labels...) - sample(before, c.name, c.labels...); d != c.want {
 			t.Errorf("%s%v rose by %v, want %v", c.name, c.labels, d, c.want)
@@ -154,7 +159,7 @@ func TestMetricsScrape(t *testing.T) {
 	if d := sample(after, "nfsgw_read_bytes_total") - sample(before, "nfsgw_read_bytes_total"); d != float64(len(data)) {
 		t.Errorf("read bytes rose by %v, want %d", d, len(data))
 	}
-	if d := sample(after, "nfsgw_export_read_bytes_total", "export=1") - sample(before, "nfsgw_export_read_bytes_total", "export=1"); d != float64(len(data)) {
+	if d := sample(after, "nfsgw_export_read_bytes_total", exportLabel) - sample(before, "nfsgw_export_read_bytes_total", exportLabel); d != float64(len(data)) {
 		t.Errorf("export read bytes rose by %v, want %d", d, len(data))
 	}
 	if d := sample(after, "nfsgw_ops_total", append([]string{"op=READ"}, ok41...)...) - sample(before, "nfsgw_ops_total", append([]string{"op=READ"}, ok41...)...); d < 1 {
@@ -178,7 +183,7 @@ func TestMetricsScrape(t *testing.T) {
 		want   float64
 	}{
 		{"nfsgw_clients", nil, 1}, {"nfsgw_sessions", nil, 1}, {"nfsgw_connections", nil, 1},
-		{"nfsgw_exports", nil, 1}, {"nfsgw_export_info", []string{"export=1", "pseudo=/export"}, 1},
+		{"nfsgw_exports", nil, 1}, {"nfsgw_export_info", []string{exportLabel, "pseudo=/export"}, 1},
 		{"nfsgw_export_table_version", nil, 0}, {"nfsgw_compounds_in_flight", nil, 0},
 	} {
 		if v := sample(after, c.name, c.labels...); v != c.want {
