@@ -156,6 +156,17 @@ func (m *Mount) ConfSet(option, value string) error {
 	return errno(C.ceph_conf_set(m.cm, o, v))
 }
 
+// ConfGet returns one configuration option's current value.
+func (m *Mount) ConfGet(option string) (string, error) {
+	o := C.CString(option)
+	defer C.free(unsafe.Pointer(o))
+	var buf [256]C.char
+	if err := errno(C.ceph_conf_get(m.cm, o, &buf[0], C.size_t(len(buf)))); err != nil {
+		return "", err
+	}
+	return C.GoString(&buf[0]), nil
+}
+
 // Init connects to the monitors and authenticates; it does not mount.
 func (m *Mount) Init() error {
 	m.enter()
