@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh [build|test] — installs from Debian's packages what the project
 # needs and the machine lacks.
-#   build: the C headers and libraries the gateway links (libcephfs, librados).
+#   build: the C headers and libraries the gateway links (libcephfs, librados,
+#          tcmalloc for libcephfs' allocations).
 #   image: build's, plus the CA certificates the image ships (make image).
 #   test:  build's, plus Ceph's daemons for the throwaway test cluster,
 #          libnfs-utils (an NFSv4.0 client nobody on this project wrote) and
@@ -11,7 +12,7 @@
 #          runc, the CNI plugins, iptables, conntrack, etcd.
 set -euo pipefail
 what=${1:-test}
-pkgs=(librados-dev libcephfs-dev)
+pkgs=(librados-dev libcephfs-dev libgoogle-perftools-dev)
 if [ "$what" = image ]; then
   pkgs+=(ca-certificates)
 fi

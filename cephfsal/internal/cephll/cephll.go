@@ -11,11 +11,17 @@
 // Mount's two semaphores (data and metadata), because a blocked cgo call
 // pins an OS thread and thousands of stalled requests must not become
 // thousands of threads.
+//
+// The process links tcmalloc (as Ceph's own daemons do), so libcephfs'
+// allocations do not go to glibc's malloc: with glibc, every 1 MiB buffer
+// of a READ or WRITE was a fresh mmap whose pages faulted in on the copy,
+// and the gateway spent three times the CPU per MiB (docs/benchmarks.md).
+// Go's own heap does not use malloc, so only the C side changes.
 package cephll
 
 /*
 #cgo CFLAGS: -D_FILE_OFFSET_BITS=64
-#cgo LDFLAGS: -lcephfs
+#cgo LDFLAGS: -lcephfs -ltcmalloc_minimal
 #include <stdlib.h>
 #include <errno.h>
 #include <cephfs/libcephfs.h>
