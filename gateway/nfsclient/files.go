@@ -3,6 +3,7 @@ package nfsclient
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"nfsgw/gateway/nfs4"
@@ -206,6 +207,23 @@ var ErrReaddirStuck = errors.New("nfsclient: READDIR made no progress before EOF
 // cookie and the returned cookie verifier until the server reports EOF
 // (RFC 8881 section 18.23).
 func (cl *Client) ReaddirWith(ctx context.Context, fh []byte, o ReaddirOptions) ([]DirEntry, error) {
+	// Replies are kept as they are and joined once at the end: appending
+	// each to one slice copied every (large) entry about twice more.
+	var parts [][]DirEntry
+	err := cl.ReaddirPages(ctx, fh, o, func(page []DirEntry) error {
+		parts = append(parts, page)
+		return nil
+	})
+	if len(parts) == 1 {
+		return parts[0], err
+	}
+	return slices.Concat(parts...), err
+}
+
+// ReaddirPages lists directory fh as ReaddirWith does, handing each
+// reply's entries to fn as it arrives (fn may keep the slice); an error
+// from fn ends the listing and is returned.
+func (cl *Client) ReaddirPages(ctx context.Context, fh []byte, o ReaddirOptions, fn func(page []DirEntry) error) error {
 	args := ReaddirArgs{Dircount: o.Dircount, Maxcount: o.Maxcount, Attrs: ReaddirAttrs}
 	if args.Dircount == 0 {
 		args.Dircount = 16 << 10
@@ -216,20 +234,21 @@ func (cl *Client) ReaddirWith(ctx context.Context, fh []byte, o ReaddirOptions) 
 	if o.Attrs != nil {
 		args.Attrs = *o.Attrs
 	}
-	var out []DirEntry
 	for {
 		r, err := cl.call(ctx, func(c *Compound) { c.PutFH(fh).Readdir(args) })
 		if err != nil {
-			return out, err
+			return err
 		}
 		res := r.Ops[1].Res.(*ReaddirRes)
-		out = append(out, res.Entries...)
+		if err := fn(res.Entries); err != nil {
+			return err
+		}
 		if res.EOF {
-			return out, nil
+			return nil
 		}
 		next := res.Entries[len(res.Entries)-1:]
 		if len(next) == 0 || (args.Cookie != 0 && next[0].Cookie == args.Cookie) {
-			return out, ErrReaddirStuck
+			return ErrReaddirStuck
 		}
 		args.Cookie = next[0].Cookie
 		args.Cookieverf = res.Cookieverf

@@ -233,21 +233,46 @@ type ReaddirRes struct {
 func decodeReaddirRes(d *xdr.Decoder) *ReaddirRes {
 	r := &ReaddirRes{}
 	copy(r.Cookieverf[:], d.Fixed(nfs4.VerifierSize))
+	// A DirEntry is nearly 900 bytes: growing the slice by appending
+	// copied each reply's entries about twice, which was a third of a
+	// benchmark client's CPU on large listings. Counting first costs a
+	// skim of the bytes.
+	if n := countEntries(*d); n > 0 {
+		r.Entries = make([]DirEntry, 0, n)
+	}
 	// entry4 *entries: a "value follows" boolean before each entry.
 	for d.Bool() {
-		var ent DirEntry
+		r.Entries = append(r.Entries, DirEntry{}) // within the counted capacity: no copy
+		ent := &r.Entries[len(r.Entries)-1]
 		ent.Cookie = d.Uint64()
 		ent.Name = d.String(maxAttrString)
 		if err := DecodeFattr(d, &ent.Attrs); err != nil {
 			d.SetErr(err)
 		}
 		if d.Err() != nil {
+			r.Entries = r.Entries[:len(r.Entries)-1]
 			break
 		}
-		r.Entries = append(r.Entries, ent)
 	}
 	r.EOF = d.Bool()
 	return r
+}
+
+// countEntries counts the entry4s ahead of d (a copy: the caller's
+// decoder does not move), stopping at the first malformed one.
+func countEntries(d xdr.Decoder) int {
+	n := 0
+	for d.Bool() {
+		d.Uint64()
+		d.Opaque(maxAttrString)
+		d.Fixed(4 * d.Count(1024, 4)) // bitmap4
+		d.Opaque(nfs4.OpaqueLimit)    // attrlist4
+		if d.Err() != nil {
+			return n
+		}
+		n++
+	}
+	return n
 }
 
 // SecFlavor is one secinfo4.
