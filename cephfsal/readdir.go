@@ -4,6 +4,8 @@ package cephfsal
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"syscall"
 
 	"nfsgw/cephfsal/internal/cephll"
@@ -38,7 +40,6 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 		return false, err
 	}
 	defer r.release()
-	var st cephll.Statx
 	p := fs.m.perm(c)
 	d, err := fs.ll.Opendir(ctx, r.v.in, p.p)
 	p.release()
@@ -49,18 +50,15 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 	if cookie != 0 {
 		fs.ll.Seekdir(d, int64(cookie))
 	}
+	if withAttrs {
+		return fs.readdirPlus(ctx, r, d, fn)
+	}
 	var de cephll.Dirent
 	for {
 		if ctx.Err() != nil {
 			return false, syscall.EINTR
 		}
-		var in cephll.Inode
-		var more bool
-		if withAttrs {
-			in, more, err = fs.ll.ReaddirPlus(ctx, d, &de, &st, attrWant, lookupFlags|cephll.DontSync, true)
-		} else {
-			more, err = fs.ll.Readdir(ctx, d, &de)
-		}
+		more, err := fs.ll.Readdir(ctx, d, &de)
 		if err != nil {
 			return false, err
 		}
@@ -69,25 +67,67 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 		}
 		name := de.Name()
 		if name == "." || name == ".." {
-			if in.Valid() {
-				fs.ll.Put(in)
-			}
 			continue
 		}
 		off := de.Off()
 		if off <= 2 {
-			if in.Valid() {
-				fs.ll.Put(in)
-			}
 			return false, syscall.EIO // a position NFS cannot carry
 		}
-		e := fsal.DirEntry{Name: name, Cookie: uint64(off)}
-		if withAttrs {
-			e.Handle = fs.adopt(r, in, st.Ino())
-			e.Attr = fs.attrOf(&st)
-		}
-		if !fn(&e) {
+		if !fn(&fsal.DirEntry{Name: name, Cookie: uint64(off)}) {
 			return false, nil
 		}
 	}
 }
+
+// dirBatchSize is how many entries one libcephfs call reads. The entries a
+// full reply leaves unused are released: the next READDIR seeks by cookie.
+const dirBatchSize = 64
+
+var dirBatches = sync.Pool{New: func() any { return cephll.NewDirBatch(dirBatchSize) }}
+
+func (fs *FS) readdirPlus(ctx context.Context, r *ref[*node], d cephll.Dir, fn func(e *fsal.DirEntry) bool) (bool, error) {
+	b := dirBatches.Get().(*cephll.DirBatch)
+	defer dirBatches.Put(b)
+	for {
+		if ctx.Err() != nil {
+			return false, syscall.EINTR
+		}
+		got, more, err := fs.ll.ReaddirPlusBatch(ctx, d, b, attrWant, lookupFlags|cephll.DontSync)
+		for i := 0; i < got; i++ {
+			in := b.Inodes[i]
+			b.Inodes[i] = cephll.Inode{}
+			if err != nil {
+				fs.ll.Put(in)
+				continue
+			}
+			de, st := &b.Dirents[i], &b.Statx[i]
+			name := de.Name()
+			if name == "." || name == ".." {
+				fs.ll.Put(in)
+				continue
+			}
+			off := de.Off()
+			if off <= 2 {
+				err = syscall.EIO // a position NFS cannot carry
+				fs.ll.Put(in)
+				continue
+			}
+			e := fsal.DirEntry{Name: name, Cookie: uint64(off), Handle: fs.adopt(r, in, st.Ino()), Attr: fs.attrOf(st)}
+			if !fn(&e) {
+				err, more = errStop, false
+			}
+		}
+		if err == errStop {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			return true, nil
+		}
+	}
+}
+
+// errStop ends a listing whose reply is full.
+var errStop = errors.New("reply full")

@@ -13,6 +13,22 @@ static int nfsgw_lookup_inode(struct ceph_mount_info *cm, uint64_t ino, struct I
 	inodeno_t v = { ino };
 	return ceph_ll_lookup_inode(cm, v, out);
 }
+
+// nfsgw_readdirplus_batch reads up to n entries in one cgo call; *got is
+// how many were filled. It returns ceph_readdirplus_r's last result: 1 when
+// more may follow, 0 at the end, negative on error.
+static int nfsgw_readdirplus_batch(struct ceph_mount_info *cm, struct ceph_dir_result *d,
+		struct dirent *de, struct ceph_statx *st, struct Inode **out, int n,
+		unsigned want, unsigned flags, int *got) {
+	int i, r = 1;
+	for (i = 0; i < n; i++) {
+		r = ceph_readdirplus_r(cm, d, &de[i], &st[i], want, flags, &out[i]);
+		if (r <= 0)
+			break;
+	}
+	*got = i;
+	return r;
+}
 */
 import "C"
 
@@ -475,6 +491,39 @@ func (m *Mount) ReaddirPlus(ctx context.Context, d Dir, de *Dirent, st *Statx, w
 		return Inode{}, false, syscall.Errno(-r)
 	}
 	return in, r == 1, nil
+}
+
+// DirBatch holds the entries ReaddirPlusBatch reads in one call.
+type DirBatch struct {
+	Dirents []Dirent
+	Statx   []Statx
+	Inodes  []Inode
+}
+
+// NewDirBatch makes a batch of n entries.
+func NewDirBatch(n int) *DirBatch {
+	return &DirBatch{Dirents: make([]Dirent, n), Statx: make([]Statx, n), Inodes: make([]Inode, n)}
+}
+
+// ReaddirPlusBatch reads up to len(b.Dirents) entries with attributes and a
+// referenced Inode each, in one admission and one cgo call (a listing made
+// one of each per entry, a fifth of READDIR's CPU): got entries are filled,
+// more is false at the end. Entries read before an error are returned too,
+// with their references, for the caller to release.
+func (m *Mount) ReaddirPlusBatch(ctx context.Context, d Dir, b *DirBatch, want, flags uint) (got int, more bool, err error) {
+	if err := m.enterMeta(ctx); err != nil {
+		return 0, false, err
+	}
+	defer m.leaveMeta()
+	var n C.int
+	t0 := begin()
+	r := C.nfsgw_readdirplus_batch(m.cm, d.p, (*C.struct_dirent)(unsafe.Pointer(&b.Dirents[0])), b.Statx[0].c(),
+		(**C.struct_Inode)(unsafe.Pointer(&b.Inodes[0])), C.int(len(b.Dirents)), C.uint(want), C.uint(flags), &n)
+	observe(CallReaddirPlus, t0, errno(r))
+	if r < 0 {
+		return int(n), false, syscall.Errno(-r)
+	}
+	return int(n), r == 1, nil
 }
 
 // Telldir returns the stream position.
