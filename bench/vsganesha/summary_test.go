@@ -20,16 +20,23 @@ func TestMedian(t *testing.T) {
 
 func TestRatioAndVerdict(t *testing.T) {
 	r := row{Name: "getattr", Nfsgw: 300, Ganesha: 100}
-	if r.Ratio() != 3 || !strings.HasSuffix(verdict(r), ": met") {
-		t.Errorf("getattr: ratio %v verdict %q", r.Ratio(), verdict(r))
+	if r.Ratio() != 3 || !strings.HasSuffix(verdict(r, "local"), ": met") {
+		t.Errorf("getattr: ratio %v verdict %q", r.Ratio(), verdict(r, "local"))
 	}
 	w := row{Name: "write", Nfsgw: 130, Ganesha: 100, Raw: 200}
-	if !strings.Contains(verdict(w), "missed") { // 1.3 × Ganesha but 0.65 of raw
-		t.Errorf("write verdict %q", verdict(w))
+	if !strings.Contains(verdict(w, "local"), "missed") { // 1.3 × Ganesha but 0.65 of raw
+		t.Errorf("write verdict %q", verdict(w, "local"))
+	}
+	if v := verdict(w, "ceph"); !strings.Contains(v, "≥ 0.7 raw") || !strings.Contains(v, "missed") {
+		t.Errorf("write verdict on ceph %q", v)
+	}
+	rr := row{Name: "randrw", Nfsgw: 130, Ganesha: 100}
+	if !strings.HasSuffix(verdict(rr, "ceph"), ": met") || !strings.Contains(verdict(rr, "local"), "missed") {
+		t.Errorf("randrw 1.3×: ceph %q, local %q", verdict(rr, "ceph"), verdict(rr, "local"))
 	}
 	e := row{Name: "exports-add", Nfsgw: 4, Ganesha: 8000, LowerIsBetter: true}
-	if e.Ratio() != 2000 || e.RawRatio() != 0 || !strings.HasSuffix(verdict(e), ": met") {
-		t.Errorf("exports-add: ratio %v verdict %q", e.Ratio(), verdict(e))
+	if e.Ratio() != 2000 || e.RawRatio() != 0 || !strings.HasSuffix(verdict(e, "local"), ": met") {
+		t.Errorf("exports-add: ratio %v verdict %q", e.Ratio(), verdict(e, "local"))
 	}
 }
 
@@ -40,8 +47,8 @@ func TestCPUCell(t *testing.T) {
 	if got, want := fmtCPU(r), "12.5 / 31.0 (2.48×)"; got != want {
 		t.Errorf("fmtCPU = %q, want %q", got, want)
 	}
-	if !strings.Contains(table([]row{r}), "| 12.5 / 31.0 (2.48×) |") {
-		t.Errorf("table:\n%s", table([]row{r}))
+	if !strings.Contains(table([]row{r}, "local"), "| 12.5 / 31.0 (2.48×) |") {
+		t.Errorf("table:\n%s", table([]row{r}, "local"))
 	}
 	if got := fmtCPU(row{Name: "write", NfsgwSrvUs: 400}); got != "-" {
 		t.Errorf("no Ganesha figure: %q", got)
