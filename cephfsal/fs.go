@@ -50,8 +50,9 @@ type FS struct {
 	whole    bool        // the export is the filesystem root: everything is inside
 	readOnly bool
 	nodes    *refCache[uint64, *node]
-	handed   *inoSet // inodes handed out from inside (see Check)
-	trust    bool    // MountOptions.TrustFileHandles
+	handed   *inoSet  // inodes handed out from inside (see Check)
+	trust    bool     // MountOptions.TrustFileHandles
+	conts    dirConts // READDIR streams left open between replies
 
 	// The root fields above are set once by resolveRoot; ExportLazy
 	// leaves that to a background goroutine, and Root, Check and close
@@ -138,6 +139,9 @@ func (fs *FS) Ready() error {
 
 func (fs *FS) close() {
 	fs.waitRoot()
+	for _, c := range fs.conts.drain() {
+		fs.releaseCont(c)
+	}
 	fs.nodes.clear()
 	if fs.rootRef != nil {
 		fs.rootRef.release()
