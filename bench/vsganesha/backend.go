@@ -187,10 +187,11 @@ func (c *cephBackend) RunRaw(ctx context.Context, round int, args []string, out 
 }
 
 // Cleanup removes Root (through libcephfs, then whatever is left over NFS)
-// and stops the helper.
+// and stops the helper. The limit is generous: on a slow day the one-node
+// cluster took over 5 minutes to remove the 112,000-file fixture tree.
 func (c *cephBackend) Cleanup() error {
 	var errs []error
-	ctx, cancel := context.WithTimeout(context.Background(), max(c.cleanupLimit, 5*time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.cleanupLimit, 15*time.Minute))
 	defer cancel()
 	if c.raw != nil && c.rootFH != nil {
 		if err := c.raw.run(ctx, "remove", "-remove", c.root); err != nil {

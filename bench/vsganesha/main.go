@@ -249,7 +249,7 @@ func (h *harness) setup(ctx context.Context) error {
 			root: fmt.Sprintf("/vsganesha-%d", os.Getpid()), note: h.notef,
 			// Removing thousands of export directories through the MDS
 			// takes minutes on the 2-core dev cluster.
-			cleanupLimit: 5*time.Minute + time.Duration(h.cfg.exports)*40*time.Millisecond}
+			cleanupLimit: 15*time.Minute + time.Duration(h.cfg.exports)*40*time.Millisecond}
 		h.be = cb
 		if err := cb.Prepare(ctx); err != nil {
 			return err
