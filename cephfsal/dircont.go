@@ -109,7 +109,7 @@ func (dc *dirConts) drain() (out []*dirCont) {
 	return out
 }
 
-// release closes c's stream and drops the references of its unserved
+// releaseCont closes c's stream and drops the references of its unserved
 // entries.
 func (fs *FS) releaseCont(c *dirCont) {
 	for i := c.next; i < c.got; i++ {

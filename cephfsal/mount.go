@@ -425,9 +425,10 @@ func (m *Mount) quietLogging() (map[string]string, error) {
 // current value is its default and that config does not set (under any of
 // Ceph's spellings: "debug_client", "debug client", "debug-client").
 func quietLevels(current, defaults, config map[string]string) map[string]string {
+	spelling := strings.NewReplacer(" ", "_", "-", "_")
 	explicit := map[string]bool{}
 	for k := range config {
-		explicit[strings.NewReplacer(" ", "_", "-", "_").Replace(strings.TrimSpace(k))] = true
+		explicit[spelling.Replace(strings.TrimSpace(k))] = true
 	}
 	out := map[string]string{}
 	for opt, v := range current {

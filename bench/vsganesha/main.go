@@ -332,8 +332,6 @@ func (h *harness) fixtureArgs(extra ...string) []string {
 	return append([]string{"-many-files", fmt.Sprint(h.cfg.manyFiles), "-big-dir", fmt.Sprint(h.fixtures().big)}, extra...)
 }
 
-// readdirbigDuration is longer than -duration: one listing of 100,000
-// entries takes about a second.
 // readdirbigDuration leaves room for whole listings of the big directory:
 // on CephFS one Ganesha listing of 100,000 entries took over 10 s on the
 // development machine, and a run that finishes none has no rate.

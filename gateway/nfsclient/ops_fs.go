@@ -265,8 +265,8 @@ func countEntries(d xdr.Decoder) int {
 	for d.Bool() {
 		d.Uint64()
 		d.Opaque(maxAttrString)
-		d.Fixed(4 * d.Count(1024, 4)) // bitmap4
-		d.Opaque(nfs4.OpaqueLimit)    // attrlist4
+		nfs4.DecodeBitmapStrict(&d) // attrmask and attr_vals, bounded as DecodeFattr bounds them
+		d.Opaque(nfs4.MaxAttrVals)
 		if d.Err() != nil {
 			return n
 		}

@@ -472,27 +472,6 @@ func (m *Mount) Readdir(ctx context.Context, d Dir, de *Dirent) (bool, error) {
 	return r == 1, nil
 }
 
-// ReaddirPlus reads the next entry with its attributes and, if withInode,
-// a referenced Inode; false at the end.
-func (m *Mount) ReaddirPlus(ctx context.Context, d Dir, de *Dirent, st *Statx, want, flags uint, withInode bool) (Inode, bool, error) {
-	var in Inode
-	var out **C.struct_Inode
-	if withInode {
-		out = &in.p
-	}
-	if err := m.enterMeta(ctx); err != nil {
-		return Inode{}, false, err
-	}
-	defer m.leaveMeta()
-	t0 := begin()
-	r := C.ceph_readdirplus_r(m.cm, d.p, (*C.struct_dirent)(unsafe.Pointer(de)), st.c(), C.uint(want), C.uint(flags), out)
-	observe(CallReaddirPlus, t0, errno(r))
-	if r < 0 {
-		return Inode{}, false, syscall.Errno(-r)
-	}
-	return in, r == 1, nil
-}
-
 // DirBatch holds the entries ReaddirPlusBatch reads in one call.
 type DirBatch struct {
 	Dirents []Dirent
