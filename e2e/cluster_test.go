@@ -442,6 +442,10 @@ func TestClusterDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A gateway that has just joined answers GRACE for a few
+	// milliseconds, until its grace gate has read the database (a clean-
+	// clone CI run once opened inside that window); clients retry.
+	untilOpen(t, "gateway 3 after start", c3, root3, nfs4.OK, 5*time.Second)
 	if _, err := c3.Create(ctx, root3, "held", 0o666); err != nil {
 		t.Fatal(err)
 	}
@@ -451,6 +455,7 @@ func TestClusterDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	untilOpen(t, "gateway 2 after start", c2, root2, nfs4.OK, 5*time.Second)
 	f2, err := c2.Create(ctx, root2, "f2", 0o666)
 	if err != nil {
 		t.Fatal(err)
