@@ -30,7 +30,8 @@ func (f *fileRef) set() bool { return f.raw != nil }
 // request is the state of one COMPOUND.
 type request struct {
 	s       *Server
-	ctx     context.Context
+	ctx     context.Context // &sctx
+	sctx    fsal.ScopedContext
 	call    *oncrpc.Call
 	minor   uint32
 	tbl     *export.Table

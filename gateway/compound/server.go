@@ -226,7 +226,6 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 
 	r := &request{
 		s:      s,
-		ctx:    ctx,
 		call:   call,
 		minor:  minor,
 		tbl:    s.cfg.Exports.Load(),
@@ -236,6 +235,8 @@ func (s *Server) compound(ctx context.Context, call *oncrpc.Call, e *xdr.Encoder
 		replyStart: start,
 		shard:      sh,
 	}
+	r.sctx.Context = ctx
+	r.ctx = &r.sctx
 	r.setCred(call)
 	defer r.finish()
 

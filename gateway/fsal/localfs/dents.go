@@ -33,12 +33,20 @@ import (
 // directory changes or leaves the descriptor cache; the handle returned
 // then still names the covered directory of the export's own file system.
 
-// dirEnts is the entry cache of one directory.
+// dirEnts is the entry cache of one directory. It is validated either by
+// the directory's ctime or, when n is set, by inotify (notify.go); the mode
+// is chosen before the cache is published and never changes.
 type dirEnts struct {
+	n  *notifier // set with wd before publication
+	wd int32
+
 	mu    sync.RWMutex
-	ctime unix.StatxTimestamp // of the directory, when m was valid
+	ctime unix.StatxTimestamp // of the directory, when m was valid (ctime mode)
+	gen   uint64              // bumped by every event applied (inotify mode)
 	m     map[string]fsal.Handle
 }
+
+func (d *dirEnts) watched() bool { return d.n != nil }
 
 // dentLimit bounds the entries all directories of an FS cache together;
 // past it nothing new is cached until entries go.
@@ -91,4 +99,53 @@ func (d *dirEnts) drop(lim *dentLimit) {
 	lim.n.Add(-int64(len(d.m)))
 	d.m = nil
 	d.mu.Unlock()
+	if d.n != nil {
+		d.n.unwatch(d)
+	}
+}
+
+// getGen returns the cached handle of name (inotify mode), or nil and the
+// generation a fill must present to addGen. The caller has made the cache
+// fresh (notifier.fresh).
+func (d *dirEnts) getGen(name string) (fsal.Handle, uint64) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.m[name], d.gen
+}
+
+// addGen caches h for name unless an event was applied since getGen
+// returned gen: h may then describe what the event took away.
+func (d *dirEnts) addGen(name string, h fsal.Handle, gen uint64, lim *dentLimit) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gen != gen || d.m[name] != nil {
+		return
+	}
+	if lim.n.Add(1) > lim.max {
+		lim.n.Add(-1)
+		return
+	}
+	if d.m == nil {
+		d.m = make(map[string]fsal.Handle)
+	}
+	d.m[name] = append(fsal.Handle(nil), h...)
+}
+
+// forget applies an event: name lost its inode, or with no name, the whole
+// directory changed.
+func (d *dirEnts) forget(name []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gen++
+	if len(name) == 0 {
+		if d.n != nil && len(d.m) > 0 {
+			d.n.lim.n.Add(-int64(len(d.m)))
+		}
+		clear(d.m)
+		return
+	}
+	if _, ok := d.m[string(name)]; ok {
+		delete(d.m, string(name))
+		d.n.lim.n.Add(-1)
+	}
 }

@@ -49,12 +49,16 @@ func (e *cachedFD) release() {
 }
 
 // entries returns the entry cache of the directory e describes, making it
-// on first use. The caller must hold a reference.
-func (e *cachedFD) entries() *dirEnts {
+// on first use, watched by n when n can. The caller must hold a reference.
+func (e *cachedFD) entries(n *notifier) *dirEnts {
 	if d := e.ents.Load(); d != nil {
 		return d
 	}
-	e.ents.CompareAndSwap(nil, new(dirEnts))
+	d := new(dirEnts)
+	watched := n.watch(d, e.fd)
+	if !e.ents.CompareAndSwap(nil, d) && watched {
+		n.unwatch(d)
+	}
 	return e.ents.Load()
 }
 

@@ -108,6 +108,7 @@ type FS struct {
 	checked *handleCache
 	fds     *fdCache
 	inos    *inoCache
+	notify  *notifier // nil: entry caches are validated by ctime (notify.go)
 }
 
 type devIno struct {
@@ -178,6 +179,7 @@ func (fs *FS) init(root string, opts Options) error {
 	fs.checked = newHandleCache(n)
 	fs.inos = newInoCache(n)
 	fs.fds = newFDCache(fdCacheSize(opts.FDCacheSize), n)
+	fs.notify = newNotifier(fs.mountFD, fs.fds.lim)
 	return nil
 }
 
@@ -230,6 +232,7 @@ func (fs *FS) Close() error {
 		return nil
 	}
 	fs.fds.close()
+	fs.notify.close()
 	err := unix.Close(fs.mountFD)
 	fs.mountFD = -1
 	return err

@@ -241,19 +241,19 @@ func (fs *FS) reopenHandle(c *fsal.Cred, h fsal.Handle, fd int, st *unix.Statx_t
 
 // Lookup returns the object called name in dir, without following a
 // symlink. Mount points of other filesystems give EXDEV.
-func (fs *FS) Lookup(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, fsal.Attr, error) {
-	return fs.lookup(c, dir, name, false)
+func (fs *FS) Lookup(ctx context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, fsal.Attr, error) {
+	return fs.lookup(ctx, c, dir, name, false)
 }
 
 // LookupHandle is Lookup for a caller that needs no attributes (LOOKUP):
 // root callers get it from the directory's entry cache when they can
-// (dents.go).
-func (fs *FS) LookupHandle(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, error) {
-	h, _, err := fs.lookup(c, dir, name, isRoot(c))
+// (dents.go, notify.go).
+func (fs *FS) LookupHandle(ctx context.Context, c *fsal.Cred, dir fsal.Handle, name string) (fsal.Handle, error) {
+	h, _, err := fs.lookup(ctx, c, dir, name, isRoot(c))
 	return h, err
 }
 
-func (fs *FS) lookup(c *fsal.Cred, dir fsal.Handle, name string, useEnts bool) (fsal.Handle, fsal.Attr, error) {
+func (fs *FS) lookup(ctx context.Context, c *fsal.Cred, dir fsal.Handle, name string, useEnts bool) (fsal.Handle, fsal.Attr, error) {
 	if err := fsal.ValidName(name); err != nil {
 		return nil, fsal.Attr{}, err
 	}
@@ -270,15 +270,28 @@ func (fs *FS) lookup(c *fsal.Cred, dir fsal.Handle, name string, useEnts bool) (
 		var dst unix.Statx_t
 		var ents *dirEnts
 		var now time.Time
-		if useEnts && d.e != nil && statFD(d.fd, &dst) == nil && dst.Nlink > 0 {
-			ents = d.e.entries()
-			if h := ents.get(name, &dst); h != nil {
-				d.release()
-				// Shared, not copied: the cache never changes a handle's
-				// bytes, and HandleLookuper's callers only read them.
-				return h, fsal.Attr{}, nil
+		var gen uint64
+		if useEnts && d.e != nil {
+			if e := d.e.entries(fs.notify); e.watched() {
+				if fs.notify.fresh(ctx) {
+					var h fsal.Handle
+					if h, gen = e.getGen(name); h != nil {
+						d.release()
+						// Shared, not copied: the cache never changes a
+						// handle's bytes, and HandleLookuper's callers
+						// only read them.
+						return h, fsal.Attr{}, nil
+					}
+					ents = e
+				}
+			} else if statFD(d.fd, &dst) == nil && dst.Nlink > 0 {
+				ents = e
+				if h := ents.get(name, &dst); h != nil {
+					d.release()
+					return h, fsal.Attr{}, nil
+				}
+				now = time.Now()
 			}
-			now = time.Now()
 		}
 		h, a, err := fs.lookupAt(c, d.fd, p)
 		if err == unix.ENOENT && d.e != nil && unlinked(d.fd) {
@@ -290,7 +303,11 @@ func (fs *FS) lookup(c *fsal.Cred, dir fsal.Handle, name string, useEnts bool) (
 			return nil, fsal.Attr{}, err
 		}
 		if err == nil && ents != nil {
-			ents.add(name, h, &dst, fs.fds.lim, now, fs.inos.minAge)
+			if ents.watched() {
+				ents.addGen(name, h, gen, fs.fds.lim)
+			} else {
+				ents.add(name, h, &dst, fs.fds.lim, now, fs.inos.minAge)
+			}
 		}
 		d.release()
 		if err != nil {
@@ -576,7 +593,9 @@ func (fs *FS) Readlink(_ context.Context, _ *fsal.Cred, h fsal.Handle) (string, 
 }
 
 // Remove unlinks a non-directory or removes an empty directory.
-func (fs *FS) Remove(_ context.Context, c *fsal.Cred, dir fsal.Handle, name string) error {
+func (fs *FS) Remove(ctx context.Context, c *fsal.Cred, dir fsal.Handle, name string) error {
+	// This request's next LOOKUP must see the name gone (notify.go).
+	defer fsal.ScopeOf(ctx).Reset()
 	if fs.readOnly {
 		return syscall.EROFS
 	}
@@ -606,7 +625,8 @@ func (fs *FS) Remove(_ context.Context, c *fsal.Cred, dir fsal.Handle, name stri
 
 // Rename moves srcName in srcDir to dstName in dstDir, replacing a
 // compatible existing target.
-func (fs *FS) Rename(_ context.Context, c *fsal.Cred, srcDir fsal.Handle, srcName string, dstDir fsal.Handle, dstName string) error {
+func (fs *FS) Rename(ctx context.Context, c *fsal.Cred, srcDir fsal.Handle, srcName string, dstDir fsal.Handle, dstName string) error {
+	defer fsal.ScopeOf(ctx).Reset() // as in Remove
 	if fs.readOnly {
 		return syscall.EROFS
 	}
