@@ -76,7 +76,7 @@ func (b *backends) open(ec *config.Export) (fsal.FS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	fs, err := localfs.New(path, localfs.Options{ReadOnly: ro, Async: ec.Async})
+	fs, err := localfs.New(path, localfs.Options{ReadOnly: ro, Async: ec.Async, NoAttrCache: !ec.AttrCacheEnabled()})
 	return fs, path, err
 }
 

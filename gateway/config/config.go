@@ -242,6 +242,11 @@ type Export struct {
 	// knfsd's "async": faster, but a power cut can undo what clients were
 	// told is done. Default false: the directory is committed first.
 	Async bool `yaml:"async" json:"async,omitempty"`
+	// AttrCache (local directories, default true) lets READDIR answer
+	// from attributes kept while inotify reports no change to the file.
+	// Turn it off when local processes write the exported files through
+	// shared mappings, which change mtime without an event.
+	AttrCache *bool `yaml:"attr_cache" json:"attr_cache,omitempty"`
 }
 
 // CephPrefix marks an export path on CephFS.
@@ -255,6 +260,10 @@ func (e *Export) CephPath() (string, bool) {
 
 // DelegationsEnabled reports whether the export grants delegations.
 func (e *Export) DelegationsEnabled() bool { return e.Delegations == nil || *e.Delegations }
+
+// AttrCacheEnabled reports whether READDIR may cache a local export's
+// attributes (default true).
+func (e *Export) AttrCacheEnabled() bool { return e.AttrCache == nil || *e.AttrCache }
 
 // Defaults applied by Validate.
 const (

@@ -21,6 +21,7 @@ exports:
     anon_uid: 1000
     clients: ["10.0.0.0/8", "192.168.1.5"]
     delegations: false
+    attr_cache: false
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +43,9 @@ exports:
 	}
 	if c.Exports[0].DelegationsEnabled() || !c.Exports[1].DelegationsEnabled() {
 		t.Fatalf("delegations: %v %v", c.Exports[0].DelegationsEnabled(), c.Exports[1].DelegationsEnabled())
+	}
+	if c.Exports[0].AttrCacheEnabled() || !c.Exports[1].AttrCacheEnabled() {
+		t.Fatalf("attr_cache: %v %v", c.Exports[0].AttrCacheEnabled(), c.Exports[1].AttrCacheEnabled())
 	}
 	nets, err := c.Exports[0].Networks()
 	if err != nil || len(nets) != 2 || nets[1].Bits() != 32 {

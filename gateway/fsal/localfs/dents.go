@@ -44,6 +44,8 @@ type dirEnts struct {
 	ctime unix.StatxTimestamp // of the directory, when m was valid (ctime mode)
 	gen   uint64              // bumped by every event applied (inotify mode)
 	m     map[string]fsal.Handle
+	attrs map[string]attrRec // READDIR's (attrcache.go); inotify mode only
+	dead  bool               // left the descriptor cache: nothing more is cached
 }
 
 func (d *dirEnts) watched() bool { return d.n != nil }

@@ -55,8 +55,14 @@ type Options struct {
 	HandleKey []byte
 
 	// CheckCacheSize bounds how many handles Check remembers as verified
-	// inside the export. 0 means DefaultCheckCacheSize.
+	// inside the export, and how many names and attributes the directory
+	// caches keep (dents.go, attrcache.go). 0 means DefaultCheckCacheSize.
 	CheckCacheSize int
+
+	// NoAttrCache turns off READDIR's attribute cache (attrcache.go):
+	// every entry's attributes then come from a statx, as they must if
+	// local processes write the exported files through shared mappings.
+	NoAttrCache bool
 
 	// FDCacheSize bounds the O_PATH descriptors kept for fast GETATTR:
 	// 0 picks a default (4096, at most a quarter of RLIMIT_NOFILE), a
@@ -179,7 +185,7 @@ func (fs *FS) init(root string, opts Options) error {
 	fs.checked = newHandleCache(n)
 	fs.inos = newInoCache(n)
 	fs.fds = newFDCache(fdCacheSize(opts.FDCacheSize), n)
-	fs.notify = newNotifier(fs.mountFD, fs.fds.lim)
+	fs.notify = newNotifier(fs.mountFD, fs.fds.lim, !opts.NoAttrCache, n)
 	return nil
 }
 

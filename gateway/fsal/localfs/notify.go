@@ -59,9 +59,16 @@ type notifier struct {
 	draining atomic.Int32
 	broken   atomic.Bool // a read failed: nothing watched may be trusted
 
-	mu   sync.Mutex // the watch table and the queue's reader
+	mu   sync.Mutex // the watch tables and the queue's reader
 	byWD map[int32][]*dirEnts
 	buf  []byte
+
+	// READDIR's attribute cache (attrcache.go).
+	attrs    bool // file system and options allow it
+	files    map[int32]*fileWatch
+	nFiles   atomic.Int32 // len(files), read without mu
+	nAttrs   int
+	maxAttrs int
 }
 
 // watchedFS lists the file systems whose changes all pass through this
@@ -77,11 +84,12 @@ var watchedFS = map[int64]bool{
 
 // newNotifier returns a notifier for the file system of fd, or nil when its
 // entries must be validated by ctime.
-func newNotifier(fd int, lim *dentLimit) *notifier {
+func newNotifier(fd int, lim *dentLimit, attrs bool, maxAttrs int) *notifier {
 	var sfs unix.Statfs_t
 	if unix.Fstatfs(fd, &sfs) != nil || !watchedFS[int64(sfs.Type)] {
 		return nil
 	}
+	attrs = attrs && attrFS[int64(sfs.Type)]
 	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return nil
@@ -92,6 +100,10 @@ func newNotifier(fd int, lim *dentLimit) *notifier {
 		lim:  lim,
 		byWD: make(map[int32][]*dirEnts),
 		buf:  make([]byte, 64<<10),
+
+		attrs:    attrs,
+		files:    make(map[int32]*fileWatch),
+		maxAttrs: min(maxAttrs, watchBudget()),
 	}
 }
 
@@ -125,6 +137,7 @@ func (n *notifier) watch(d *dirEnts, fd int) bool {
 func (n *notifier) unwatch(d *dirEnts) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.dropAttrs(d)
 	ds := n.byWD[d.wd]
 	for i, x := range ds {
 		if x == d {
@@ -148,15 +161,21 @@ func (n *notifier) fresh(ctx context.Context) bool {
 	if sc.Checked(n.tok) {
 		return true
 	}
-	q, err := unix.IoctlGetInt(n.fd, unix.TIOCINQ) // FIONREAD
-	if err != nil || q > 0 || n.draining.Load() != 0 {
-		n.drain()
-	}
-	if n.broken.Load() {
+	if !n.check() {
 		return false
 	}
 	sc.SetChecked(n.tok)
 	return true
+}
+
+// check applies every event queued so far; false if the queue can't be
+// read.
+func (n *notifier) check() bool {
+	q, err := unix.IoctlGetInt(n.fd, unix.TIOCINQ) // FIONREAD
+	if err != nil || q > 0 || n.draining.Load() != 0 {
+		n.drain()
+	}
+	return !n.broken.Load()
 }
 
 // drain reads the queue empty and applies its events.
@@ -203,10 +222,15 @@ func (n *notifier) apply(b []byte) {
 			n.forgetAll()
 			continue
 		}
+		if fw := n.files[wd]; fw != nil {
+			n.fileEvent(wd, fw)
+			continue
+		}
 		for _, d := range n.byWD[wd] {
 			// No name: the directory itself went (IN_DELETE_SELF,
 			// IN_IGNORED); forget everything it held.
 			d.forget(name)
+			n.forgetName(d, name)
 		}
 	}
 }
@@ -216,5 +240,8 @@ func (n *notifier) forgetAll() {
 		for _, d := range ds {
 			d.forget(nil)
 		}
+	}
+	for wd, fw := range n.files {
+		n.fileEvent(wd, fw)
 	}
 }

@@ -59,8 +59,14 @@ const attrChunk = 64
 // getdents batch and, per chunk, the raw results of the lookups.
 type dirScratch struct {
 	ents  []fsal.DirEntry
-	names []int // offset of each entry's NUL-terminated name in the getdents buffer
+	names []int    // offset of each entry's NUL-terminated name in the getdents buffer
+	inos  []uint64 // getdents' d_ino of each entry
+	types []uint8  // and d_type
 	st    [attrChunk]unix.Statx_t
+	hit   [attrChunk]bool // attributes and handle from the attribute cache (attrcache.go)
+	rec   [attrChunk]attrRec
+	wd    [attrChunk]int32 // watch of a fill of the attribute cache, or 0
+	gen   [attrChunk]uint64
 	kh    [attrChunk]kernelHandle
 	mid   [attrChunk]int32
 	known [attrChunk]fsal.Handle // from fs.inos, instead of kh and mid
@@ -84,15 +90,25 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 		return false, err
 	}
 	for cached := true; ; cached = false {
-		rfd, retry, err := fs.openDir(c, dir, cached)
+		rfd, d, retry, err := fs.openDir(c, dir, cached)
 		if retry {
 			continue
 		}
 		if err != nil {
 			return false, err
 		}
-		eof, err := fs.readdir(ctx, c, rfd, pos, withAttrs, fn)
+		// The attribute cache answers what a statx of each entry as c
+		// would: openDir's open of "." as c already needed search
+		// permission on the directory, which is all that statx checks.
+		var ents *dirEnts
+		if withAttrs && d.e != nil {
+			if e := d.e.entries(fs.notify); fs.attrsUsable(e) {
+				ents = e
+			}
+		}
+		eof, err := fs.readdir(ctx, c, rfd, pos, withAttrs, ents, fn)
 		unix.Close(rfd)
+		d.release()
 		return eof, err
 	}
 }
@@ -100,12 +116,13 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 // openDir opens dir for reading as c, from its cached descriptor if
 // cached. retry asks for another try uncached: the cached descriptor was
 // of a removed directory, whose fresh resolution reports ESTALE.
-func (fs *FS) openDir(c *fsal.Cred, dir fsal.Handle, cached bool) (rfd int, retry bool, err error) {
+// The caller releases d, the directory's descriptor, after the listing: its
+// attribute cache is only valid while it is referenced.
+func (fs *FS) openDir(c *fsal.Cred, dir fsal.Handle, cached bool) (rfd int, d fdRef, retry bool, err error) {
 	d, hit, err := fs.resolveDir(dir, cached)
 	if err != nil {
-		return -1, false, err
+		return -1, d, false, err
 	}
-	defer d.release()
 	rfd = -1
 	err = runAs(c, func() (err error) {
 		// Reading a directory needs read permission: open it as the
@@ -115,19 +132,21 @@ func (fs *FS) openDir(c *fsal.Cred, dir fsal.Handle, cached bool) (rfd int, retr
 		return err
 	})
 	if err != nil {
-		return -1, false, err
+		d.release()
+		return -1, d, false, err
 	}
 	if d.e != nil && unlinked(rfd) {
 		fs.fds.drop(dir, d.e)
 		if hit {
 			unix.Close(rfd)
-			return -1, true, nil
+			d.release()
+			return -1, d, true, nil
 		}
 	}
-	return rfd, false, nil
+	return rfd, d, false, nil
 }
 
-func (fs *FS) readdir(ctx context.Context, c *fsal.Cred, rfd int, pos int64, withAttrs bool, fn func(e *fsal.DirEntry) bool) (bool, error) {
+func (fs *FS) readdir(ctx context.Context, c *fsal.Cred, rfd int, pos int64, withAttrs bool, ents *dirEnts, fn func(e *fsal.DirEntry) bool) (bool, error) {
 	if _, err := unix.Seek(rfd, pos, 0); err != nil {
 		return false, err
 	}
@@ -158,7 +177,7 @@ func (fs *FS) readdir(ctx context.Context, c *fsal.Cred, rfd int, pos int64, wit
 			end := min(start+attrChunk, len(sc.ents))
 			chunk := sc.ents[start:end]
 			if withAttrs {
-				if chunk, err = fs.fillAttrs(c, rfd, buf, sc, chunk, sc.names[start:end]); err != nil {
+				if chunk, err = fs.fillAttrs(c, rfd, buf, sc, chunk, start, ents); err != nil {
 					return false, err
 				}
 			}
@@ -175,11 +194,13 @@ func (fs *FS) readdir(ctx context.Context, c *fsal.Cred, rfd int, pos int64, wit
 // u16, d_type u8, NUL-terminated d_name) into sc.ents and sc.names. The
 // names of a batch share one string, one allocation per batch.
 func (sc *dirScratch) parse(b []byte) error {
-	sc.ents, sc.names = sc.ents[:0], sc.names[:0]
+	sc.ents, sc.names, sc.inos, sc.types = sc.ents[:0], sc.names[:0], sc.inos[:0], sc.types[:0]
 	all := string(b)
 	for at := 0; len(b)-at >= 19; {
 		rec := b[at:]
+		ino := binary.NativeEndian.Uint64(rec[0:])
 		off := binary.NativeEndian.Uint64(rec[8:])
+		typ := rec[18]
 		reclen := int(binary.NativeEndian.Uint16(rec[16:]))
 		if reclen < 20 || reclen > len(rec) {
 			return syscall.EIO
@@ -200,18 +221,46 @@ func (sc *dirScratch) parse(b []byte) error {
 		}
 		sc.ents = append(sc.ents, fsal.DirEntry{Name: name, Cookie: ck})
 		sc.names = append(sc.names, nameAt)
+		sc.inos = append(sc.inos, ino)
+		sc.types = append(sc.types, typ)
 	}
 	return nil
 }
 
 // fillAttrs sets Handle and Attr of the entries of one chunk (at most
-// attrChunk), whose names are at names in buf, and drops the entries
+// attrChunk), sc.ents[start:start+len(chunk)], and drops the entries
 // removed since getdents. Only the lookups run as c (they need search
-// permission); the handles are tagged outside, in one allocation.
-func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk []fsal.DirEntry, names []int) ([]fsal.DirEntry, error) {
+// permission); the handles are tagged outside, in one allocation. With
+// ents, non-directories come from, or go into, its attribute cache.
+func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk []fsal.DirEntry, start int, ents *dirEnts) ([]fsal.DirEntry, error) {
+	names := sc.names[start:]
+	n := fs.notify
+	for i := range chunk {
+		sc.hit[i], sc.wd[i] = false, 0
+		if ents == nil || sc.types[start+i] == unix.DT_DIR {
+			continue
+		}
+		if r, ok := ents.cachedAttr(chunk[i].Name, sc.inos[start+i]); ok {
+			sc.hit[i], sc.rec[i] = true, r
+			continue
+		}
+		// Watch before the statx: an event after it voids the fill.
+		sc.wd[i], sc.gen[i], _ = n.watchFile(rfd, chunk[i].Name)
+	}
+	abandon := func() {
+		for i := range chunk {
+			if sc.wd[i] != 0 {
+				n.abandon(sc.wd[i])
+			}
+		}
+	}
 	now := time.Now()
 	err := runAs(c, func() error {
 		for i := range chunk {
+			if sc.hit[i] {
+				sc.found[i] = true
+				continue
+			}
 			p := &buf[names[i]]
 			err := statxAt(rfd, p, &sc.st[i])
 			if err == nil {
@@ -231,12 +280,15 @@ func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk
 		return nil
 	})
 	if err != nil {
+		abandon()
 		return nil, err
 	}
 	size := 0
 	for i := range chunk {
 		switch {
 		case !sc.found[i]:
+		case sc.hit[i]:
+			size += len(sc.rec[i].h)
 		case sc.known[i] != nil:
 			size += len(sc.known[i])
 		case int(sc.mid[i]) == fs.mountID:
@@ -247,21 +299,37 @@ func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk
 	out := chunk[:0]
 	for i := range chunk {
 		if !sc.found[i] {
+			if sc.wd[i] != 0 {
+				n.abandon(sc.wd[i])
+			}
 			continue
 		}
 		e := chunk[i]
-		e.Attr = attrOf(&sc.st[i])
 		start := len(slab)
-		switch {
-		case sc.known[i] != nil:
-			slab = append(slab, sc.known[i]...)
-			sc.known[i] = nil
-		case int(sc.mid[i]) == fs.mountID:
-			slab = fs.appendHandle(slab, &sc.kh[i])
-			fs.inos.add(&sc.st[i], fs.mountID, slab[start:], now)
+		if sc.hit[i] {
+			e.Attr = sc.rec[i].a
+			slab = append(slab, sc.rec[i].h...)
+			sc.rec[i].h = nil
+		} else {
+			e.Attr = attrOf(&sc.st[i])
+			switch {
+			case sc.known[i] != nil:
+				slab = append(slab, sc.known[i]...)
+				sc.known[i] = nil
+			case int(sc.mid[i]) == fs.mountID:
+				slab = fs.appendHandle(slab, &sc.kh[i])
+				fs.inos.add(&sc.st[i], fs.mountID, slab[start:], now)
+			}
 		}
 		if len(slab) > start {
 			e.Handle = slab[start:len(slab):len(slab)]
+		}
+		if wd := sc.wd[i]; wd != 0 {
+			if e.Handle != nil && e.Attr.Type != fsal.TypeDirectory {
+				n.addAttr(ents, e.Name, sc.gen[i], attrRec{ino: sc.st[i].Ino, wd: wd, a: e.Attr, h: e.Handle})
+			} else {
+				n.abandon(wd)
+			}
 		}
 		out = append(out, e)
 	}
