@@ -148,7 +148,7 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	h := &harness{cfg: cfg, started: time.Now()}
+	h := &harness{cfg: cfg, started: time.Now(), version: gitVersion()}
 	status := 0
 	if err := h.setup(ctx); err != nil {
 		logf("setup: %v", err)
@@ -195,6 +195,7 @@ func run(args []string) int {
 type harness struct {
 	cfg     *config
 	started time.Time
+	version string // git describe of the checkout at the start
 	work    string
 	be      backend
 	servers []server
@@ -507,10 +508,17 @@ func machine() map[string]string {
 	if out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "nfs-ganesha").Output(); err == nil {
 		m["ganesha"] = string(out)
 	}
-	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		m["nfsgw"] = strings.TrimSpace(string(out))
-	}
 	return m
+}
+
+// gitVersion names the checkout the run starts from; taken at the start,
+// since the tree may be edited while a run of many minutes goes on.
+func gitVersion() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // median of xs (0 for none).

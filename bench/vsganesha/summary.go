@@ -105,6 +105,9 @@ type summary struct {
 
 func (h *harness) summarize() *summary {
 	s := &summary{Machine: machine(), Started: h.started, Duration: time.Since(h.started), Notes: h.notes}
+	if h.version != "" {
+		s.Machine["nfsgw"] = h.version
+	}
 	s.Machine["backend"] = h.cfg.backend
 	s.Params = map[string]string{
 		"rounds": fmt.Sprint(h.cfg.rounds), "duration": h.cfg.duration.String(), "clients": fmt.Sprint(h.cfg.clients),
