@@ -103,25 +103,19 @@ func (n *notifier) watchFile(dirfd int, name string) (int32, uint64, bool) {
 		return 0, 0, false
 	}
 	// Under mu, so that no event for the new watch can be applied before
-	// it is in the table.
-	w, err := unix.InotifyAddWatch(n.fd, "/proc/self/fd/"+strconv.Itoa(dirfd)+"/"+name, fileMask)
+	// it is in the table. IN_MASK_CREATE: an inode that already has a
+	// watch (a hard link listed elsewhere, a concurrent fill, or a
+	// directory after all) keeps it as it is, and this entry is not
+	// cached.
+	w, err := unix.InotifyAddWatch(n.fd, "/proc/self/fd/"+strconv.Itoa(dirfd)+"/"+name, fileMask|unix.IN_MASK_CREATE)
 	if err != nil {
 		return 0, 0, false
 	}
 	wd := int32(w)
-	if _, dir := n.byWD[wd]; dir {
-		// A directory after all (replaced since getdents): its
-		// watch's mask is now fileMask; put the directory's back.
-		unix.InotifyAddWatch(n.fd, "/proc/self/fd/"+strconv.Itoa(dirfd)+"/"+name, watchMask)
-		return 0, 0, false
-	}
-	fw := n.files[wd]
-	if fw == nil {
-		fw = new(fileWatch)
-		n.files[wd] = fw
-		n.nFiles.Store(int32(len(n.files)))
-	}
-	return wd, fw.gen, true
+	fw := new(fileWatch)
+	n.files[wd] = fw
+	n.nFiles.Store(int32(len(n.files)))
+	return wd, 0, true
 }
 
 // addAttr records r for name in d, unless an event for its watch was

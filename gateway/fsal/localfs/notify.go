@@ -120,15 +120,18 @@ func (n *notifier) watch(d *dirEnts, fd int) bool {
 		return false
 	}
 	// inotify takes a path; the descriptor's own /proc link names exactly
-	// the directory we hold.
-	wd, err := unix.InotifyAddWatch(n.fd, "/proc/self/fd/"+strconv.Itoa(fd), watchMask)
+	// the directory we hold. IN_MASK_CREATE: a watch never changes
+	// hands, so removing one can't take another cache's away; a second
+	// cache of the same directory (its descriptor replaced while the old
+	// one is still referenced) validates by ctime instead.
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	wd, err := unix.InotifyAddWatch(n.fd, "/proc/self/fd/"+strconv.Itoa(fd), watchMask|unix.IN_MASK_CREATE)
 	if err != nil {
 		return false
 	}
-	n.mu.Lock()
 	d.n, d.wd = n, int32(wd)
 	n.byWD[d.wd] = append(n.byWD[d.wd], d)
-	n.mu.Unlock()
 	return true
 }
 
