@@ -1,9 +1,10 @@
 # nfsgw — the commands every developer and CI use.
 GO        ?= go
 # pacific: go-ceph's build tag for Debian 12's Ceph 16.2 (see docs/cephfs.md
-# for newer Ceph). noceph is added when libcephfs' headers are missing and
-# cannot be installed, so the local-directory gateway still builds.
-GO_TAGS   ?= pacific $(shell test -e /usr/include/cephfs/libcephfs.h || echo noceph)
+# for newer Ceph). noceph is added when libcephfs' headers, or tcmalloc's
+# (cephll links it), are missing and cannot be installed, so the
+# local-directory gateway still builds instead of failing to link.
+GO_TAGS   ?= pacific $(shell test -e /usr/include/cephfs/libcephfs.h -a -e /usr/include/gperftools/tcmalloc.h || echo noceph)
 BIN       := bin
 PKGS      := ./...
 LISTEN    ?= 127.0.0.1:2049
