@@ -53,9 +53,9 @@ var attrFS = map[int64]bool{
 	unix.TMPFS_MAGIC:      true,
 }
 
-// fileWatch is one watched file: the records its events void.
+// fileWatch is one watched file: the records its events void. The first
+// event removes it from the table, which is what voids a fill in flight.
 type fileWatch struct {
-	gen  uint64 // bumped by every event applied
 	refs []attrRef
 }
 
@@ -73,14 +73,11 @@ type attrRec struct {
 }
 
 // attrsUsable reports whether READDIR may use and fill d's attribute
-// cache now: attribute caching is on, d is watched, and every change made
-// before this call has been applied. It costs one ioctl.
+// cache now: d is watched and every change made before this call has been
+// applied. It costs one ioctl. The caller checked that fs caches
+// attributes at all.
 func (fs *FS) attrsUsable(d *dirEnts) bool {
-	n := fs.notify
-	if n == nil || !n.attrs || d == nil || !d.watched() {
-		return false
-	}
-	return n.check()
+	return d.watched() && fs.notify.check()
 }
 
 // cachedAttr returns name's record if it still describes inode ino.
@@ -92,15 +89,16 @@ func (d *dirEnts) cachedAttr(name string, ino uint64) (attrRec, bool) {
 }
 
 // watchFile adds a watch on name in the directory dirfd and returns its
-// descriptor and the generation a fill must present to addAttr.
-func (n *notifier) watchFile(dirfd int, name string) (int32, uint64, bool) {
+// descriptor and table entry, which a fill must present to addAttr; nil if
+// the entry can't be cached.
+func (n *notifier) watchFile(dirfd int, name string) (int32, *fileWatch) {
 	if int(n.nFiles.Load()) >= n.maxAttrs {
-		return 0, 0, false // full: don't queue on mu for nothing
+		return 0, nil // full: don't queue on mu for nothing
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.broken.Load() || len(n.files) >= n.maxAttrs {
-		return 0, 0, false
+		return 0, nil
 	}
 	// Under mu, so that no event for the new watch can be applied before
 	// it is in the table. IN_MASK_CREATE: an inode that already has a
@@ -109,22 +107,22 @@ func (n *notifier) watchFile(dirfd int, name string) (int32, uint64, bool) {
 	// cached.
 	w, err := unix.InotifyAddWatch(n.fd, "/proc/self/fd/"+strconv.Itoa(dirfd)+"/"+name, fileMask|unix.IN_MASK_CREATE)
 	if err != nil {
-		return 0, 0, false
+		return 0, nil
 	}
 	wd := int32(w)
 	fw := new(fileWatch)
 	n.files[wd] = fw
 	n.nFiles.Store(int32(len(n.files)))
-	return wd, 0, true
+	return wd, fw
 }
 
 // addAttr records r for name in d, unless an event for its watch was
-// applied since watchFile returned gen, or d left the cache.
-func (n *notifier) addAttr(d *dirEnts, name string, gen uint64, r attrRec) {
+// applied since watchFile returned fw (the event removed fw from the
+// table), or d left the cache.
+func (n *notifier) addAttr(d *dirEnts, name string, fw *fileWatch, r attrRec) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	fw := n.files[r.wd]
-	if fw == nil || fw.gen != gen || n.nAttrs >= n.maxAttrs {
+	if n.files[r.wd] != fw || n.nAttrs >= n.maxAttrs {
 		n.unwatchIdle(r.wd, fw)
 		return
 	}
@@ -163,7 +161,6 @@ func (n *notifier) abandon(wd int32) {
 // fileEvent applies an event on a watched file: every record it guards
 // goes, and so does the watch. Called with mu held.
 func (n *notifier) fileEvent(wd int32, fw *fileWatch) {
-	fw.gen++
 	for _, r := range fw.refs {
 		r.d.mu.Lock()
 		if rec, ok := r.d.attrs[r.name]; ok && rec.wd == wd {
@@ -205,11 +202,11 @@ func (n *notifier) unwatchIdle(wd int32, fw *fileWatch) {
 	}
 }
 
-// dropAttrs forgets d's records; d left the descriptor cache. Called
-// with mu held, d.mu not.
-func (n *notifier) dropAttrs(d *dirEnts) {
+// dropAttrs forgets d's records; d left the descriptor cache (dead), or
+// the directory itself changed. Called with mu held, d.mu not.
+func (n *notifier) dropAttrs(d *dirEnts, dead bool) {
 	d.mu.Lock()
-	d.dead = true
+	d.dead = d.dead || dead
 	attrs := d.attrs
 	d.attrs = nil
 	d.mu.Unlock()
@@ -220,17 +217,11 @@ func (n *notifier) dropAttrs(d *dirEnts) {
 }
 
 // forgetName drops name's record after a directory event (unlink or
-// rename). Called with mu held.
+// rename), or every record for an event without a name. Called with mu
+// held.
 func (n *notifier) forgetName(d *dirEnts, name []byte) {
 	if len(name) == 0 {
-		d.mu.Lock()
-		attrs := d.attrs
-		d.attrs = nil
-		d.mu.Unlock()
-		for nm, r := range attrs {
-			n.nAttrs--
-			n.forgetRef(r.wd, d, nm)
-		}
+		n.dropAttrs(d, false)
 		return
 	}
 	d.mu.Lock()

@@ -213,3 +213,29 @@ func TestReaddirAttrCacheBounds(t *testing.T) {
 		t.Fatalf("%d records, %d watches; bound 64", recs, watches)
 	}
 }
+
+// TestAttrFillRace: a fill whose watch saw an event between the watch and
+// the insert is dropped; one that saw none is kept.
+func TestAttrFillRace(t *testing.T) {
+	n := &notifier{fd: -1, maxAttrs: 10, byWD: map[int32]*dirEnts{}, files: map[int32]*fileWatch{}}
+	d := &dirEnts{n: n, wd: 1}
+	rec := func(wd int32) attrRec { return attrRec{ino: 7, wd: wd, h: fsal.Handle("h")} }
+
+	raced := new(fileWatch)
+	n.files[5] = raced
+	n.fileEvent(5, raced) // applied while the statx ran
+	n.addAttr(d, "a", raced, rec(5))
+	if _, ok := d.cachedAttr("a", 7); ok {
+		t.Fatal("a fill that raced an event was cached")
+	}
+
+	fw := new(fileWatch)
+	n.files[6] = fw
+	n.addAttr(d, "b", fw, rec(6))
+	if r, ok := d.cachedAttr("b", 7); !ok || string(r.h) != "h" {
+		t.Fatalf("b: %+v, %v", r, ok)
+	}
+	if recs, watches := n.counts(); recs != 1 || watches != 1 {
+		t.Fatalf("%d records, %d watches; want 1, 1", recs, watches)
+	}
+}

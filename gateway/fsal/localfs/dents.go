@@ -82,6 +82,12 @@ func (d *dirEnts) add(name string, h fsal.Handle, dir *unix.Statx_t, lim *dentLi
 		clear(d.m)
 		d.ctime = dir.Ctime
 	}
+	d.put(name, h, lim)
+}
+
+// put caches a copy of h for name unless name is cached or lim is
+// reached. d.mu must be held.
+func (d *dirEnts) put(name string, h fsal.Handle, lim *dentLimit) {
 	if _, ok := d.m[name]; ok {
 		return
 	}
@@ -120,17 +126,9 @@ func (d *dirEnts) getGen(name string) (fsal.Handle, uint64) {
 func (d *dirEnts) addGen(name string, h fsal.Handle, gen uint64, lim *dentLimit) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.gen != gen || d.m[name] != nil {
-		return
+	if d.gen == gen {
+		d.put(name, h, lim)
 	}
-	if lim.n.Add(1) > lim.max {
-		lim.n.Add(-1)
-		return
-	}
-	if d.m == nil {
-		d.m = make(map[string]fsal.Handle)
-	}
-	d.m[name] = append(fsal.Handle(nil), h...)
 }
 
 // forget applies an event: name lost its inode, or with no name, the whole
@@ -140,9 +138,7 @@ func (d *dirEnts) forget(name []byte) {
 	defer d.mu.Unlock()
 	d.gen++
 	if len(name) == 0 {
-		if d.n != nil && len(d.m) > 0 {
-			d.n.lim.n.Add(-int64(len(d.m)))
-		}
+		d.n.lim.n.Add(-int64(len(d.m)))
 		clear(d.m)
 		return
 	}

@@ -283,9 +283,9 @@ func TestDentsInotify(t *testing.T) {
 // applied must not cache it afterwards.
 func TestDentsFillRace(t *testing.T) {
 	lim := &dentLimit{max: 10}
-	n := &notifier{lim: lim, byWD: map[int32][]*dirEnts{}}
+	n := &notifier{lim: lim, byWD: map[int32]*dirEnts{}}
 	d := &dirEnts{n: n, wd: 1}
-	n.byWD[1] = []*dirEnts{d}
+	n.byWD[1] = d
 	h := fsal.Handle("old")
 
 	_, gen := d.getGen("a")
@@ -309,11 +309,11 @@ func TestDentsFillRace(t *testing.T) {
 // event for a name forgets only that name.
 func TestDentsOverflow(t *testing.T) {
 	lim := &dentLimit{max: 10}
-	n := &notifier{lim: lim, byWD: map[int32][]*dirEnts{}}
+	n := &notifier{lim: lim, byWD: map[int32]*dirEnts{}}
 	d1 := &dirEnts{n: n, wd: 1}
 	d2 := &dirEnts{n: n, wd: 2}
-	n.byWD[1] = []*dirEnts{d1}
-	n.byWD[2] = []*dirEnts{d2}
+	n.byWD[1] = d1
+	n.byWD[2] = d2
 	for _, d := range []*dirEnts{d1, d2} {
 		for _, name := range []string{"a", "b"} {
 			_, g := d.getGen(name)

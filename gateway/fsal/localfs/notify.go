@@ -60,7 +60,7 @@ type notifier struct {
 	broken   atomic.Bool // a read failed: nothing watched may be trusted
 
 	mu   sync.Mutex // the watch tables and the queue's reader
-	byWD map[int32][]*dirEnts
+	byWD map[int32]*dirEnts
 	buf  []byte
 
 	// READDIR's attribute cache (attrcache.go).
@@ -98,7 +98,7 @@ func newNotifier(fd int, lim *dentLimit, attrs bool, maxAttrs int) *notifier {
 		fd:   ifd,
 		tok:  fsal.NewScopeToken(),
 		lim:  lim,
-		byWD: make(map[int32][]*dirEnts),
+		byWD: make(map[int32]*dirEnts),
 		buf:  make([]byte, 64<<10),
 
 		attrs:    attrs,
@@ -131,27 +131,16 @@ func (n *notifier) watch(d *dirEnts, fd int) bool {
 		return false
 	}
 	d.n, d.wd = n, int32(wd)
-	n.byWD[d.wd] = append(n.byWD[d.wd], d)
+	n.byWD[d.wd] = d
 	return true
 }
 
-// unwatch forgets d; the watch goes with the last directory entry cache
-// of its inode.
+// unwatch forgets d and removes its watch, which no other cache shares
+// (IN_MASK_CREATE in watch).
 func (n *notifier) unwatch(d *dirEnts) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.dropAttrs(d)
-	ds := n.byWD[d.wd]
-	for i, x := range ds {
-		if x == d {
-			ds = append(ds[:i], ds[i+1:]...)
-			break
-		}
-	}
-	if len(ds) > 0 {
-		n.byWD[d.wd] = ds
-		return
-	}
+	n.dropAttrs(d, true)
 	delete(n.byWD, d.wd)
 	unix.InotifyRmWatch(n.fd, uint32(d.wd))
 }
@@ -229,7 +218,7 @@ func (n *notifier) apply(b []byte) {
 			n.fileEvent(wd, fw)
 			continue
 		}
-		for _, d := range n.byWD[wd] {
+		if d := n.byWD[wd]; d != nil {
 			// No name: the directory itself went (IN_DELETE_SELF,
 			// IN_IGNORED); forget everything it held.
 			d.forget(name)
@@ -239,10 +228,8 @@ func (n *notifier) apply(b []byte) {
 }
 
 func (n *notifier) forgetAll() {
-	for _, ds := range n.byWD {
-		for _, d := range ds {
-			d.forget(nil)
-		}
+	for _, d := range n.byWD {
+		d.forget(nil)
 	}
 	for wd, fw := range n.files {
 		n.fileEvent(wd, fw)

@@ -66,7 +66,7 @@ type dirScratch struct {
 	hit   [attrChunk]bool // attributes and handle from the attribute cache (attrcache.go)
 	rec   [attrChunk]attrRec
 	wd    [attrChunk]int32 // watch of a fill of the attribute cache, or 0
-	gen   [attrChunk]uint64
+	fw    [attrChunk]*fileWatch
 	kh    [attrChunk]kernelHandle
 	mid   [attrChunk]int32
 	known [attrChunk]fsal.Handle // from fs.inos, instead of kh and mid
@@ -101,7 +101,7 @@ func (fs *FS) Readdir(ctx context.Context, c *fsal.Cred, dir fsal.Handle, cookie
 		// would: openDir's open of "." as c already needed search
 		// permission on the directory, which is all that statx checks.
 		var ents *dirEnts
-		if withAttrs && d.e != nil {
+		if withAttrs && d.e != nil && fs.notify != nil && fs.notify.attrs {
 			if e := d.e.entries(fs.notify); fs.attrsUsable(e) {
 				ents = e
 			}
@@ -157,6 +157,8 @@ func (fs *FS) readdir(ctx context.Context, c *fsal.Cred, rfd int, pos int64, wit
 	defer func() {
 		clear(sc.ents[:cap(sc.ents)]) // let the collector have the names and handles
 		clear(sc.known[:])
+		clear(sc.rec[:])
+		clear(sc.fw[:])
 		dirScratches.Put(sc)
 	}()
 	for {
@@ -245,7 +247,7 @@ func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk
 			continue
 		}
 		// Watch before the statx: an event after it voids the fill.
-		sc.wd[i], sc.gen[i], _ = n.watchFile(rfd, chunk[i].Name)
+		sc.wd[i], sc.fw[i] = n.watchFile(rfd, chunk[i].Name)
 	}
 	abandon := func() {
 		for i := range chunk {
@@ -326,7 +328,7 @@ func (fs *FS) fillAttrs(c *fsal.Cred, rfd int, buf []byte, sc *dirScratch, chunk
 		}
 		if wd := sc.wd[i]; wd != 0 {
 			if e.Handle != nil && e.Attr.Type != fsal.TypeDirectory {
-				n.addAttr(ents, e.Name, sc.gen[i], attrRec{ino: sc.st[i].Ino, wd: wd, a: e.Attr, h: e.Handle})
+				n.addAttr(ents, e.Name, sc.fw[i], attrRec{ino: sc.st[i].Ino, wd: wd, a: e.Attr, h: e.Handle})
 			} else {
 				n.abandon(wd)
 			}
